@@ -1,0 +1,252 @@
+"""The `fsearch` command: parses options, calls the library, renders. No business logic here."""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Callable, Optional
+
+import typer
+
+from . import __version__
+from .config import DEFAULT_MODEL, Settings, load_settings
+from .errors import FsearchError, InputError
+from .render import err, out, print_error, print_index_report, print_json, print_result, print_status
+
+app = typer.Typer(
+    help="Search your own documents by meaning, offline. Chinese and English.\n\n"
+    "Quick start:  fsearch index data/docs.txt  then  fsearch search",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+IndexDirOpt = Annotated[Optional[Path], typer.Option(
+    "--index-dir", "-i", help="Index folder [default: $FSEARCH_HOME/index; env FSEARCH_INDEX_DIR].",
+    show_default=False)]
+ModelOpt = Annotated[Optional[str], typer.Option(
+    "--model", "-m", help=f"Model alias, repo id or model folder [default: the index's model, else {DEFAULT_MODEL}].",
+    show_default=False)]
+ConfigOpt = Annotated[Optional[Path], typer.Option(
+    "--config", help="Settings file [default: ./fsearch.toml if present].", show_default=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+
+
+def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn our errors into one clean line and exit 1; a traceback only with FSEARCH_DEBUG=1."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except FsearchError as exc:
+            print_error(exc.message, exc.hint)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            print_error("interrupted")
+            raise typer.Exit(130) from None
+        except Exception as exc:
+            if os.environ.get("FSEARCH_DEBUG"):
+                raise
+            print_error(f"unexpected {type(exc).__name__}: {exc}",
+                        hint="this is a bug; set FSEARCH_DEBUG=1 to see the traceback and report it")
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"fsearch {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Show the version and exit.")] = False) -> None:
+    """Search your own documents by meaning, offline."""
+
+
+def _settings(config: Optional[Path], **flags: Any) -> Settings:
+    return load_settings(config, **flags)
+
+
+@app.command()
+@handle_errors
+def index(
+    path: Annotated[Path, typer.Argument(help="A text file or a folder (read recursively: .txt, .md, .rst).",
+                                         show_default=False)],
+    index_dir: IndexDirOpt = None,
+    model: ModelOpt = None,
+    chunk_size: Annotated[Optional[int], typer.Option(help="Characters per chunk [default: 500].",
+                                                      show_default=False)] = None,
+    chunk_overlap: Annotated[Optional[int], typer.Option(help="Characters shared by neighbouring chunks "
+                                                         "[default: 50].", show_default=False)] = None,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Start the index afresh (needed to change "
+                                          "model or chunking).")] = False,
+    config: ConfigOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Read, chunk and embed documents into the index. Re-running updates changed files only.
+
+    Example: fsearch index notes/ --chunk-size 300
+    """
+    from .embedding import load_embedder
+    from .indexer import index_path
+    from .models.registry import resolve_model
+    from .store import IndexReader
+
+    settings = _settings(config, index_dir=index_dir, model=model, chunk_size=chunk_size,
+                         chunk_overlap=chunk_overlap)
+    model_name = settings.model
+    if model_name is None and not rebuild:
+        model_name = _existing_model(settings.index_path, IndexReader)
+    resolved = resolve_model(model_name or DEFAULT_MODEL, settings.models_dir)
+    embedder = load_embedder(resolved)
+    with _progress("embedding", disable=json_output) as progress:
+        report = index_path(path, settings, embedder, rebuild=rebuild, progress=progress)
+    if json_output:
+        print_json({**vars(report), "skipped": dict(report.skipped)})
+    else:
+        print_index_report(report)
+
+
+def _existing_model(index_dir: Path, reader_class: Any) -> str | None:
+    """The model an existing index was built with, so that a plain re-run keeps using it."""
+    if not (index_dir / "chunks.sqlite").is_file():
+        return None
+    try:
+        reader = reader_class(index_dir)
+    except FsearchError:
+        return None
+    try:
+        return reader.manifest["model"]["name"]
+    finally:
+        reader.close()
+
+
+class _progress:
+    """A rich progress bar on stderr (chunks and chunks/s) that the indexer drives through a callback."""
+
+    def __init__(self, label: str, disable: bool) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.fields[rate]}"),
+                            TimeElapsedColumn(), console=err, transient=True,
+                            disable=disable or not err.is_terminal)
+        self.task = self.bar.add_task(label, total=None, rate="")
+
+    def __call__(self, done: int, total: int) -> None:
+        elapsed = self.bar.tasks[0].elapsed or 0.0
+        rate = f"{done / elapsed:.1f} chunks/s" if elapsed > 0 else ""
+        self.bar.update(self.task, completed=done, total=total, rate=rate)
+
+    def __enter__(self) -> "_progress":
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()
+
+
+@app.command()
+@handle_errors
+def search(
+    query: Annotated[Optional[str], typer.Argument(help="The question. Without it: an interactive prompt.",
+                                                   show_default=False)] = None,
+    top_k: Annotated[Optional[int], typer.Option("--top-k", "-k", min=1, help="Results per query [default: 3].",
+                                                 show_default=False)] = None,
+    queries: Annotated[Optional[Path], typer.Option("--queries", help="A file of queries, one per line "
+                                                    "(with --json: JSON Lines, one object per query).",
+                                                    show_default=False)] = None,
+    index_dir: IndexDirOpt = None,
+    model: ModelOpt = None,
+    config: ConfigOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Find the chunks closest in meaning to a question.
+
+    Examples: fsearch search "坐火车去别的城市" --json ;  fsearch search -k 5
+    """
+    from .search import open_searcher
+
+    settings = _settings(config, index_dir=index_dir, model=model, top_k=top_k)
+    if query is not None and queries is not None:
+        raise InputError("give either a QUERY or --queries FILE, not both")
+    batch = _read_queries(queries) if queries is not None else None
+    if json_output and query is None and batch is None:
+        raise InputError("--json needs a QUERY or --queries FILE", hint='fsearch search "question" --json')
+    if query is not None:
+        from .search import clean_query
+
+        clean_query(query)  # an empty query fails before the model loads
+    searcher = open_searcher(settings.index_path, settings.models_dir, settings.model)
+    if query is None and batch is None:
+        from .repl import run_repl
+
+        run_repl(searcher, settings.top_k, history_file=settings.home / "history")
+        return
+    for result in searcher.search_many(batch if batch is not None else [query], settings.top_k):
+        if json_output:
+            print_json(result.to_dict())
+        else:
+            if batch is not None:
+                out.print(f"[bold]query:[/] {result.query}")
+            print_result(result)
+
+
+def _read_queries(path: Path) -> list[str]:
+    from .documents import NotText, read_document
+
+    try:
+        text = read_document(path).text
+    except (OSError, NotText):
+        raise InputError(f"cannot read queries file {path}") from None
+    lines = [line.strip() for line in text.split("\n") if line.strip()]
+    if not lines:
+        raise InputError(f"queries file {path} has no queries")
+    return lines
+
+
+@app.command()
+@handle_errors
+def status(index_dir: IndexDirOpt = None, config: ConfigOpt = None, json_output: JsonOpt = False) -> None:
+    """Show what an index holds: model, dimension, files, chunks, size, when built."""
+    from .store import open_index
+
+    settings = _settings(config, index_dir=index_dir)
+    reader = open_index(settings.index_path)
+    manifest = reader.manifest
+    info = {
+        "index_dir": str(settings.index_path.resolve()),
+        "model": manifest["model"]["name"],
+        "source": manifest["model"].get("source", ""),
+        "dim": manifest["model"]["dim"],
+        "files": manifest["counts"]["files"],
+        "chunks": manifest["counts"]["chunks"],
+        "chunk_size": manifest["chunking"]["chunk_size"],
+        "chunk_overlap": manifest["chunking"]["chunk_overlap"],
+        "size_bytes": reader.size_on_disk(),
+        "created_at": manifest["created_at"],
+        "updated_at": manifest["updated_at"],
+        "generation": manifest["generation"],
+        "format_version": manifest["format_version"],
+    }
+    reader.close()
+    if json_output:
+        print_json(info)
+    else:
+        print_status(info)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app(prog_name="fsearch")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

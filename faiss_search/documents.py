@@ -1,0 +1,146 @@
+"""Reading the user's files: which ones to index, and decoding them (UTF-8, GBK/GB18030, UTF-16)."""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import os
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from .errors import InputError
+
+TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".rst", ".text"})
+_SNIFF_BYTES = 8192
+_BOMS = (
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+
+
+@dataclass(frozen=True)
+class Document:
+    """One decoded file. ``text`` has its line endings normalized to ``\\n``."""
+
+    path: Path
+    text: str
+    encoding: str
+    sha256: str
+    size: int
+    mtime: float
+
+
+@dataclass
+class Discovery:
+    """The files to read under a path, and what was passed over (reason -> count)."""
+
+    files: list[Path] = field(default_factory=list)
+    skipped: Counter = field(default_factory=Counter)
+
+
+class NotText(Exception):
+    """Internal: a file whose bytes are not text we can decode."""
+
+
+def discover(path: Path) -> Discovery:
+    """A file is taken as given; a folder is walked (hidden entries skipped, symlinked folders not followed)."""
+    if not path.exists():
+        raise InputError(f"path not found: {path}")
+    found = Discovery()
+    if path.is_file():
+        found.files.append(path)
+        return found
+    for root, dirs, names in os.walk(path, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(names):
+            if name.startswith("."):
+                continue
+            if Path(name).suffix.lower() in TEXT_SUFFIXES:
+                found.files.append(Path(root) / name)
+            else:
+                found.skipped["unsupported type"] += 1
+    return found
+
+
+def _utf16_without_bom(head: bytes) -> str | None:
+    """ASCII-heavy UTF-16 has a NUL in every other byte; the side it falls on gives the byte order."""
+    even, odd = head[0::2], head[1::2]
+    if len(head) >= 4 and odd.count(0) > 0.4 * len(odd) and even.count(0) == 0:
+        return "utf-16-le"
+    if len(head) >= 4 and even.count(0) > 0.4 * len(even) and odd.count(0) == 0:
+        return "utf-16-be"
+    return None
+
+
+def _cjk_share(text: str) -> float:
+    letters = [c for c in text if not c.isspace() and not c.isascii()]
+    if not letters:
+        return 1.0
+    return sum("\u4e00" <= c <= "\u9fff" or "\u3000" <= c <= "\u303f" or "\uff00" <= c <= "\uffef" for c in letters) / len(letters)
+
+
+def decode(data: bytes) -> tuple[str, str]:
+    """Return (text, encoding). Raises NotText for binary data."""
+    for bom, encoding in _BOMS:
+        if data.startswith(bom):
+            return data.decode(encoding, errors="replace"), encoding
+    head = data[:_SNIFF_BYTES]
+    utf16 = _utf16_without_bom(head)
+    if utf16:
+        return data.decode(utf16, errors="replace"), utf16
+    if b"\x00" in head:
+        raise NotText("binary")
+    try:
+        return data.decode("utf-8"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = data.decode("gb18030")
+        if _cjk_share(text) > 0.6:
+            return text, "gb18030"
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is None:
+        raise NotText("undecodable")
+    return str(best), best.encoding
+
+
+def read_document(path: Path) -> Document:
+    """Read and decode one file. Raises NotText for binary files, OSError when unreadable."""
+    data = path.read_bytes()
+    stat = path.stat()
+    text, encoding = decode(data)
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return Document(
+        path=path,
+        text=text,
+        encoding=encoding,
+        sha256=hashlib.sha256(data).hexdigest(),
+        size=len(data),
+        mtime=stat.st_mtime,
+    )
+
+
+def read_documents(files: list[Path], skipped: Counter) -> Iterator[Document]:
+    """Yield decodable, non-empty documents; count the rest in ``skipped`` by reason."""
+    for path in files:
+        try:
+            doc = read_document(path)
+        except NotText:
+            skipped["binary"] += 1
+            continue
+        except OSError:
+            skipped["unreadable"] += 1
+            continue
+        if not doc.text.strip():
+            skipped["empty"] += 1
+            continue
+        yield doc

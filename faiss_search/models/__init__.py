@@ -1,0 +1,1 @@
+"""Known embedding models (registry), where they live locally, and how to download them."""

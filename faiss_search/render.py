@@ -1,0 +1,112 @@
+"""Everything users see: rich output for people, JSON for scripts."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.text import Text
+
+from .indexer import IndexReport
+from .search import SearchResult
+
+out = Console(highlight=False, soft_wrap=False)
+err = Console(stderr=True, highlight=False)
+
+_WORD = re.compile(r"[A-Za-z0-9_]{2,}")
+_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_STOP_WORDS = frozenset("the of and or to in is are was a an for on with what how why which who".split())
+
+
+def print_json(data: Any) -> None:
+    """One JSON document (or JSON Lines record) on stdout, UTF-8, Chinese kept readable."""
+    sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
+def print_error(message: str, hint: str | None = None) -> None:
+    err.print(f"[bold red]error:[/] {escape(message)}")
+    if hint:
+        err.print(f"[dim]hint: {escape(hint)}[/]")
+
+
+def display_path(source: str) -> str:
+    """Paths under the working folder are shown relative to it."""
+    try:
+        return os.path.relpath(source) if Path(source).resolve().is_relative_to(Path.cwd()) else source
+    except ValueError:
+        return source
+
+
+def query_terms(query: str) -> list[str]:
+    """Words worth highlighting: English words, and Chinese character pairs (no segmenter needed)."""
+    terms = [w for w in _WORD.findall(query) if w.lower() not in _STOP_WORDS]
+    for run in _CJK_RUN.findall(query):
+        terms += [run[i:i + 2] for i in range(len(run) - 1)] or [run]
+    return terms
+
+
+def print_result(result: SearchResult, show_time: bool = True) -> None:
+    if not result.hits:
+        out.print("[yellow]no results[/] (the index is empty)")
+    terms = query_terms(result.query)
+    for hit in result.hits:
+        out.print(f"[bold cyan]{hit.rank}.[/] [green]{hit.score:.3f}[/]  "
+                  f"[magenta]{escape(display_path(hit.source))}:{hit.line}[/]")
+        body = Text(hit.text.strip())
+        body.highlight_words(terms, style="bold yellow", case_sensitive=False)
+        body.pad_left(3)
+        out.print(body)
+    if show_time:
+        out.print(f"[dim]{len(result.hits)} results in {result.seconds * 1000:.0f} ms[/]")
+
+
+def print_index_report(report: IndexReport) -> None:
+    rate = report.chunks_added / report.embed_seconds if report.embed_seconds > 0 else 0.0
+    out.print(
+        f"Indexed {report.files_indexed} file(s), {report.chunks_added} chunk(s) in {report.seconds:.1f} s"
+        + (f" ({rate:.1f} chunks/s)" if report.chunks_added else "")
+        + f"; {report.files_unchanged} unchanged"
+        + (f"; replaced {report.chunks_removed} old chunk(s)" if report.chunks_removed else "")
+    )
+    if report.skipped:
+        out.print("Skipped: " + ", ".join(f"{n} {why}" for why, n in sorted(report.skipped.items())))
+    if report.chunks_over_token_limit:
+        err.print(
+            f"[yellow]warning:[/] {report.chunks_over_token_limit} chunk(s) exceed the model's "
+            f"{report.max_tokens}-token limit and were {report.long_input_policy}; "
+            "a smaller --chunk-size keeps them whole"
+        )
+    out.print(f"Index {escape(report.index_dir)}: {report.total_files} file(s), "
+              f"{report.total_chunks} chunk(s), model {escape(report.model)}")
+
+
+def human_size(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KB", "MB", "GB"):
+        if size < 1024 or unit == "GB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    return f"{n} B"
+
+
+def print_status(status: dict) -> None:
+    rows = [
+        ("index", status["index_dir"]),
+        ("model", f"{status['model']} ({status['source']})"),
+        ("dim", str(status["dim"])),
+        ("files", str(status["files"])),
+        ("chunks", str(status["chunks"])),
+        ("chunking", f"size {status['chunk_size']}, overlap {status['chunk_overlap']}"),
+        ("size on disk", human_size(status["size_bytes"])),
+        ("built", status["created_at"]),
+        ("updated", status["updated_at"]),
+    ]
+    for key, value in rows:
+        out.print(f"[bold]{key:>12}[/]  {escape(value)}")

@@ -1,0 +1,320 @@
+"""The index folder: FAISS vectors, a SQLite sidecar and a manifest. The only module that writes it.
+
+Layout::
+
+    manifest.json              human-readable copy of the manifest, rewritten after each commit
+    chunks.sqlite              files, chunks (id = FAISS id) and meta (manifest, generation)
+    vectors-<generation>.faiss IndexIDMap2 over IndexFlatIP
+
+The commit point is the SQLite transaction. A writer first writes the new vectors to a
+*new* file named for the next generation (temp file, fsync, rename), then commits the
+rows together with the new generation, then rewrites manifest.json and deletes the old
+vectors file. A crash at any moment leaves SQLite naming a complete vectors file that
+matches its rows; files of an unfinished generation are orphans cleaned up next time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+
+from .embedding import ModelInfo
+from .errors import IndexCorruptError, IndexNotFoundError, ModelMismatchError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+FORMAT_VERSION = 1
+SIDECAR = "chunks.sqlite"
+MANIFEST = "manifest.json"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS files (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    path TEXT NOT NULL UNIQUE,
+    sha256 TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    mtime REAL NOT NULL,
+    encoding TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS chunks (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    file_id INTEGER NOT NULL REFERENCES files(id) ON DELETE CASCADE,
+    ord INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    start INTEGER NOT NULL,
+    end INTEGER NOT NULL,
+    line INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_by_file ON chunks(file_id);
+"""
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A chunk as the sidecar returns it for a search hit."""
+
+    id: int
+    text: str
+    source: str
+    start: int
+    end: int
+    line: int
+
+
+def vectors_file(folder: Path, generation: int) -> Path:
+    return folder / f"vectors-{generation}.faiss"
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temp file, fsync, rename over ``path``: readers see the old or the new file, never half."""
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _write_faiss(index: Any, path: Path) -> None:
+    import faiss
+
+    tmp = path.with_name(path.name + ".tmp")
+    faiss.write_index(index, str(tmp))
+    with open(tmp, "rb+") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
+    uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
+    conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def _read_meta(conn: sqlite3.Connection) -> dict[str, Any]:
+    rows = dict(conn.execute("SELECT key, value FROM meta").fetchall())
+    return json.loads(rows["manifest"]) if "manifest" in rows else {}
+
+
+def check_model(manifest: dict, info: ModelInfo) -> None:
+    """Refuse to mix vectors of two models in one index, naming what differs."""
+    recorded = manifest.get("model", {})
+    wanted = info.identity()
+    diffs = [f"{k}: index {recorded.get(k)!r}, asked {v!r}" for k, v in wanted.items() if recorded.get(k) != v]
+    if diffs:
+        raise ModelMismatchError(
+            f"the index was built with model {recorded.get('name')!r} (dim {recorded.get('dim')}), "
+            f"not {info.name!r} (dim {info.dim}): " + "; ".join(diffs),
+            hint="search without --model to use the index's own model, or re-index with --rebuild",
+        )
+
+
+class IndexReader:
+    """A read-only view: vectors memory-mapped, chunk texts fetched k at a time from SQLite."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        sidecar = folder / SIDECAR
+        if not sidecar.is_file():
+            raise IndexNotFoundError(
+                f"no index at {folder}",
+                hint="run `fsearch index PATH` first, or point --index-dir at an index folder",
+            )
+        try:
+            self._conn = _connect(sidecar, readonly=True)
+            self.manifest = _read_meta(self._conn)
+        except sqlite3.DatabaseError as exc:
+            raise IndexCorruptError(f"index sidecar {sidecar} is unreadable ({exc})",
+                                    hint="rebuild it with `fsearch index PATH --rebuild`") from None
+        if not self.manifest:
+            raise IndexCorruptError(f"index at {folder} has no manifest (an interrupted first build?)",
+                                    hint="rebuild it with `fsearch index PATH --rebuild`")
+        if self.manifest.get("format_version") != FORMAT_VERSION:
+            raise IndexCorruptError(
+                f"index at {folder} has format {self.manifest.get('format_version')}, "
+                f"this fsearch reads format {FORMAT_VERSION}",
+                hint="rebuild it with `fsearch index PATH --rebuild`",
+            )
+        self.index = self._load_vectors()
+
+    def _load_vectors(self) -> Any:
+        import faiss
+
+        path = vectors_file(self.folder, self.manifest["generation"])
+        try:
+            index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)
+        except RuntimeError:
+            raise IndexCorruptError(f"index vectors {path} are missing or truncated",
+                                    hint="rebuild it with `fsearch index PATH --rebuild`") from None
+        counts, dim = self.manifest["counts"], self.manifest["model"]["dim"]
+        if index.ntotal != counts["chunks"] or index.d != dim:
+            raise IndexCorruptError(
+                f"index at {self.folder} is inconsistent: {index.ntotal} vectors of dim {index.d}, "
+                f"manifest says {counts['chunks']} chunks of dim {dim}",
+                hint="rebuild it with `fsearch index PATH --rebuild`",
+            )
+        return index
+
+    def search(self, queries: "np.ndarray", k: int) -> list[list[tuple[int, float]]]:
+        """Top-k (chunk id, score) per query row."""
+        import faiss
+
+        # One thread is faster for a single query (memory-bound); batches go through BLAS.
+        faiss.omp_set_num_threads(1 if len(queries) == 1 else os.cpu_count() or 1)
+        faiss.cvar.distance_compute_blas_threshold = 1000
+        scores, ids = self.index.search(queries, min(k, max(self.index.ntotal, 1)))
+        return [[(int(i), float(s)) for i, s in zip(row_ids, row_scores) if i >= 0]
+                for row_ids, row_scores in zip(ids, scores)]
+
+    def fetch(self, ids: Iterable[int]) -> dict[int, StoredChunk]:
+        wanted = list(ids)
+        if not wanted:
+            return {}
+        marks = ",".join("?" * len(wanted))
+        rows = self._conn.execute(
+            f"SELECT c.id, c.text, f.path, c.start, c.end, c.line FROM chunks c "
+            f"JOIN files f ON f.id = c.file_id WHERE c.id IN ({marks})",
+            wanted,
+        ).fetchall()
+        return {row[0]: StoredChunk(*row) for row in rows}
+
+    def size_on_disk(self) -> int:
+        return sum(p.stat().st_size for p in self.folder.iterdir() if p.is_file())
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+class IndexWriter:
+    """Adds and replaces files in an index; nothing is visible to readers before ``commit()``."""
+
+    def __init__(self, folder: Path, model: ModelInfo, chunking: dict[str, int], rebuild: bool = False) -> None:
+        import faiss
+
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        self._conn = _connect(folder / SIDECAR, readonly=False)
+        self._conn.execute("PRAGMA journal_mode = WAL")
+        self._conn.executescript(_SCHEMA)
+        self._conn.execute("BEGIN IMMEDIATE")
+        old = _read_meta(self._conn)
+        self._old_generation = old.get("generation", 0)
+        if old and not rebuild:
+            check_model(old, model)
+            if old.get("chunking") != chunking:
+                raise ModelMismatchError(
+                    f"the index was built with chunking {old.get('chunking')}, not {chunking}",
+                    hint="use the same --chunk-size/--chunk-overlap, or re-index with --rebuild",
+                )
+            self.index = faiss.read_index(str(vectors_file(folder, self._old_generation)))
+        else:
+            self._conn.execute("DELETE FROM chunks")
+            self._conn.execute("DELETE FROM files")
+            self.index = faiss.IndexIDMap2(faiss.IndexFlatIP(model.dim))
+        now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        self.manifest = {
+            "format_version": FORMAT_VERSION,
+            "generation": self._old_generation,
+            "model": {**model.identity(), "source": model.source, "revision": model.revision,
+                      "max_tokens": model.max_tokens},
+            "chunking": chunking,
+            "created_at": old.get("created_at", now) if old and not rebuild else now,
+        }
+
+    def file_hash(self, path: str) -> str | None:
+        row = self._conn.execute("SELECT sha256 FROM files WHERE path = ?", (path,)).fetchone()
+        return row[0] if row else None
+
+    def remove_file(self, path: str) -> int:
+        """Drop a file's chunks and vectors; returns how many chunks went."""
+        import numpy as np
+
+        ids = [r[0] for r in self._conn.execute(
+            "SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path = ?", (path,))]
+        if ids:
+            self.index.remove_ids(np.asarray(ids, dtype=np.int64))
+        self._conn.execute("DELETE FROM files WHERE path = ?", (path,))
+        return len(ids)
+
+    def add_file(self, path: str, sha256: str, size: int, mtime: float, encoding: str,
+                 chunks: list, vectors: "np.ndarray") -> None:
+        """Store one file's chunks (``chunking.Chunk``) with their vectors, in order."""
+        import numpy as np
+
+        cur = self._conn.execute(
+            "INSERT INTO files (path, sha256, size, mtime, encoding) VALUES (?, ?, ?, ?, ?)",
+            (path, sha256, size, mtime, encoding),
+        )
+        file_id = cur.lastrowid
+        ids = []
+        for order, chunk in enumerate(chunks):
+            cur = self._conn.execute(
+                "INSERT INTO chunks (file_id, ord, text, start, end, line) VALUES (?, ?, ?, ?, ?, ?)",
+                (file_id, order, chunk.text, chunk.start, chunk.end, chunk.line),
+            )
+            ids.append(cur.lastrowid)
+        if ids:
+            self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+
+    def commit(self) -> dict:
+        """Publish everything added since opening; returns the new manifest."""
+        generation = self._old_generation + 1
+        files, chunks = self._conn.execute(
+            "SELECT (SELECT COUNT(*) FROM files), (SELECT COUNT(*) FROM chunks)").fetchone()
+        if chunks != self.index.ntotal:
+            raise IndexCorruptError(f"internal error: {chunks} chunk rows but {self.index.ntotal} vectors")
+        self.manifest.update(generation=generation, counts={"files": files, "chunks": chunks},
+                             updated_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        _write_faiss(self.index, vectors_file(self.folder, generation))
+        self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('manifest', ?)",
+                           (json.dumps(self.manifest, ensure_ascii=False),))
+        self._conn.execute("COMMIT")
+        atomic_write_bytes(self.folder / MANIFEST,
+                           json.dumps(self.manifest, ensure_ascii=False, indent=2).encode("utf-8"))
+        self._remove_stale_vectors(keep=generation)
+        return self.manifest
+
+    def _remove_stale_vectors(self, keep: int) -> None:
+        for path in self.folder.glob("vectors-*.faiss*"):
+            if path != vectors_file(self.folder, keep):
+                path.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+        self._conn.close()
+
+    def __enter__(self) -> "IndexWriter":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_index(folder: Path) -> IndexReader:
+    return IndexReader(folder)
+
+
+def read_manifest(folder: Path) -> dict:
+    """The committed manifest, straight from the sidecar (manifest.json may lag a crash behind)."""
+    with closing(IndexReader(folder)) as reader:
+        return reader.manifest
