@@ -84,8 +84,22 @@ def _cjk_share(text: str) -> float:
     return sum("\u4e00" <= c <= "\u9fff" or "\u3000" <= c <= "\u303f" or "\uff00" <= c <= "\uffef" for c in letters) / len(letters)
 
 
+def _looks_binary(text: str) -> bool:
+    """Control characters (other than line breaks and tabs) in more than 5% of a sample: not text."""
+    sample = text[:_SNIFF_BYTES]
+    controls = sum(1 for c in sample if ord(c) < 32 and c not in "\n\r\t\f\v")
+    return controls > 0.05 * max(1, len(sample))
+
+
 def decode(data: bytes) -> tuple[str, str]:
     """Return (text, encoding). Raises NotText for binary data."""
+    text, encoding = _decode(data)
+    if _looks_binary(text):
+        raise NotText("binary")
+    return text, encoding
+
+
+def _decode(data: bytes) -> tuple[str, str]:
     for bom, encoding in _BOMS:
         if data.startswith(bom):
             return data.decode(encoding, errors="replace"), encoding

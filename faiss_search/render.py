@@ -17,7 +17,7 @@ from .indexer import IndexReport
 from .search import SearchResult
 
 out = Console(highlight=False, soft_wrap=False)
-err = Console(stderr=True, highlight=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 _WORD = re.compile(r"[A-Za-z0-9_]{2,}")
 _CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")

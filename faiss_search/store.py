@@ -208,24 +208,41 @@ class IndexWriter:
     """Adds and replaces files in an index; nothing is visible to readers before ``commit()``."""
 
     def __init__(self, folder: Path, model: ModelInfo, chunking: dict[str, int], rebuild: bool = False) -> None:
-        import faiss
-
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
         self._conn = _connect(folder / SIDECAR, readonly=False)
+        try:
+            self._open(model, chunking, rebuild)
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise IndexCorruptError(f"cannot update the index at {folder}: {exc}",
+                                    hint="rebuild it with `fsearch index PATH --rebuild`") from None
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, model: ModelInfo, chunking: dict[str, int], rebuild: bool) -> None:
+        import faiss
+
         self._conn.execute("PRAGMA journal_mode = WAL")
         self._conn.executescript(_SCHEMA)
         self._conn.execute("BEGIN IMMEDIATE")
         old = _read_meta(self._conn)
         self._old_generation = old.get("generation", 0)
-        if old and not rebuild:
+        keep = bool(old) and not rebuild
+        if keep:
             check_model(old, model)
             if old.get("chunking") != chunking:
                 raise ModelMismatchError(
                     f"the index was built with chunking {old.get('chunking')}, not {chunking}",
                     hint="use the same --chunk-size/--chunk-overlap, or re-index with --rebuild",
                 )
-            self.index = faiss.read_index(str(vectors_file(folder, self._old_generation)))
+            path = vectors_file(self.folder, self._old_generation)
+            try:
+                self.index = faiss.read_index(str(path))
+            except RuntimeError:
+                raise IndexCorruptError(f"index vectors {path} are missing or truncated",
+                                        hint="rebuild it with `fsearch index PATH --rebuild`") from None
         else:
             self._conn.execute("DELETE FROM chunks")
             self._conn.execute("DELETE FROM files")
@@ -237,7 +254,7 @@ class IndexWriter:
             "model": {**model.identity(), "source": model.source, "revision": model.revision,
                       "max_tokens": model.max_tokens},
             "chunking": chunking,
-            "created_at": old.get("created_at", now) if old and not rebuild else now,
+            "created_at": old["created_at"] if keep else now,
         }
 
     def file_hash(self, path: str) -> str | None:

