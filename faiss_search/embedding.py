@@ -113,9 +113,12 @@ class SentenceTransformerEmbedder:
             # Never reach for a hub while indexing or searching.
             os.environ.setdefault("HF_HUB_OFFLINE", "1")
             os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
             try:
                 from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as transformers_logging
 
+                transformers_logging.disable_progress_bar()
                 self._model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
             except Exception as exc:  # a broken folder fails in many library-specific ways
                 raise ModelLoadError(
@@ -138,7 +141,7 @@ class SentenceTransformerEmbedder:
             self._info = ModelInfo(
                 name=self.name,
                 backend="sentence-transformers",
-                dim=int(model.get_sentence_embedding_dimension()),
+                dim=int(_embedding_dimension(model)),
                 query_prefix=query_prefix,
                 passage_prefix=passage_prefix,
                 max_tokens=int(model.max_seq_length or 512),
@@ -169,6 +172,12 @@ class SentenceTransformerEmbedder:
         prefix = self.info.passage_prefix
         encoded = self.model.tokenizer([prefix + t for t in texts], add_special_tokens=True)
         return [len(ids) for ids in encoded["input_ids"]]
+
+
+def _embedding_dimension(model) -> int:
+    """sentence-transformers 6 renamed the method; older releases only have the long name."""
+    getter = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+    return getter()
 
 
 def load_embedder(resolved: ResolvedModel) -> Embedder:
