@@ -13,7 +13,10 @@ import typer
 from . import __version__
 from .config import DEFAULT_MODEL, Settings, load_settings
 from .errors import FsearchError, InputError
-from .render import err, out, print_error, print_index_report, print_json, print_result, print_status
+from rich.markup import escape
+
+from .render import (DownloadBar, err, human_size, out, print_error, print_index_report, print_json, print_models,
+                     print_result, print_status)
 
 app = typer.Typer(
     help="Search your own documents by meaning, offline. Chinese and English.\n\n"
@@ -241,6 +244,72 @@ def status(index_dir: IndexDirOpt = None, config: ConfigOpt = None, json_output:
         print_json(info)
     else:
         print_status(info)
+
+
+@app.command()
+@handle_errors
+def models(config: ConfigOpt = None, json_output: JsonOpt = False) -> None:
+    """List the known model aliases: dimension, languages, size, and whether and where they are downloaded."""
+    from .models.registry import known_models, resolve_model
+
+    settings = _settings(config)
+    rows = []
+    for spec in known_models():
+        try:
+            resolved = resolve_model(spec.alias, settings.models_dir)
+            where = str(resolved.path) if resolved.path else "bundled"
+        except FsearchError:
+            where = None
+        rows.append({"alias": spec.alias, "dim": spec.dim, "languages": list(spec.languages),
+                     "size_mb": spec.size_mb, "max_tokens": spec.max_tokens, "hf_id": spec.hf_id,
+                     "modelscope_id": spec.modelscope_id, "downloaded": where is not None, "path": where,
+                     "default": spec.alias == DEFAULT_MODEL})
+    if json_output:
+        print_json({"models_dir": str(settings.models_dir), "models": rows})
+    else:
+        print_models(rows, settings.models_dir)
+
+
+@app.command()
+@handle_errors
+def download(
+    name: Annotated[str, typer.Argument(help="A model alias (see `fsearch models`) or a repo id like "
+                                        "BAAI/bge-base-zh-v1.5.", show_default=False)],
+    source: Annotated[str, typer.Option(help="auto (ModelScope, then the HF mirror, then Hugging Face), "
+                                        "modelscope, hf-mirror or hf.")] = "auto",
+    endpoint: Annotated[Optional[str], typer.Option(help="Hub address for the chosen --source [default: "
+                                                    "MODELSCOPE_ENDPOINT / HF_ENDPOINT, else the public hub].",
+                                                    show_default=False)] = None,
+    revision: Annotated[Optional[str], typer.Option(help="Branch, tag or commit [default: the hub's main "
+                                                    "branch].", show_default=False)] = None,
+    timeout: Annotated[float, typer.Option(min=1, help="Seconds without data from the hub before giving "
+                                           "up.")] = 60.0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+    config: ConfigOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Download an embedding model into $FSEARCH_HOME/models, verified and ready for --model.
+
+    Examples: fsearch download bge-base-zh ;  fsearch download bge-m3 --source hf-mirror
+    """
+    from .models.download import download_model
+
+    settings = _settings(config)
+
+    def warn(message: str) -> None:
+        if not quiet:
+            err.print(f"[yellow]warning:[/] {escape(message)}; trying the next source")
+
+    with DownloadBar(disable=quiet or json_output) as bar:
+        result = download_model(name, settings.models_dir, source=source, endpoint=endpoint, revision=revision,
+                                progress=bar, on_failure=warn, stall_seconds=timeout)
+    if json_output:
+        print_json({**vars(result), "path": str(result.path)})
+    elif not quiet:
+        out.print(f"Downloaded {result.name} from {result.source} ({result.repo_id}@{result.revision[:12]}): "
+                  f"{result.files} files, {human_size(result.bytes)}, {result.dim} dimensions, "
+                  f"{result.seconds:.1f} s\n{escape(str(result.path))}\n"
+                  f"Use it: fsearch index PATH --model {result.name} --rebuild")
 
 
 def main() -> None:

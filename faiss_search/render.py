@@ -110,3 +110,50 @@ def print_status(status: dict) -> None:
     ]
     for key, value in rows:
         out.print(f"[bold]{key:>12}[/]  {escape(value)}")
+
+
+def print_models(rows: list[dict], models_dir: Path) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"models ({models_dir})", title_justify="left")
+    table.add_column("alias", no_wrap=True)
+    for column in ("dim", "languages", "size", "max tokens", "downloaded"):
+        table.add_column(column)
+    for row in rows:
+        where = "[green]bundled (default)[/]" if row["path"] == "bundled" else (
+            f"[green]yes[/] {escape(row['path'])}" if row["downloaded"] else "[dim]no[/]")
+        table.add_row(row["alias"], str(row["dim"]), ",".join(row["languages"]), f"{row['size_mb']} MB",
+                      str(row["max_tokens"]), where)
+    out.print(table)
+
+
+class DownloadBar:
+    """The download progress display: bytes, speed and files, fed from the hub libraries' threads."""
+
+    def __init__(self, disable: bool) -> None:
+        from rich.progress import (BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
+                                   TransferSpeedColumn)
+
+        self.progress = Progress(TextColumn("[bold]downloading"), BarColumn(), DownloadColumn(),
+                                 TransferSpeedColumn(), TextColumn("{task.fields[files]} files"),
+                                 TimeRemainingColumn(), console=err, transient=True, disable=disable)
+        self.task = self.progress.add_task("download", total=None, files=0)
+        self.files = 0
+
+    def add_total(self, nbytes: int) -> None:
+        total = self.progress.tasks[0].total or 0
+        self.progress.update(self.task, total=total + nbytes)
+
+    def advance(self, nbytes: int) -> None:
+        self.progress.update(self.task, advance=nbytes)
+
+    def file_done(self) -> None:
+        self.files += 1
+        self.progress.update(self.task, files=self.files)
+
+    def __enter__(self) -> "DownloadBar":
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.progress.stop()
