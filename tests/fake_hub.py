@@ -46,6 +46,11 @@ class FakeHub:
         self.server.shutdown()
         self.server.server_close()
 
+    def release_hung(self) -> None:
+        """Let requests stuck in a ``hang`` fault end (their connections close without an answer)."""
+        stuck, self._stopping = self._stopping, threading.Event()
+        stuck.set()
+
     # -- repository model ---------------------------------------------------
     def repo_dir(self, repo: str) -> Path | None:
         folder = self.root / repo
@@ -115,7 +120,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(int(action), {"error": "injected"})
             return "handled"
         if action == "hang":
-            self.hub._stopping.wait(120)
+            self.hub._stopping.wait(60)
             self.close_connection = True
             return "handled"
         if action.startswith("delay:"):

@@ -3,6 +3,7 @@
 import json
 import shutil
 import socket
+import threading
 import time
 
 import pytest
@@ -157,6 +158,11 @@ def test_stall_mid_file_leaves_no_half_model_and_a_rerun_completes(hub, home, ru
     assert_clean_failure(invoke(runner, "index", corpus(tmp_path), "--model", "bge-small-zh"),
                          "fsearch download bge-small-zh")
     del hub.faults["model.safetensors"]
+    # the CLI's process would be gone by now, and with it the abandoned download thread and its file locks
+    hub.release_hung()
+    for thread in threading.enumerate():
+        if thread.name == "fsearch-download":
+            thread.join(30)
     result = invoke(runner, "download", "bge-small-zh", "--source", "modelscope", "--endpoint", hub.url)
     assert result.exit_code == 0, result.output
 
