@@ -124,7 +124,7 @@ def check_model(manifest: dict, info: ModelInfo) -> None:
         raise ModelMismatchError(
             f"the index was built with model {recorded.get('name')!r} (dim {recorded.get('dim')}), "
             f"not {info.name!r} (dim {info.dim}): " + "; ".join(diffs),
-            hint="search without --model to use the index's own model, or re-index with --rebuild",
+            hint="drop --model to use the index's own model, or start afresh with `fsearch index PATH --rebuild`",
         )
 
 

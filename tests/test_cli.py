@@ -162,3 +162,30 @@ def test_help_is_fast_and_imports_no_torch():
     subprocess.run([sys.executable, "-c", code], check=True)
     result = subprocess.run([sys.executable, "-m", "faiss_search.cli", "--help"], capture_output=True, text=True)
     assert result.returncode == 0 and "index" in result.stdout and "search" in result.stdout
+
+
+def test_chunks_over_the_token_limit_are_reported(home, runner, tmp_path):
+    long_text = tmp_path / "long.txt"
+    long_text.write_text("长城全长两万多公里是古代中国修建的防御工程" * 60, encoding="utf-8")
+    result = run(runner, "index", long_text, "--chunk-size", "1200", "--chunk-overlap", "0")
+    assert result.exit_code == 0, result.output
+    assert "exceed the model's 512-token limit" in result.stderr
+
+
+def test_unreadable_queries_file(indexed, runner, tmp_path):
+    assert "cannot read queries file" in _error(run(runner, "search", "--queries", tmp_path / "none.txt", "--json"))
+    (tmp_path / "blank.txt").write_text("\n \n")
+    assert "has no queries" in _error(run(runner, "search", "--queries", tmp_path / "blank.txt"))
+
+
+def test_query_and_queries_together_are_refused(indexed, runner, tmp_path):
+    (tmp_path / "q.txt").write_text("x\n")
+    assert "not both" in _error(run(runner, "search", "x", "--queries", tmp_path / "q.txt"))
+
+
+def test_query_terms_for_highlighting():
+    from faiss_search.render import query_terms
+
+    assert query_terms("how to bake Bread") == ["bake", "Bread"]
+    assert query_terms("熊猫吃什么") == ["熊猫", "猫吃", "吃什", "什么"]
+    assert query_terms("茶") == ["茶"]
