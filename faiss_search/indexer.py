@@ -1,4 +1,4 @@
-"""The indexing pipeline: files -> documents -> chunks -> vectors -> store."""
+"""The indexing pipeline: files -> documents -> chunks -> (vectors, terms) -> store."""
 
 from __future__ import annotations
 
@@ -6,13 +6,15 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable
 
+from . import lexical
 from .chunking import Chunk, chunk_text
 from .config import Settings
 from .documents import TEXT_SUFFIXES, Document, discover, read_documents
 from .embedding import Embedder
-from .errors import InputError
+from .errors import NothingToIndexError
+from .search import calibrate
 from .store import IndexWriter
 
 ProgressCallback = Callable[[int, int], None]
@@ -36,6 +38,7 @@ class IndexReport:
     total_chunks: int = 0
     seconds: float = 0.0
     embed_seconds: float = 0.0
+    fusion: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -57,27 +60,23 @@ def _embed(embedder: Embedder, texts: list[str], batch_size: int, progress: Prog
     return np.concatenate(parts).astype(np.float32, copy=False)
 
 
-def index_path(path: Path, settings: Settings, embedder: Embedder, rebuild: bool = False,
-               progress: ProgressCallback | None = None) -> IndexReport:
-    """Index a file or folder into ``settings.index_path``; unchanged files (same hash) are kept as they are."""
+def index_documents(documents: Iterable[Document], settings: Settings, embedder: Embedder, rebuild: bool = False,
+                    progress: ProgressCallback | None = None) -> IndexReport:
+    """Add new and changed documents to ``settings.index_path``; unchanged ones (same hash) are kept."""
     started = time.perf_counter()
-    found = discover(path)
     report = IndexReport(index_dir=str(settings.index_path), model=embedder.info.name,
                          max_tokens=embedder.info.max_tokens, long_input_policy=embedder.long_input_policy)
     chunking = {"chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap}
+    lexical.configure(settings.home / "cache")
     with IndexWriter(settings.index_path, embedder.info, chunking, rebuild=rebuild) as writer:
         pending: list[_Pending] = []
-        for doc in read_documents(found.files, found.skipped):
-            if writer.file_hash(str(doc.path.resolve())) == doc.sha256:
+        for doc in documents:
+            if writer.file_hash(doc.source) == doc.sha256:
                 report.files_unchanged += 1
                 continue
-            chunks = chunk_text(doc.text, settings.chunk_size, settings.chunk_overlap)
-            pending.append(_Pending(doc, chunks))
-        report.skipped = found.skipped
+            pending.append(_Pending(doc, chunk_text(doc.text, settings.chunk_size, settings.chunk_overlap)))
         if not pending and not report.files_unchanged:
-            reasons = ", ".join(f"{n} {why}" for why, n in sorted(found.skipped.items())) or "no files"
-            raise InputError(f"nothing indexable in {path} ({reasons})",
-                             hint=f"fsearch reads text files ({', '.join(sorted(TEXT_SUFFIXES))})")
+            raise NothingToIndexError("nothing indexable")
         texts = [c.text for p in pending for c in p.chunks]
         limit = embedder.info.max_tokens
         report.chunks_over_token_limit = sum(n > limit for n in embedder.count_tokens(texts))
@@ -87,15 +86,32 @@ def index_path(path: Path, settings: Settings, embedder: Embedder, rebuild: bool
         offset = 0
         for item in pending:
             doc, n = item.doc, len(item.chunks)
-            report.chunks_removed += writer.remove_file(str(doc.path.resolve()))
-            writer.add_file(str(doc.path.resolve()), doc.sha256, doc.size, doc.mtime, doc.encoding,
-                            item.chunks, vectors[offset:offset + n])
+            report.chunks_removed += writer.remove_file(doc.source)
+            terms = [" ".join(lexical.segment(c.text)) for c in item.chunks]
+            writer.add_file(doc.source, doc.sha256, doc.size, doc.mtime, doc.encoding,
+                            item.chunks, vectors[offset:offset + n], terms)
             offset += n
         report.files_indexed = len(pending)
         report.chunks_added = len(texts)
+        if pending or not writer.manifest["fusion"]:
+            writer.set_fusion(calibrate(writer, embedder))
         manifest = writer.commit()
     report.total_files = manifest["counts"]["files"]
     report.total_chunks = manifest["counts"]["chunks"]
+    report.fusion = manifest["fusion"]
     report.seconds = time.perf_counter() - started
     return report
 
+
+def index_path(path: Path, settings: Settings, embedder: Embedder, rebuild: bool = False,
+               progress: ProgressCallback | None = None) -> IndexReport:
+    """Index a file or a folder; what was passed over is counted in the report."""
+    found = discover(path)
+    try:
+        report = index_documents(read_documents(found.files, found.skipped), settings, embedder, rebuild, progress)
+    except NothingToIndexError:
+        reasons = ", ".join(f"{n} {why}" for why, n in sorted(found.skipped.items())) or "no files"
+        raise NothingToIndexError(f"nothing indexable in {path} ({reasons})",
+                         hint=f"fsearch reads text files ({', '.join(sorted(TEXT_SUFFIXES))})") from None
+    report.skipped = found.skipped
+    return report

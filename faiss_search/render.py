@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,9 +18,6 @@ from .search import SearchResult
 out = Console(highlight=False, soft_wrap=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
-_WORD = re.compile(r"[A-Za-z0-9_]{2,}")
-_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
-_STOP_WORDS = frozenset("the of and or to in is are was a an for on with what how why which who".split())
 
 
 def print_json(data: Any) -> None:
@@ -45,26 +41,35 @@ def display_path(source: str) -> str:
 
 
 def query_terms(query: str) -> list[str]:
-    """Words worth highlighting: English words, and Chinese character pairs (no segmenter needed)."""
-    terms = [w for w in _WORD.findall(query) if w.lower() not in _STOP_WORDS]
-    for run in _CJK_RUN.findall(query):
-        terms += [run[i:i + 2] for i in range(len(run) - 1)] or [run]
-    return terms
+    """The query's words as keyword search sees them (jieba for Chinese), longest first for highlighting."""
+    from .lexical import segment
+
+    return sorted(set(segment(query)), key=lambda word: (-len(word), word))
 
 
-def print_result(result: SearchResult, show_time: bool = True) -> None:
+def _leg(rank: int | None, score: float | None) -> str:
+    return f"#{rank} ({score:.3f})" if rank is not None and score is not None else "-"
+
+
+def print_result(result: SearchResult, explain: bool = False, show_time: bool = True) -> None:
     if not result.hits:
-        out.print("[yellow]no results[/] (the index is empty)")
+        out.print("[yellow]no results[/]")
+    if explain and result.weights:
+        out.print(f"[dim]{result.mode}: weights dense {result.weights['dense']:.2f}, "
+                  f"keyword {result.weights['keyword']:.2f}[/]")
     terms = query_terms(result.query)
     for hit in result.hits:
         out.print(f"[bold cyan]{hit.rank}.[/] [green]{hit.score:.3f}[/]  "
                   f"[magenta]{escape(display_path(hit.source))}:{hit.line}[/]")
+        if explain:
+            out.print(f"   [dim]dense {_leg(hit.dense_rank, hit.dense_score)} · "
+                      f"keyword {_leg(hit.keyword_rank, hit.keyword_score)}[/]")
         body = Text(hit.text.strip())
         body.highlight_words(terms, style="bold yellow", case_sensitive=False)
         body.pad_left(3)
         out.print(body)
     if show_time:
-        out.print(f"[dim]{len(result.hits)} results in {result.seconds * 1000:.0f} ms[/]")
+        out.print(f"[dim]{len(result.hits)} results in {result.seconds * 1000:.0f} ms ({result.mode})[/]")
 
 
 def print_index_report(report: IndexReport) -> None:
@@ -157,3 +162,18 @@ class DownloadBar:
 
     def __exit__(self, *exc: object) -> None:
         self.progress.stop()
+
+
+def print_eval(dataset: str, rows: list) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"{dataset}: {rows[0].queries} queries, {rows[0].documents} documents" if rows else dataset,
+                  title_justify="left")
+    for column in ("model", "mode", "recall@1", "recall@5", "recall@10", "MRR@10", "nDCG@10", "index s", "queries/s"):
+        table.add_column(column, justify="left" if column in ("model", "mode") else "right")
+    for row in rows:
+        m = row.metrics
+        table.add_row(row.model, row.mode, *(f"{m[k]:.2f}" for k in ("recall@1", "recall@5", "recall@10", "MRR@10",
+                                                                    "nDCG@10")),
+                      "reused" if row.reused_index else f"{row.index_seconds:.1f}", f"{row.queries_per_second:.0f}")
+    out.print(table)

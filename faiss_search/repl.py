@@ -7,12 +7,14 @@ from typing import Callable
 
 from .errors import FsearchError
 from .render import out, print_error, print_result
-from .search import Searcher
+from .search import MODES, Searcher
 
 HELP = """Type a question (Chinese or English) and press Enter.
-  :k N     show N results per query
-  :help    this help
-  :quit    leave (Ctrl-D works too)"""
+  :k N        show N results per query
+  :mode M     hybrid, dense or keyword
+  :explain    show (or hide) each result's dense and keyword rank and the fusion weights
+  :help       this help
+  :quit       leave (Ctrl-D works too)"""
 
 PROMPT = "fsearch> "
 
@@ -48,6 +50,15 @@ def _command(line: str, state: dict) -> bool:
         return False
     if name in ("h", "help", "?"):
         out.print(HELP)
+    elif name == "mode":
+        if arg.strip() in MODES:
+            state["mode"] = arg.strip()
+            out.print(f"mode {state['mode']}")
+        else:
+            print_error(f"`:mode` takes one of {', '.join(MODES)}, got {arg.strip() or 'nothing'}")
+    elif name == "explain":
+        state["explain"] = not state["explain"]
+        out.print(f"explain {'on' if state['explain'] else 'off'}")
     elif name == "k":
         if arg.strip().isdigit() and int(arg) >= 1:
             state["k"] = int(arg)
@@ -59,12 +70,12 @@ def _command(line: str, state: dict) -> bool:
     return True
 
 
-def run_repl(searcher: Searcher, k: int, read_line: Callable[[str], str] = input,
-             history_file: Path | None = None) -> None:
+def run_repl(searcher: Searcher, k: int, mode: str | None = None, explain: bool = False,
+             read_line: Callable[[str], str] = input, history_file: Path | None = None) -> None:
     """Read queries until :quit or end of input, answering each with the top-k chunks."""
     save_history = _enable_history(history_file)
-    state = {"k": k}
-    out.print(f"[bold]fsearch[/] - {searcher.size} chunks, model {searcher.embedder.info.name}. "
+    state: dict = {"k": k, "mode": mode or searcher.default_mode, "explain": explain}
+    out.print(f"[bold]fsearch[/] - {searcher.size} chunks, model {searcher.model_name}, {state['mode']} search. "
               "Type a question; :help for commands, :quit or Ctrl-D to leave.")
     try:
         while True:
@@ -83,7 +94,7 @@ def run_repl(searcher: Searcher, k: int, read_line: Callable[[str], str] = input
                     break
                 continue
             try:
-                print_result(searcher.search(line, state["k"]))
+                print_result(searcher.search(line, state["k"], state["mode"]), explain=state["explain"])
             except FsearchError as exc:
                 print_error(exc.message, exc.hint)
     finally:

@@ -1,22 +1,52 @@
-"""Dense search over an index: the query is encoded with the index's own model."""
+"""Dense, keyword and hybrid search over an index.
+
+Hybrid search fuses the two ranked lists with weighted reciprocal-rank fusion. Each leg's
+weight is the product of
+
+* an index-level **calibration** (``calibrate``): at index time, sentences taken from
+  ~200 chunks are searched with each leg alone, and a leg's weight is its MRR on that probe
+  relative to the better leg, to the 4th power. A model that cannot read the corpus (an
+  English-only model on Chinese text finds ~20 % of its probes, keyword search ~97 %) gets
+  a weight near zero and cannot drown the good leg;
+* a per-query **confidence**: how far the leg's top score stands out from its top-100
+  (a z-score, floored at 1, squared). A leg that finds one clear answer outvotes a leg
+  whose scores are flat.
+
+Measured on cmrc2018-dev and SciFact (see README): better than either leg alone and than
+plain RRF, and never below keyword search with a useless dense model.
+"""
 
 from __future__ import annotations
 
+import random
+import re
+import statistics
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from . import lexical
 from .embedding import Embedder, load_embedder
 from .errors import InputError, ModelMismatchError
 from .models.registry import resolve_model
 from .store import IndexReader, check_model, open_index
 
+if TYPE_CHECKING:
+    from .store import _IndexView
+
+MODES = ("hybrid", "dense", "keyword")
 MAX_QUERY_CHARS = 2000
+CANDIDATES = 100  # per leg, for fusion and for the confidence statistics
+RRF_K = 10
+PROBE_QUERIES = 200
+PROBE_POWER = 4
+_SENTENCE = re.compile(r"(?<=[。！？；.!?;\n])")
 
 
 @dataclass(frozen=True)
 class Hit:
-    """One result: a chunk, its score (cosine similarity) and where it came from."""
+    """One result: a chunk, its score and where it came from, with each leg's rank and score."""
 
     rank: int
     score: float
@@ -26,6 +56,10 @@ class Hit:
     start: int
     end: int
     chunk_id: int
+    dense_rank: int | None = None
+    dense_score: float | None = None
+    keyword_rank: int | None = None
+    keyword_score: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -34,12 +68,14 @@ class Hit:
 @dataclass(frozen=True)
 class SearchResult:
     query: str
+    mode: str
     hits: list[Hit]
     seconds: float
+    weights: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"query": self.query, "results": [h.to_dict() for h in self.hits],
-                "took_ms": round(self.seconds * 1000, 2)}
+        return {"query": self.query, "mode": self.mode, "results": [h.to_dict() for h in self.hits],
+                "weights": self.weights, "took_ms": round(self.seconds * 1000, 2)}
 
 
 def clean_query(query: str) -> str:
@@ -50,39 +86,145 @@ def clean_query(query: str) -> str:
     return cleaned[:MAX_QUERY_CHARS]
 
 
-class Searcher:
-    """Keeps the index and the model loaded between queries."""
+def confidence(scores: list[float]) -> float:
+    """How clearly the top score stands out from the rest (z-score, at least 1)."""
+    if len(scores) < 3:
+        return 1.0
+    spread = statistics.pstdev(scores)
+    return max(1.0, (scores[0] - statistics.fmean(scores)) / spread) if spread > 0 else 1.0
 
-    def __init__(self, reader: IndexReader, embedder: Embedder) -> None:
+
+Ranked = list[tuple[int, float]]
+
+
+def fuse(dense: Ranked, keyword: Ranked, leg_weights: tuple[float, float],
+         k: int = RRF_K) -> tuple[list[tuple[int, float]], tuple[float, float]]:
+    """Weighted reciprocal-rank fusion; returns (chunk id, fused score) best first, and the weights used."""
+    weights = (leg_weights[0] * confidence([s for _, s in dense]) ** 2,
+               leg_weights[1] * confidence([s for _, s in keyword]) ** 2)
+    fused: dict[int, float] = {}
+    for ranked, weight in zip((dense, keyword), weights):
+        for rank, (chunk_id, _) in enumerate(ranked, 1):
+            fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (k + rank)
+    return sorted(fused.items(), key=lambda item: -item[1]), weights
+
+
+def _probe_sentence(text: str, rng: random.Random) -> str:
+    sentences = [s.strip() for s in _SENTENCE.split(text) if len(s.strip()) >= 8]
+    return (rng.choice(sentences) if sentences else text.strip())[:64]
+
+
+def _mrr(targets: list[int], ranked: list[Ranked]) -> float:
+    total = 0.0
+    for target, row in zip(targets, ranked):
+        ids = [chunk_id for chunk_id, _ in row[:10]]
+        total += 1 / (ids.index(target) + 1) if target in ids else 0.0
+    return total / max(1, len(targets))
+
+
+def calibrate(view: "_IndexView", embedder: Embedder) -> dict:
+    """Measure each leg on sentences drawn from the index itself; the weights hybrid search uses."""
+    sample = view.sample_chunks(PROBE_QUERIES)
+    if not sample:
+        return {}
+    rng = random.Random(0)
+    targets = [chunk_id for chunk_id, _ in sample]
+    queries = [_probe_sentence(text, rng) for _, text in sample]
+    dense = view.dense_search(embedder.encode_queries(queries), 10)
+    keyword = [view.keyword_search(lexical.match_expression(q), 10) for q in queries]
+    mrr = {"dense": _mrr(targets, dense), "keyword": _mrr(targets, keyword)}
+    best = max(mrr.values()) or 1.0
+    return {"probes": len(sample), "dense_probe_mrr": round(mrr["dense"], 4),
+            "keyword_probe_mrr": round(mrr["keyword"], 4),
+            "dense_weight": round((mrr["dense"] / best) ** PROBE_POWER, 4),
+            "keyword_weight": round((mrr["keyword"] / best) ** PROBE_POWER, 4)}
+
+
+class Searcher:
+    """Keeps the index and the model loaded between queries. The model loads on the first dense query."""
+
+    def __init__(self, reader: IndexReader, embedder: Embedder, query_instruction: bool = True) -> None:
         self.reader = reader
-        self.embedder = embedder
+        self._embedder = embedder
+        self._checked = False
+        self.query_instruction = query_instruction
+
+    @property
+    def embedder(self) -> Embedder:
+        if not self._checked:
+            check_model(self.reader.manifest, self._embedder.info)
+            self._embedder.use_query_prefix(self.query_instruction)
+            self._checked = True
+        return self._embedder
+
+    @property
+    def model_name(self) -> str:
+        return self.reader.manifest["model"]["name"]
 
     @property
     def size(self) -> int:
         return self.reader.index.ntotal
 
-    def search_many(self, queries: list[str], k: int) -> list[SearchResult]:
-        """Encode all queries in one batch, then look them up."""
+    @property
+    def default_mode(self) -> str:
+        return "hybrid" if self.reader.manifest.get("keyword") else "dense"
+
+    def _leg_weights(self) -> tuple[float, float]:
+        fusion = self.reader.manifest.get("fusion") or {}
+        return fusion.get("dense_weight", 1.0), fusion.get("keyword_weight", 1.0)
+
+    def search_many(self, queries: list[str], k: int, mode: str | None = None) -> list[SearchResult]:
+        """Answer several queries; their dense vectors are encoded in one batch."""
+        mode = mode or self.default_mode
+        if mode not in MODES:
+            raise InputError(f"unknown mode '{mode}'", hint=f"use one of {', '.join(MODES)}")
         if k < 1:
             raise InputError(f"top-k must be at least 1, got {k}")
         started = time.perf_counter()
         cleaned = [clean_query(q) for q in queries]
-        vectors = self.embedder.encode_queries(cleaned)
-        ranked = self.reader.search(vectors.reshape(len(cleaned), -1), k)
-        chunks = self.reader.fetch({cid for row in ranked for cid, _ in row})
+        depth = max(CANDIDATES, k) if mode == "hybrid" else k
+        dense_rows: list[Ranked] = [[] for _ in cleaned]
+        keyword_rows: list[Ranked] = [[] for _ in cleaned]
+        if mode != "keyword":
+            vectors = self.embedder.encode_queries(cleaned)
+            dense_rows = self.reader.dense_search(vectors.reshape(len(cleaned), -1), depth)
+        if mode != "dense":
+            keyword_rows = [self.reader.keyword_search(lexical.match_expression(q), depth) for q in cleaned]
+        ranked_rows, weight_rows = [], []
+        for dense, keyword in zip(dense_rows, keyword_rows):
+            if mode == "hybrid":
+                fused, weights = fuse(dense, keyword, self._leg_weights())
+                ranked_rows.append(fused[:k])
+                weight_rows.append({"dense": round(weights[0], 4), "keyword": round(weights[1], 4)})
+            else:
+                ranked_rows.append((dense or keyword)[:k])
+                weight_rows.append({})
+        chunks = self.reader.fetch({cid for row in ranked_rows for cid, _ in row})
         seconds = (time.perf_counter() - started) / max(1, len(queries))
         results = []
-        for query, row in zip(cleaned, ranked):
-            hits = [Hit(rank, score, c.text, c.source, c.line, c.start, c.end, c.id)
-                    for rank, (c, score) in enumerate(((chunks[cid], s) for cid, s in row if cid in chunks), 1)]
-            results.append(SearchResult(query, hits, seconds))
+        for query, row, dense, keyword, weights in zip(cleaned, ranked_rows, dense_rows, keyword_rows, weight_rows):
+            legs = {"dense": _positions(dense), "keyword": _positions(keyword)}
+            hits = []
+            for chunk_id, score in row:
+                if chunk_id not in chunks:
+                    continue  # removed by a concurrent update since the vectors were loaded
+                c = chunks[chunk_id]
+                d, kw = legs["dense"].get(chunk_id, (None, None)), legs["keyword"].get(chunk_id, (None, None))
+                hits.append(Hit(len(hits) + 1, score, c.text, c.source, c.line, c.start, c.end, c.id,
+                                d[0], d[1], kw[0], kw[1]))
+            results.append(SearchResult(query, mode, hits, seconds, weights))
         return results
 
-    def search(self, query: str, k: int) -> SearchResult:
-        return self.search_many([query], k)[0]
+    def search(self, query: str, k: int, mode: str | None = None) -> SearchResult:
+        return self.search_many([query], k, mode)[0]
 
 
-def open_searcher(index_dir: Path, models_dir: Path, model: str | None = None) -> Searcher:
+def _positions(ranked: Ranked) -> dict[int, tuple[int, float]]:
+    return {chunk_id: (rank, score) for rank, (chunk_id, score) in enumerate(ranked, 1)}
+
+
+def open_searcher(index_dir: Path, models_dir: Path, model: str | None = None, home: Path | None = None,
+                  query_instruction: bool = True) -> Searcher:
     """Open an index with the model it was built with; an explicitly different ``model`` is refused."""
     reader = open_index(index_dir)
     recorded = reader.manifest["model"]["name"]
@@ -92,6 +234,6 @@ def open_searcher(index_dir: Path, models_dir: Path, model: str | None = None) -
             f"the index at {index_dir} was built with model {recorded!r}, not {resolved.name!r}",
             hint="search without --model to use the index's own model, or re-index with --rebuild",
         )
-    embedder = load_embedder(resolved)
-    check_model(reader.manifest, embedder.info)
-    return Searcher(reader, embedder)
+    if home is not None:
+        lexical.configure(home / "cache")
+    return Searcher(reader, load_embedder(resolved), query_instruction)

@@ -3,7 +3,8 @@
 Layout::
 
     manifest.json              human-readable copy of the manifest, rewritten after each commit
-    chunks.sqlite              files, chunks (id = FAISS id) and meta (manifest, generation)
+    chunks.sqlite              files, chunks (id = FAISS id), chunk_terms (FTS5 keyword index
+                               over segmented text, rowid = chunk id) and meta (manifest)
     vectors-<generation>.faiss IndexIDMap2 over IndexFlatIP
 
 The commit point is the SQLite transaction. A writer first writes the new vectors to a
@@ -54,7 +55,10 @@ CREATE TABLE IF NOT EXISTS chunks (
     line INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_by_file ON chunks(file_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS chunk_terms USING fts5(terms);
 """
+#: how chunk_terms was filled; an index with another segmenter is rebuilt, not mixed
+KEYWORD_FORMAT = {"segmenter": "jieba-search", "version": 1}
 
 
 @dataclass(frozen=True)
@@ -128,7 +132,42 @@ def check_model(manifest: dict, info: ModelInfo) -> None:
         )
 
 
-class IndexReader:
+class _IndexView:
+    """Lookups shared by readers and by a writer (which calibrates fusion on its uncommitted state)."""
+
+    index: Any
+    _conn: sqlite3.Connection
+
+    def dense_search(self, queries: "np.ndarray", k: int) -> list[list[tuple[int, float]]]:
+        """Top-k (chunk id, cosine score) per query row."""
+        import faiss
+
+        # One thread is faster for a single query (memory-bound); batches go through BLAS.
+        faiss.omp_set_num_threads(1 if len(queries) == 1 else os.cpu_count() or 1)
+        faiss.cvar.distance_compute_blas_threshold = 1000
+        scores, ids = self.index.search(queries, min(k, max(self.index.ntotal, 1)))
+        return [[(int(i), float(s)) for i, s in zip(row_ids, row_scores) if i >= 0]
+                for row_ids, row_scores in zip(ids, scores)]
+
+    def keyword_search(self, expression: str | None, k: int) -> list[tuple[int, float]]:
+        """Top-k (chunk id, BM25 score, higher is better) for an FTS5 match expression."""
+        if not expression:
+            return []
+        rows = self._conn.execute(
+            "SELECT rowid, -bm25(chunk_terms) FROM chunk_terms WHERE chunk_terms MATCH ? "
+            "ORDER BY bm25(chunk_terms) LIMIT ?", (expression, k)).fetchall()
+        return [(int(i), float(s)) for i, s in rows]
+
+    def sample_chunks(self, n: int) -> list[tuple[int, str]]:
+        """About ``n`` chunks spread evenly over the index (deterministic)."""
+        total = self._conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
+        step = max(1, total // max(1, n))
+        return self._conn.execute(
+            "SELECT id, text FROM (SELECT id, text, ROW_NUMBER() OVER (ORDER BY id) - 1 AS n FROM chunks) "
+            "WHERE n % ? = 0 LIMIT ?", (step, n)).fetchall()
+
+
+class IndexReader(_IndexView):
     """A read-only view: vectors memory-mapped, chunk texts fetched k at a time from SQLite."""
 
     def __init__(self, folder: Path) -> None:
@@ -174,17 +213,6 @@ class IndexReader:
             )
         return index
 
-    def search(self, queries: "np.ndarray", k: int) -> list[list[tuple[int, float]]]:
-        """Top-k (chunk id, score) per query row."""
-        import faiss
-
-        # One thread is faster for a single query (memory-bound); batches go through BLAS.
-        faiss.omp_set_num_threads(1 if len(queries) == 1 else os.cpu_count() or 1)
-        faiss.cvar.distance_compute_blas_threshold = 1000
-        scores, ids = self.index.search(queries, min(k, max(self.index.ntotal, 1)))
-        return [[(int(i), float(s)) for i, s in zip(row_ids, row_scores) if i >= 0]
-                for row_ids, row_scores in zip(ids, scores)]
-
     def fetch(self, ids: Iterable[int]) -> dict[int, StoredChunk]:
         wanted = list(ids)
         if not wanted:
@@ -204,7 +232,7 @@ class IndexReader:
         self._conn.close()
 
 
-class IndexWriter:
+class IndexWriter(_IndexView):
     """Adds and replaces files in an index; nothing is visible to readers before ``commit()``."""
 
     def __init__(self, folder: Path, model: ModelInfo, chunking: dict[str, int], rebuild: bool = False) -> None:
@@ -232,6 +260,9 @@ class IndexWriter:
         keep = bool(old) and not rebuild
         if keep:
             check_model(old, model)
+            if old.get("keyword") != KEYWORD_FORMAT:
+                raise ModelMismatchError("the index was built by an older fsearch without this keyword index",
+                                         hint="re-index with --rebuild")
             if old.get("chunking") != chunking:
                 raise ModelMismatchError(
                     f"the index was built with chunking {old.get('chunking')}, not {chunking}",
@@ -246,6 +277,7 @@ class IndexWriter:
         else:
             self._conn.execute("DELETE FROM chunks")
             self._conn.execute("DELETE FROM files")
+            self._conn.execute("DELETE FROM chunk_terms")
             self.index = faiss.IndexIDMap2(faiss.IndexFlatIP(model.dim))
         now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         self.manifest = {
@@ -254,6 +286,8 @@ class IndexWriter:
             "model": {**model.identity(), "source": model.source, "revision": model.revision,
                       "max_tokens": model.max_tokens},
             "chunking": chunking,
+            "keyword": KEYWORD_FORMAT,
+            "fusion": old.get("fusion", {}) if keep else {},
             "created_at": old["created_at"] if keep else now,
         }
 
@@ -269,12 +303,13 @@ class IndexWriter:
             "SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path = ?", (path,))]
         if ids:
             self.index.remove_ids(np.asarray(ids, dtype=np.int64))
+            self._conn.executemany("DELETE FROM chunk_terms WHERE rowid = ?", [(i,) for i in ids])
         self._conn.execute("DELETE FROM files WHERE path = ?", (path,))
         return len(ids)
 
     def add_file(self, path: str, sha256: str, size: int, mtime: float, encoding: str,
-                 chunks: list, vectors: "np.ndarray") -> None:
-        """Store one file's chunks (``chunking.Chunk``) with their vectors, in order."""
+                 chunks: list, vectors: "np.ndarray", terms: list[str]) -> None:
+        """Store one file's chunks (``chunking.Chunk``) with their vectors and keyword terms, in order."""
         import numpy as np
 
         cur = self._conn.execute(
@@ -283,14 +318,19 @@ class IndexWriter:
         )
         file_id = cur.lastrowid
         ids = []
-        for order, chunk in enumerate(chunks):
+        for order, (chunk, words) in enumerate(zip(chunks, terms, strict=True)):
             cur = self._conn.execute(
                 "INSERT INTO chunks (file_id, ord, text, start, end, line) VALUES (?, ?, ?, ?, ?, ?)",
                 (file_id, order, chunk.text, chunk.start, chunk.end, chunk.line),
             )
             ids.append(cur.lastrowid)
+            self._conn.execute("INSERT INTO chunk_terms (rowid, terms) VALUES (?, ?)", (cur.lastrowid, words))
         if ids:
             self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+
+    def set_fusion(self, fusion: dict) -> None:
+        """Record the leg calibration that hybrid search weights by (see search.calibrate)."""
+        self.manifest["fusion"] = fusion
 
     def commit(self) -> dict:
         """Publish everything added since opening; returns the new manifest."""

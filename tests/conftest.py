@@ -57,6 +57,9 @@ class FakeEmbedder:
     def count_tokens(self, texts):
         return [len(t) for t in texts]
 
+    def use_query_prefix(self, on):
+        pass
+
 
 @pytest.fixture
 def fake_embedder() -> FakeEmbedder:

@@ -24,7 +24,7 @@ def _write(folder: Path, embedder, files: dict[str, str], rebuild=False) -> dict
             chunks = chunk_text(text, 500, 50)
             writer.remove_file(path)
             writer.add_file(path, "h-" + text, len(text), 0.0, "utf-8", chunks,
-                            embedder.encode_passages([c.text for c in chunks]))
+                            embedder.encode_passages([c.text for c in chunks]), [c.text.lower() for c in chunks])
         return writer.commit()
 
 
@@ -33,7 +33,7 @@ def test_round_trip_finds_the_exact_chunk(tmp_path, fake_embedder):
     assert manifest["counts"] == {"files": 2, "chunks": 4}
     assert json.loads((tmp_path / "idx" / "manifest.json").read_text())["generation"] == 1
     reader = IndexReader(tmp_path / "idx")
-    hits = Searcher(reader, fake_embedder).search("gamma", 2).hits
+    hits = Searcher(reader, fake_embedder).search("gamma", 2, "dense").hits
     assert hits[0].text == "gamma" and hits[0].source == "/a.txt" and hits[0].line == 3
     assert hits[0].score == pytest.approx(1.0, abs=1e-5)
     assert len(hits) == 2
@@ -45,7 +45,7 @@ def test_replacing_a_file_drops_its_old_chunks(tmp_path, fake_embedder):
     manifest = _write(folder, fake_embedder, {"/a.txt": "new text"})
     assert manifest["counts"] == {"files": 2, "chunks": 2} and manifest["generation"] == 2
     reader = IndexReader(folder)
-    texts = {h.text for h in Searcher(reader, fake_embedder).search("old text", 5).hits}
+    texts = {h.text for h in Searcher(reader, fake_embedder).search("old text", 5, "dense").hits}
     assert texts == {"new text", "other"}
     assert sorted(p.name for p in folder.glob("vectors-*")) == ["vectors-2.faiss"]
 
@@ -80,7 +80,7 @@ def test_failed_commit_leaves_the_old_index(tmp_path, fake_embedder, monkeypatch
         _write(folder, fake_embedder, {"/b.txt": "lost"})
     reader = IndexReader(folder)
     assert reader.manifest["counts"]["chunks"] == 1
-    assert [h.text for h in Searcher(reader, fake_embedder).search("kept", 3).hits] == ["kept"]
+    assert [h.text for h in Searcher(reader, fake_embedder).search("kept", 3, "dense").hits] == ["kept"]
 
 
 def test_atomic_write_keeps_old_content_on_failure(tmp_path, monkeypatch):
@@ -147,4 +147,4 @@ def test_fetch_is_by_id_only(tmp_path, fake_embedder):
     reader = IndexReader(tmp_path / "idx")
     fetched = reader.fetch([3, 4])
     assert sorted(fetched) == [3, 4] and fetched[3].text == "line 2"
-    assert reader.search(np.zeros((1, 8), np.float32), 5)[0][0][1] == pytest.approx(0.0)
+    assert reader.dense_search(np.zeros((1, 8), np.float32), 5)[0][0][1] == pytest.approx(0.0)

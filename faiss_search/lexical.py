@@ -1,0 +1,66 @@
+"""Words for keyword search: jieba segmentation for Chinese, lower-cased words for English.
+
+The same function segments documents and queries, so a word matches only itself. jieba's
+search mode also emits the shorter words inside long ones (中华人民共和国 → 中华, 人民, 共和国 …),
+which lets a query match part of a compound.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from pathlib import Path
+
+_TOKEN = re.compile(r"[0-9a-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]", re.IGNORECASE)
+STOP_WORDS = frozenset(
+    """a an and are as at be but by for from has have how i in into is it its of on or that the their
+    this to was were what when where which who why will with do does did can you your we our
+    的 了 是 在 和 与 及 也 就 都 而 着 或 之 其 这 那 这个 那个 有 被 把 对 从 为 以 于 上 中 下
+    吗 呢 吧 啊 呀 什么 哪 哪个 哪些 哪里 谁 怎么 怎样 如何 为什么 多少 几 是否 请问""".split()
+)
+MAX_QUERY_TERMS = 64
+
+_lock = threading.Lock()
+_tokenizer = None
+_cache_dir: Path | None = None
+
+
+def configure(cache_dir: Path) -> None:
+    """Where jieba keeps its dictionary cache (inside FSEARCH_HOME rather than $TMPDIR)."""
+    global _cache_dir
+    _cache_dir = cache_dir
+
+
+def _jieba():
+    global _tokenizer
+    with _lock:
+        if _tokenizer is None:
+            import jieba
+
+            jieba.setLogLevel(logging.WARNING)
+            tokenizer = jieba.Tokenizer()
+            if _cache_dir is not None:
+                _cache_dir.mkdir(parents=True, exist_ok=True)
+                tokenizer.tmp_dir = str(_cache_dir)
+            tokenizer.initialize()
+            _tokenizer = tokenizer
+    return _tokenizer
+
+
+def segment(text: str) -> list[str]:
+    """The words of ``text`` worth matching: no punctuation, no stop words, lower case."""
+    words = []
+    for word in _jieba().cut_for_search(text.lower()):
+        word = word.strip()
+        if word and _TOKEN.search(word) and word not in STOP_WORDS:
+            words.append(word)
+    return words
+
+
+def match_expression(query: str) -> str | None:
+    """An FTS5 query that matches any of the query's words (a missing word does not veto the rest)."""
+    terms = list(dict.fromkeys(segment(query)))[:MAX_QUERY_TERMS]
+    if not terms:
+        return None
+    return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
