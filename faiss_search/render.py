@@ -169,8 +169,10 @@ def print_eval(dataset: str, rows: list) -> None:
 
     table = Table(title=f"{dataset}: {rows[0].queries} queries, {rows[0].documents} documents" if rows else dataset,
                   title_justify="left")
-    for column in ("model", "mode", "recall@1", "recall@5", "recall@10", "MRR@10", "nDCG@10", "index s", "queries/s"):
-        table.add_column(column, justify="left" if column in ("model", "mode") else "right")
+    table.add_column("model", overflow="fold")
+    table.add_column("mode")
+    for column in ("R@1", "R@5", "R@10", "MRR@10", "nDCG@10", "index s", "q/s"):
+        table.add_column(column, justify="right")
     for row in rows:
         m = row.metrics
         table.add_row(row.model, row.mode, *(f"{m[k]:.2f}" for k in ("recall@1", "recall@5", "recall@10", "MRR@10",

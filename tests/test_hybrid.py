@@ -1,0 +1,118 @@
+"""Keyword search, fusion and calibration: hybrid search must never let a weak leg drown a strong one."""
+
+import json
+
+import pytest
+
+from faiss_search import lexical
+from faiss_search.cli import app
+from faiss_search.config import load_settings
+from faiss_search.documents import Document
+from faiss_search.indexer import index_documents
+from faiss_search.search import Searcher, confidence, fuse
+from faiss_search.store import IndexReader
+
+TOPICS = ["火车", "茶叶", "熊猫", "长城", "信用卡", "跑步", "面包", "咖啡", "电脑", "医院", "足球", "钢琴"]
+
+
+def test_segment_chinese_english_and_stop_words():
+    assert lexical.segment("我们坐火车去北京的长城") == ["我们", "火车", "坐火车", "去", "北京", "长城"]
+    words = lexical.segment("How do I bake Bread? 3.14 GPUs!")
+    assert "bread" in words and "bake" in words and "how" not in words and "?" not in words
+    assert "的" not in lexical.segment("我的书")
+
+
+def test_match_expression_is_partial_and_safe():
+    assert lexical.match_expression("") is None and lexical.match_expression("的 ?") is None
+    # every word is quoted and OR-ed: a word no document has does not veto the others
+    assert lexical.match_expression('火车 "quoted" unknownword') == '"火车" OR "quoted" OR "unknownword"'
+    long = lexical.match_expression("字" * 5000 + " ".join(f"w{i}" for i in range(500)))
+    assert long.count(" OR ") < lexical.MAX_QUERY_TERMS
+
+
+def test_confidence_rewards_a_clear_winner():
+    assert confidence([0.5] * 50) == 1.0
+    assert confidence([0.9] + [0.5] * 49) > 5
+    assert confidence([1.0, 0.9]) == 1.0
+
+
+def test_fuse_with_a_near_zero_leg_keeps_the_other_ranking():
+    keyword = [(1, 9.0), (2, 5.0), (3, 4.0)]
+    dense = [(3, 0.9), (2, 0.8), (1, 0.7)]
+    fused, weights = fuse(dense, keyword, (0.001, 1.0))
+    assert [cid for cid, _ in fused] == [1, 2, 3]
+    fused, _ = fuse(dense, keyword, (1.0, 0.001))
+    assert [cid for cid, _ in fused] == [3, 2, 1]
+    # equal weights and flat scores: plain reciprocal-rank fusion (ties broken by first leg order)
+    fused, weights = fuse([(1, 1.0), (2, 1.0)], [(2, 1.0), (3, 1.0)], (1.0, 1.0), k=10)
+    assert weights == (1.0, 1.0) and fused[0][0] == 2
+
+
+def _corpus(n_per_topic=5):
+    docs = []
+    for t, topic in enumerate(TOPICS):
+        for i in range(n_per_topic):
+            text = f"第{i}篇关于{topic}的文章。{topic}编号{t}-{i}的说明文字，内容各不相同，序号{t * 100 + i}。"
+            docs.append(Document(f"doc-{t}-{i}", text, "utf-8", f"h{t}-{i}", len(text), 0.0))
+    return docs
+
+
+def test_useless_dense_leg_is_calibrated_away(home, fake_embedder):
+    """Random vectors (a model that cannot read the text) must not change keyword's answers."""
+    settings = load_settings()
+    report = index_documents(_corpus(), settings, fake_embedder)
+    fusion = report.fusion
+    assert fusion["keyword_probe_mrr"] > 0.9 and fusion["dense_probe_mrr"] < 0.5
+    assert fusion["dense_weight"] < 0.01 and fusion["keyword_weight"] == 1.0
+    searcher = Searcher(IndexReader(settings.index_path), fake_embedder)
+    queries = [f"{topic}编号{t}-2" for t, topic in enumerate(TOPICS)]
+    hybrid = searcher.search_many(queries, 5, "hybrid")
+    keyword = searcher.search_many(queries, 5, "keyword")
+    for h, k in zip(hybrid, keyword):
+        assert [x.chunk_id for x in h.hits] == [x.chunk_id for x in k.hits]
+        assert h.hits[0].keyword_rank == 1
+
+
+@pytest.fixture
+def sample_index(home, runner):
+    from .test_cli import SAMPLE
+
+    assert runner.invoke(app, ["index", str(SAMPLE)]).exit_code == 0
+
+
+def test_modes_in_json(sample_index, runner):
+    for mode in ("hybrid", "dense", "keyword"):
+        result = runner.invoke(app, ["search", "熊猫吃竹子", "--mode", mode, "--json", "-k", "2"])
+        data = json.loads(result.stdout)
+        assert data["mode"] == mode and "竹子" in data["results"][0]["text"]
+        top = data["results"][0]
+        assert (top["dense_rank"] is not None) == (mode != "keyword")
+        assert (top["keyword_rank"] is not None) == (mode != "dense")
+    default = json.loads(runner.invoke(app, ["search", "熊猫", "--json"]).stdout)
+    assert default["mode"] == "hybrid" and set(default["weights"]) == {"dense", "keyword"}
+
+
+def test_keyword_mode_finds_an_exact_name_dense_ranks_lower(sample_index, runner):
+    data = json.loads(runner.invoke(app, ["search", "Git", "--mode", "keyword", "--json", "-k", "1"]).stdout)
+    assert data["results"][0]["text"].startswith("Git lets developers")
+    partial = json.loads(runner.invoke(app, ["search", "熊猫 xyzzyunknown", "--mode", "keyword", "--json"]).stdout)
+    assert "熊猫" in partial["results"][0]["text"]
+
+
+def test_unknown_mode_and_instruction(sample_index, runner):
+    result = runner.invoke(app, ["search", "x", "--mode", "fuzzy"])
+    assert result.exit_code == 1 and "unknown mode 'fuzzy'" in result.stderr
+    result = runner.invoke(app, ["search", "x", "--instruction", "maybe"])
+    assert result.exit_code == 1 and "--instruction takes auto, on or off" in result.stderr
+    result = runner.invoke(app, ["search", "x", "--instruction", "off"])
+    assert result.exit_code == 1 and "always uses its 'query: ' prefix" in result.stderr
+
+
+def test_explain_view_and_repl_commands(sample_index, runner):
+    result = runner.invoke(app, ["search", "坐火车去别的城市", "--explain"])
+    assert "weights dense" in result.stdout and "dense #1" in result.stdout
+    result = runner.invoke(app, ["search"], input=":mode keyword\n熊猫\n:explain\n熊猫\n:mode bogus\n:quit\n")
+    assert result.exit_code == 0
+    assert "mode keyword" in result.stdout and "explain on" in result.stdout
+    assert "keyword #1" in result.stdout and "(keyword)" in result.stdout
+    assert "`:mode` takes one of" in result.stderr
