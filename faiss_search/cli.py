@@ -89,11 +89,13 @@ def index(
     chunk_overlap: Annotated[Optional[int], typer.Option(help="Characters shared by neighbouring chunks "
                                                          "[default: 50].", show_default=False)] = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Start the index afresh (needed to change "
-                                          "model or chunking).")] = False,
+                                          "model, chunking or index type).")] = False,
+    index_type: Annotated[str, typer.Option("--index-type", help="Vector index: auto (flat up to 1M chunks, "
+                                            "then IVF), flat (exact), ivf or hnsw (approximate).")] = "auto",
     config: ConfigOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Read, chunk and embed documents into the index. Re-running updates changed files only.
+    """Read, chunk and embed documents into the index. Re-running updates only what changed.
 
     Example: fsearch index notes/ --chunk-size 300
     """
@@ -110,9 +112,9 @@ def index(
     resolved = resolve_model(model_name or DEFAULT_MODEL, settings.models_dir)
     embedder = load_embedder(resolved)
     with _progress("embedding", disable=json_output) as progress:
-        report = index_path(path, settings, embedder, rebuild=rebuild, progress=progress)
+        report = index_path(path, settings, embedder, rebuild=rebuild, progress=progress, index_type=index_type)
     if json_output:
-        print_json({**vars(report), "skipped": dict(report.skipped)})
+        print_json(report.to_dict())
     else:
         print_index_report(report)
 

@@ -1,7 +1,13 @@
-"""The indexing pipeline: files -> documents -> chunks -> (vectors, terms) -> store."""
+"""The indexing pipeline: files -> documents -> chunks -> (vectors, terms) -> store.
+
+Re-running it is incremental: a file whose size and mtime are unchanged is not even read;
+one whose content hash is unchanged is not re-chunked; a chunk whose exact text is already
+in the index reuses its stored vector; files that disappeared are removed.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -11,11 +17,11 @@ from typing import Callable, Iterable
 from . import lexical
 from .chunking import Chunk, chunk_text
 from .config import Settings
-from .documents import TEXT_SUFFIXES, Document, discover, read_documents
+from .documents import TEXT_SUFFIXES, Document, NotText, discover, read_document
 from .embedding import Embedder
 from .errors import NothingToIndexError
 from .search import calibrate
-from .store import IndexWriter
+from .store import FileState, IndexWriter
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -26,9 +32,13 @@ class IndexReport:
 
     index_dir: str
     model: str
-    files_indexed: int = 0
+    files_added: int = 0
+    files_changed: int = 0
+    files_removed: int = 0
     files_unchanged: int = 0
     chunks_added: int = 0
+    chunks_embedded: int = 0
+    chunks_reused: int = 0
     chunks_removed: int = 0
     chunks_over_token_limit: int = 0
     max_tokens: int = 0
@@ -38,80 +48,193 @@ class IndexReport:
     total_chunks: int = 0
     seconds: float = 0.0
     embed_seconds: float = 0.0
+    characters_embedded: int = 0
     fusion: dict = field(default_factory=dict)
+    vectors: dict = field(default_factory=dict)
+
+    @property
+    def files_indexed(self) -> int:
+        return self.files_added + self.files_changed
+
+    @property
+    def changed_anything(self) -> bool:
+        return bool(self.files_indexed or self.files_removed)
+
+    def to_dict(self) -> dict:
+        data = {k: v for k, v in vars(self).items()}
+        data["skipped"] = dict(self.skipped)
+        data["chunks_per_second"] = round(self.chunks_embedded / self.embed_seconds, 2) if self.embed_seconds else 0
+        return data
 
 
-@dataclass
-class _Pending:
-    doc: Document
-    chunks: list[Chunk]
+@dataclass(frozen=True)
+class Candidate:
+    """A document that may need indexing. ``load`` reads it only when the cheap checks say it changed."""
+
+    source: str
+    size: int
+    mtime: float
+    load: Callable[[], Document]
+    sha256: str | None = None  # known up front for documents that do not come from disk
 
 
-def _embed(embedder: Embedder, texts: list[str], batch_size: int, progress: ProgressCallback | None):
-    import numpy as np
+def _unchanged(candidate: Candidate, state: FileState | None) -> bool:
+    if state is None:
+        return False
+    if candidate.sha256 is not None:
+        return candidate.sha256 == state.sha256
+    return candidate.size == state.size and candidate.mtime == state.mtime
 
-    parts = []
-    for start in range(0, len(texts), batch_size):
-        parts.append(embedder.encode_passages(texts[start:start + batch_size]))
+
+def text_hash(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()
+
+
+class _Batch:
+    """The documents of one run that need (re)indexing, with their chunks."""
+
+    def __init__(self) -> None:
+        self.docs: list[tuple[Document, list[Chunk], bool]] = []  # (document, chunks, replaces an old one)
+
+    def texts(self) -> list[str]:
+        return [c.text for _, chunks, _ in self.docs for c in chunks]
+
+
+def _embed_new(embedder: Embedder, texts: list[str], known: dict[str, "object"], batch_size: int,
+               progress: ProgressCallback | None) -> dict[str, "object"]:
+    """Vectors for texts not already stored, longest first in batches of similar length (less padding)."""
+    hashes = {text_hash(t): t for t in texts}
+    todo = sorted((h for h in hashes if h not in known), key=lambda h: -len(hashes[h]))
+    vectors = dict(known)
+    for start in range(0, len(todo), batch_size):
+        part = todo[start:start + batch_size]
+        for h, vector in zip(part, embedder.encode_passages([hashes[h] for h in part])):
+            vectors[h] = vector
         if progress:
-            progress(min(start + batch_size, len(texts)), len(texts))
-    if not parts:
-        return np.zeros((0, embedder.info.dim), dtype=np.float32)
-    return np.concatenate(parts).astype(np.float32, copy=False)
+            progress(min(start + batch_size, len(todo)), len(todo))
+    return vectors
 
 
-def index_documents(documents: Iterable[Document], settings: Settings, embedder: Embedder, rebuild: bool = False,
-                    progress: ProgressCallback | None = None) -> IndexReport:
-    """Add new and changed documents to ``settings.index_path``; unchanged ones (same hash) are kept."""
+def run_index(candidates: Iterable[Candidate], settings: Settings, embedder: Embedder, *, rebuild: bool = False,
+              prune_under: str | None = None, index_type: str = "auto", skipped: Counter | None = None,
+              progress: ProgressCallback | None = None) -> IndexReport:
+    """Bring the index up to date with ``candidates``.
+
+    Indexed files under ``prune_under`` (a folder path, or "" for all) that are not among
+    the candidates, or no longer readable as text, are removed.
+    """
     started = time.perf_counter()
+    skipped = skipped if skipped is not None else Counter()
     report = IndexReport(index_dir=str(settings.index_path), model=embedder.info.name,
-                         max_tokens=embedder.info.max_tokens, long_input_policy=embedder.long_input_policy)
+                         max_tokens=embedder.info.max_tokens, long_input_policy=embedder.long_input_policy,
+                         skipped=skipped)
     chunking = {"chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap}
     lexical.configure(settings.home / "cache")
-    with IndexWriter(settings.index_path, embedder.info, chunking, rebuild=rebuild) as writer:
-        pending: list[_Pending] = []
-        for doc in documents:
-            if writer.file_hash(doc.source) == doc.sha256:
+    with IndexWriter(settings.index_path, embedder.info, chunking, rebuild=rebuild, index_type=index_type) as writer:
+        known = {} if prune_under is None else writer.file_states(prune_under or None)
+        batch, kept = _Batch(), set()
+        for candidate in candidates:
+            state = (known if prune_under is not None else writer.file_states(candidate.source)).get(candidate.source)
+            if _unchanged(candidate, state):
+                kept.add(candidate.source)
                 report.files_unchanged += 1
                 continue
-            pending.append(_Pending(doc, chunk_text(doc.text, settings.chunk_size, settings.chunk_overlap)))
-        if not pending and not report.files_unchanged:
+            try:
+                doc = candidate.load()
+            except NotText:
+                skipped["binary"] += 1
+                continue
+            except OSError:
+                skipped["unreadable"] += 1
+                continue
+            if not doc.text.strip():
+                skipped["empty"] += 1
+                continue
+            kept.add(doc.source)
+            if state is not None and state.sha256 == doc.sha256:
+                writer.touch_file(doc.source, doc.size, doc.mtime)
+                report.files_unchanged += 1
+                continue
+            batch.docs.append((doc, chunk_text(doc.text, settings.chunk_size, settings.chunk_overlap),
+                               state is not None))
+        if not batch.docs and not kept:
             raise NothingToIndexError("nothing indexable")
-        texts = [c.text for p in pending for c in p.chunks]
-        limit = embedder.info.max_tokens
-        report.chunks_over_token_limit = sum(n > limit for n in embedder.count_tokens(texts))
-        embed_started = time.perf_counter()
-        vectors = _embed(embedder, texts, settings.batch_size, progress)
-        report.embed_seconds = time.perf_counter() - embed_started
-        offset = 0
-        for item in pending:
-            doc, n = item.doc, len(item.chunks)
-            report.chunks_removed += writer.remove_file(doc.source)
-            terms = [" ".join(lexical.segment(c.text)) for c in item.chunks]
-            writer.add_file(doc.source, doc.sha256, doc.size, doc.mtime, doc.encoding,
-                            item.chunks, vectors[offset:offset + n], terms)
-            offset += n
-        report.files_indexed = len(pending)
-        report.chunks_added = len(texts)
-        if pending or not writer.manifest["fusion"]:
+        _write(writer, batch, [s for s in known if s not in kept], embedder, settings, report, progress)
+        if report.changed_anything or not writer.manifest["fusion"]:
+            writer.prepare()
             writer.set_fusion(calibrate(writer, embedder))
         manifest = writer.commit()
     report.total_files = manifest["counts"]["files"]
     report.total_chunks = manifest["counts"]["chunks"]
-    report.fusion = manifest["fusion"]
+    report.fusion, report.vectors = manifest["fusion"], manifest["vectors"]
     report.seconds = time.perf_counter() - started
     return report
 
 
-def index_path(path: Path, settings: Settings, embedder: Embedder, rebuild: bool = False,
-               progress: ProgressCallback | None = None) -> IndexReport:
-    """Index a file or a folder; what was passed over is counted in the report."""
-    found = discover(path)
+def _write(writer: IndexWriter, batch: _Batch, gone: list[str], embedder: Embedder, settings: Settings,
+           report: IndexReport, progress: ProgressCallback | None) -> None:
+    texts = batch.texts()
+    hashes = [text_hash(t) for t in texts]
+    reusable = writer.stored_vectors(hashes)  # before the old chunks are removed
+    limit = embedder.info.max_tokens
+    new_texts = list({h: t for h, t in zip(hashes, texts) if h not in reusable}.values())
+    report.chunks_over_token_limit = sum(n > limit for n in embedder.count_tokens(new_texts))
+    embed_started = time.perf_counter()
+    vectors = _embed_new(embedder, texts, reusable, settings.batch_size, progress)
+    report.embed_seconds = time.perf_counter() - embed_started
+    report.chunks_embedded = len(new_texts)
+    report.characters_embedded = sum(len(t) for t in new_texts)
+    report.chunks_reused = len(texts) - sum(1 for h in hashes if h not in reusable)
+    replaced = [doc.source for doc, _, replaces in batch.docs if replaces]
+    report.chunks_removed = writer.remove_files(replaced + gone)
+    report.files_removed = len(gone)
+    for doc, chunks, replaces in batch.docs:
+        chunk_hashes = [text_hash(c.text) for c in chunks]
+        writer.add_file(doc.source, doc.sha256, doc.size, doc.mtime, doc.encoding, chunks,
+                        [vectors[h] for h in chunk_hashes], [" ".join(lexical.segment(c.text)) for c in chunks],
+                        chunk_hashes)
+        report.files_changed += replaces
+        report.files_added += not replaces
+    report.chunks_added = len(texts)
+
+
+def _file_candidate(path: Path) -> Candidate | None:
     try:
-        report = index_documents(read_documents(found.files, found.skipped), settings, embedder, rebuild, progress)
+        stat = path.stat()
+    except OSError:
+        return None
+    return Candidate(str(path.resolve()), stat.st_size, stat.st_mtime, lambda: read_document(path))
+
+
+def document_candidate(doc: Document) -> Candidate:
+    """A document already in memory (a data set record): compared by its hash."""
+    return Candidate(doc.source, doc.size, doc.mtime, lambda: doc, sha256=doc.sha256)
+
+
+def index_documents(documents: Iterable[Document], settings: Settings, embedder: Embedder, rebuild: bool = False,
+                    progress: ProgressCallback | None = None) -> IndexReport:
+    """Make the index hold exactly ``documents`` (by source id); used for evaluation data sets."""
+    return run_index((document_candidate(d) for d in documents), settings, embedder, rebuild=rebuild,
+                     prune_under="", progress=progress)
+
+
+def index_path(path: Path, settings: Settings, embedder: Embedder, rebuild: bool = False,
+               progress: ProgressCallback | None = None, index_type: str = "auto") -> IndexReport:
+    """Index a file or a folder; files that vanished from an indexed folder leave the index too."""
+    found = discover(path)
+    candidates = []
+    for file in found.files:
+        candidate = _file_candidate(file)
+        if candidate is None:
+            found.skipped["unreadable"] += 1
+        else:
+            candidates.append(candidate)
+    prune = str(path.resolve()) if path.is_dir() else None
+    try:
+        return run_index(candidates, settings, embedder, rebuild=rebuild, prune_under=prune,
+                         index_type=index_type, skipped=found.skipped, progress=progress)
     except NothingToIndexError:
         reasons = ", ".join(f"{n} {why}" for why, n in sorted(found.skipped.items())) or "no files"
         raise NothingToIndexError(f"nothing indexable in {path} ({reasons})",
-                         hint=f"fsearch reads text files ({', '.join(sorted(TEXT_SUFFIXES))})") from None
-    report.skipped = found.skipped
-    return report
+                                  hint=f"fsearch reads text files ({', '.join(sorted(TEXT_SUFFIXES))})") from None
+

@@ -73,12 +73,14 @@ def print_result(result: SearchResult, explain: bool = False, show_time: bool = 
 
 
 def print_index_report(report: IndexReport) -> None:
-    rate = report.chunks_added / report.embed_seconds if report.embed_seconds > 0 else 0.0
+    rate = report.chunks_embedded / report.embed_seconds if report.embed_seconds > 0 else 0.0
     out.print(
-        f"Indexed {report.files_indexed} file(s), {report.chunks_added} chunk(s) in {report.seconds:.1f} s"
-        + (f" ({rate:.1f} chunks/s)" if report.chunks_added else "")
-        + f"; {report.files_unchanged} unchanged"
-        + (f"; replaced {report.chunks_removed} old chunk(s)" if report.chunks_removed else "")
+        f"Files: {report.files_added} added, {report.files_changed} changed, {report.files_removed} removed, "
+        f"{report.files_unchanged} unchanged. Chunks: {report.chunks_embedded} embedded"
+        + (f" ({rate:.1f} chunks/s)" if report.chunks_embedded else "")
+        + (f", {report.chunks_reused} reused" if report.chunks_reused else "")
+        + (f", {report.chunks_removed} removed" if report.chunks_removed else "")
+        + f". {report.seconds:.1f} s."
     )
     if report.skipped:
         out.print("Skipped: " + ", ".join(f"{n} {why}" for why, n in sorted(report.skipped.items())))
@@ -89,7 +91,7 @@ def print_index_report(report: IndexReport) -> None:
             "a smaller --chunk-size keeps them whole"
         )
     out.print(f"Index {escape(report.index_dir)}: {report.total_files} file(s), "
-              f"{report.total_chunks} chunk(s), model {escape(report.model)}")
+              f"{report.total_chunks} chunk(s), model {escape(report.model)}, {report.vectors.get('type', 'flat')}")
 
 
 def human_size(n: int) -> str:

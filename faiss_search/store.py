@@ -5,7 +5,7 @@ Layout::
     manifest.json              human-readable copy of the manifest, rewritten after each commit
     chunks.sqlite              files, chunks (id = FAISS id), chunk_terms (FTS5 keyword index
                                over segmented text, rowid = chunk id) and meta (manifest)
-    vectors-<generation>.faiss IndexIDMap2 over IndexFlatIP
+    vectors-<generation>.faiss IndexIDMap2 over a flat, IVF or HNSW inner-product index
 
 The commit point is the SQLite transaction. A writer first writes the new vectors to a
 *new* file named for the next generation (temp file, fsync, rename), then commits the
@@ -25,13 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
+from . import vectors as vector_index
 from .embedding import ModelInfo
-from .errors import IndexCorruptError, IndexNotFoundError, ModelMismatchError
+from .errors import ConfigError, IndexCorruptError, IndexNotFoundError, ModelMismatchError
 
 if TYPE_CHECKING:
     import numpy as np
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 SIDECAR = "chunks.sqlite"
 MANIFEST = "manifest.json"
 
@@ -52,13 +53,24 @@ CREATE TABLE IF NOT EXISTS chunks (
     text TEXT NOT NULL,
     start INTEGER NOT NULL,
     end INTEGER NOT NULL,
-    line INTEGER NOT NULL
+    line INTEGER NOT NULL,
+    text_hash TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS chunks_by_file ON chunks(file_id);
+CREATE INDEX IF NOT EXISTS chunks_by_text ON chunks(text_hash);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunk_terms USING fts5(terms);
 """
 #: how chunk_terms was filled; an index with another segmenter is rebuilt, not mixed
 KEYWORD_FORMAT = {"segmenter": "jieba-search", "version": 1}
+
+
+@dataclass(frozen=True)
+class FileState:
+    """What the index knows about a file, to tell whether it changed."""
+
+    size: int
+    mtime: float
+    sha256: str
 
 
 @dataclass(frozen=True)
@@ -199,8 +211,10 @@ class IndexReader(_IndexView):
         import faiss
 
         path = vectors_file(self.folder, self.manifest["generation"])
+        params = self.manifest.get("vectors", {})
         try:
-            index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC)
+            index = faiss.read_index(str(path), vector_index.mmap_flags(params))
+            vector_index.prepare_for_search(index, params)
         except RuntimeError:
             raise IndexCorruptError(f"index vectors {path} are missing or truncated",
                                     hint="rebuild it with `fsearch index PATH --rebuild`") from None
@@ -233,12 +247,24 @@ class IndexReader(_IndexView):
 
 
 class IndexWriter(_IndexView):
-    """Adds and replaces files in an index; nothing is visible to readers before ``commit()``."""
+    """Adds, replaces and removes files; nothing is visible to readers before ``commit()``.
 
-    def __init__(self, folder: Path, model: ModelInfo, chunking: dict[str, int], rebuild: bool = False) -> None:
+    New vectors are buffered and added to FAISS in blocks; a new index is created at the
+    first flush, when the number of chunks (which picks the index type) is known.
+    """
+
+    FLUSH_ROWS = 16384
+
+    def __init__(self, folder: Path, model: ModelInfo, chunking: dict[str, int], rebuild: bool = False,
+                 index_type: str = "auto") -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
         self._conn = _connect(folder / SIDECAR, readonly=False)
+        self._buffer: list[tuple[int, "np.ndarray"]] = []
+        self._dim = model.dim
+        self._index_type = index_type
+        self._rebuild_graph = False
+        self.index: Any = None
         try:
             self._open(model, chunking, rebuild)
         except sqlite3.DatabaseError as exc:
@@ -253,21 +279,12 @@ class IndexWriter(_IndexView):
         import faiss
 
         self._conn.execute("PRAGMA journal_mode = WAL")
-        self._conn.executescript(_SCHEMA)
         self._conn.execute("BEGIN IMMEDIATE")
-        old = _read_meta(self._conn)
+        old = _read_meta(self._conn) if self._has_meta() else {}
         self._old_generation = old.get("generation", 0)
         keep = bool(old) and not rebuild
         if keep:
-            check_model(old, model)
-            if old.get("keyword") != KEYWORD_FORMAT:
-                raise ModelMismatchError("the index was built by an older fsearch without this keyword index",
-                                         hint="re-index with --rebuild")
-            if old.get("chunking") != chunking:
-                raise ModelMismatchError(
-                    f"the index was built with chunking {old.get('chunking')}, not {chunking}",
-                    hint="use the same --chunk-size/--chunk-overlap, or re-index with --rebuild",
-                )
+            self._check_compatible(old, model, chunking)
             path = vectors_file(self.folder, self._old_generation)
             try:
                 self.index = faiss.read_index(str(path))
@@ -275,10 +292,11 @@ class IndexWriter(_IndexView):
                 raise IndexCorruptError(f"index vectors {path} are missing or truncated",
                                         hint="rebuild it with `fsearch index PATH --rebuild`") from None
         else:
-            self._conn.execute("DELETE FROM chunks")
-            self._conn.execute("DELETE FROM files")
-            self._conn.execute("DELETE FROM chunk_terms")
-            self.index = faiss.IndexIDMap2(faiss.IndexFlatIP(model.dim))
+            for table in ("chunk_terms", "chunks", "files", "meta"):
+                self._conn.execute(f"DROP TABLE IF EXISTS {table}")
+        for statement in _SCHEMA.split(";"):  # not executescript: it would commit the open transaction
+            if statement.strip():
+                self._conn.execute(statement)
         now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         self.manifest = {
             "format_version": FORMAT_VERSION,
@@ -287,53 +305,141 @@ class IndexWriter(_IndexView):
                       "max_tokens": model.max_tokens},
             "chunking": chunking,
             "keyword": KEYWORD_FORMAT,
+            "vectors": old.get("vectors", {}) if keep else {},
             "fusion": old.get("fusion", {}) if keep else {},
             "created_at": old["created_at"] if keep else now,
         }
 
-    def file_hash(self, path: str) -> str | None:
-        row = self._conn.execute("SELECT sha256 FROM files WHERE path = ?", (path,)).fetchone()
-        return row[0] if row else None
+    def _has_meta(self) -> bool:
+        return bool(self._conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone())
 
-    def remove_file(self, path: str) -> int:
-        """Drop a file's chunks and vectors; returns how many chunks went."""
+    def _check_compatible(self, old: dict, model: ModelInfo, chunking: dict[str, int]) -> None:
+        if old.get("format_version") != FORMAT_VERSION:
+            raise ModelMismatchError(f"the index has format {old.get('format_version')}, this fsearch writes "
+                                     f"format {FORMAT_VERSION}", hint="re-index with --rebuild")
+        check_model(old, model)
+        if old.get("keyword") != KEYWORD_FORMAT:
+            raise ModelMismatchError("the index was built with another keyword segmenter",
+                                     hint="re-index with --rebuild")
+        if old.get("chunking") != chunking:
+            raise ModelMismatchError(
+                f"the index was built with chunk size {old['chunking']['chunk_size']} and overlap "
+                f"{old['chunking']['chunk_overlap']}, not {chunking['chunk_size']} and {chunking['chunk_overlap']}",
+                hint="use the same --chunk-size/--chunk-overlap, or re-index with --rebuild",
+            )
+        recorded_type = old.get("vectors", {}).get("type")
+        if self._index_type not in ("auto", recorded_type):
+            raise ConfigError(f"the index is a {recorded_type} index, not {self._index_type}",
+                              hint="re-index with --rebuild to change --index-type")
+
+    # -- what is there ----------------------------------------------------------------------
+    def file_states(self, under: str | None = None) -> dict[str, FileState]:
+        """Indexed files whose path is ``under`` or inside it (all files when None)."""
+        query, args = "SELECT path, size, mtime, sha256 FROM files", ()
+        if under is not None:
+            query += " WHERE path = ? OR substr(path, 1, ?) = ?"
+            prefix = under.rstrip(os.sep) + os.sep
+            args = (under, len(prefix), prefix)
+        return {path: FileState(size, mtime, sha) for path, size, mtime, sha in self._conn.execute(query, args)}
+
+    def touch_file(self, path: str, size: int, mtime: float) -> None:
+        """Same content, new size/mtime: remember them so the next run needs only a stat."""
+        self._conn.execute("UPDATE files SET size = ?, mtime = ? WHERE path = ?", (size, mtime, path))
+
+    def stored_vectors(self, text_hashes: Iterable[str]) -> dict[str, "np.ndarray"]:
+        """Vectors of chunks already in the index with the same text (same model, by construction)."""
         import numpy as np
 
-        ids = [r[0] for r in self._conn.execute(
-            "SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path = ?", (path,))]
-        if ids:
-            self.index.remove_ids(np.asarray(ids, dtype=np.int64))
-            self._conn.executemany("DELETE FROM chunk_terms WHERE rowid = ?", [(i,) for i in ids])
-        self._conn.execute("DELETE FROM files WHERE path = ?", (path,))
+        if self.index is None:
+            return {}
+        wanted, found = list(set(text_hashes)), {}
+        for start in range(0, len(wanted), 500):
+            part = wanted[start:start + 500]
+            rows = self._conn.execute(
+                f"SELECT text_hash, MIN(id) FROM chunks WHERE text_hash IN ({','.join('?' * len(part))}) "
+                "GROUP BY text_hash", part).fetchall()
+            for text_hash, chunk_id in rows:
+                found[text_hash] = np.asarray(self.index.reconstruct(int(chunk_id)), dtype=np.float32)
+        return found
+
+    # -- changes ----------------------------------------------------------------------------
+    def remove_files(self, paths: Iterable[str]) -> int:
+        """Drop files with their chunks, keyword rows and vectors; returns how many chunks went."""
+        import numpy as np
+
+        ids: list[int] = []
+        for path in paths:
+            ids += [r[0] for r in self._conn.execute(
+                "SELECT c.id FROM chunks c JOIN files f ON f.id = c.file_id WHERE f.path = ?", (path,))]
+            self._conn.execute("DELETE FROM files WHERE path = ?", (path,))
+        if not ids:
+            return 0
+        self._conn.executemany("DELETE FROM chunk_terms WHERE rowid = ?", [(i,) for i in ids])
+        self._flush()
+        if self.index is not None:
+            if vector_index.supports_removal(self.manifest["vectors"]):
+                self.index.remove_ids(np.asarray(ids, dtype=np.int64))
+            else:
+                self._rebuild_graph = True
         return len(ids)
 
     def add_file(self, path: str, sha256: str, size: int, mtime: float, encoding: str,
-                 chunks: list, vectors: "np.ndarray", terms: list[str]) -> None:
-        """Store one file's chunks (``chunking.Chunk``) with their vectors and keyword terms, in order."""
-        import numpy as np
-
-        cur = self._conn.execute(
+                 chunks: list, vectors: "np.ndarray", terms: list[str], text_hashes: list[str]) -> None:
+        """Store one file's chunks (``chunking.Chunk``) with their vectors, keyword terms and text hashes."""
+        file_id = self._conn.execute(
             "INSERT INTO files (path, sha256, size, mtime, encoding) VALUES (?, ?, ?, ?, ?)",
             (path, sha256, size, mtime, encoding),
-        )
-        file_id = cur.lastrowid
-        ids = []
-        for order, (chunk, words) in enumerate(zip(chunks, terms, strict=True)):
-            cur = self._conn.execute(
-                "INSERT INTO chunks (file_id, ord, text, start, end, line) VALUES (?, ?, ?, ?, ?, ?)",
-                (file_id, order, chunk.text, chunk.start, chunk.end, chunk.line),
-            )
-            ids.append(cur.lastrowid)
-            self._conn.execute("INSERT INTO chunk_terms (rowid, terms) VALUES (?, ?)", (cur.lastrowid, words))
+        ).lastrowid
+        for order, (chunk, words, text_hash, vector) in enumerate(zip(chunks, terms, text_hashes, vectors,
+                                                                      strict=True)):
+            chunk_id = self._conn.execute(
+                "INSERT INTO chunks (file_id, ord, text, start, end, line, text_hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (file_id, order, chunk.text, chunk.start, chunk.end, chunk.line, text_hash),
+            ).lastrowid
+            self._conn.execute("INSERT INTO chunk_terms (rowid, terms) VALUES (?, ?)", (chunk_id, words))
+            self._buffer.append((chunk_id, vector))
+        if self.index is not None and len(self._buffer) >= self.FLUSH_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        """Add buffered vectors to FAISS in one block, creating (and training) the index if it is new."""
+        import numpy as np
+
+        if not self._buffer:
+            return
+        ids = np.asarray([i for i, _ in self._buffer], dtype=np.int64)
+        block = np.ascontiguousarray(np.stack([v for _, v in self._buffer]), dtype=np.float32)
+        self._buffer = []
+        if self.index is None:
+            kind = vector_index.choose_type(self._index_type, len(block))
+            self.index, self.manifest["vectors"] = vector_index.build(kind, self._dim, block)
+        self.index.add_with_ids(block, ids)
+
+    def _rebuild_hnsw(self) -> None:
+        import numpy as np
+
+        ids = [r[0] for r in self._conn.execute("SELECT id FROM chunks ORDER BY id")]
+        kept = np.stack([self.index.reconstruct(i) for i in ids]) if ids else np.zeros((0, self._dim), np.float32)
+        self.index, self.manifest["vectors"] = vector_index.build("hnsw", self._dim, kept)
         if ids:
-            self.index.add_with_ids(np.ascontiguousarray(vectors, dtype=np.float32), np.asarray(ids, dtype=np.int64))
+            self.index.add_with_ids(kept, np.asarray(ids, dtype=np.int64))
 
     def set_fusion(self, fusion: dict) -> None:
         """Record the leg calibration that hybrid search weights by (see search.calibrate)."""
         self.manifest["fusion"] = fusion
 
+    def prepare(self) -> None:
+        """Make every change searchable through this writer (calibration runs before the commit)."""
+        self._flush()
+        if self._rebuild_graph:
+            self._rebuild_hnsw()
+            self._rebuild_graph = False
+        if self.index is None:
+            self.index, self.manifest["vectors"] = vector_index.build("flat", self._dim, None)
+
     def commit(self) -> dict:
-        """Publish everything added since opening; returns the new manifest."""
+        """Publish everything since opening; returns the new manifest."""
+        self.prepare()
         generation = self._old_generation + 1
         files, chunks = self._conn.execute(
             "SELECT (SELECT COUNT(*) FROM files), (SELECT COUNT(*) FROM chunks)").fetchone()

@@ -141,7 +141,7 @@ def test_model_mismatch_on_search(indexed, runner, tmp_path):
 
 def test_chunk_settings_change_is_refused(indexed, runner):
     err = _error(run(runner, "index", SAMPLE, "--chunk-size", "200"))
-    assert "chunking" in err and "--rebuild" in err
+    assert "chunk size 500 and overlap 50, not 200 and 50" in err and "--rebuild" in err
     assert run(runner, "index", SAMPLE, "--chunk-size", "200", "--rebuild").exit_code == 0
 
 

@@ -9,7 +9,7 @@ from faiss_search import store
 from faiss_search.chunking import chunk_text
 from faiss_search.config import load_settings
 from faiss_search.errors import IndexCorruptError, IndexNotFoundError, InputError, ModelMismatchError
-from faiss_search.indexer import index_path
+from faiss_search.indexer import index_path, text_hash
 from faiss_search.search import Searcher
 from faiss_search.store import IndexReader, IndexWriter, atomic_write_bytes
 
@@ -22,9 +22,10 @@ def _write(folder: Path, embedder, files: dict[str, str], rebuild=False) -> dict
     with IndexWriter(folder, embedder.info, CHUNKING, rebuild=rebuild) as writer:
         for path, text in files.items():
             chunks = chunk_text(text, 500, 50)
-            writer.remove_file(path)
+            writer.remove_files([path])
             writer.add_file(path, "h-" + text, len(text), 0.0, "utf-8", chunks,
-                            embedder.encode_passages([c.text for c in chunks]), [c.text.lower() for c in chunks])
+                            embedder.encode_passages([c.text for c in chunks]), [c.text.lower() for c in chunks],
+                            [text_hash(c.text) for c in chunks])
         return writer.commit()
 
 
@@ -63,7 +64,7 @@ def test_another_model_is_refused(tmp_path, fake_embedder):
 
 def test_other_chunking_is_refused(tmp_path, fake_embedder):
     _write(tmp_path / "idx", fake_embedder, {"/a.txt": "x"})
-    with pytest.raises(ModelMismatchError, match="chunking"):
+    with pytest.raises(ModelMismatchError, match="chunk size 500"):
         IndexWriter(tmp_path / "idx", fake_embedder.info, {"chunk_size": 100, "chunk_overlap": 0})
 
 
@@ -125,12 +126,13 @@ def test_indexer_skips_unchanged_and_replaces_changed(home, tmp_path, fake_embed
     (docs / "b.md").write_text("# title\n\nbody")
     settings = load_settings()
     first = index_path(docs, settings, fake_embedder)
-    assert (first.files_indexed, first.chunks_added, first.total_chunks) == (2, 3, 3)
+    assert (first.files_added, first.chunks_added, first.total_chunks) == (2, 3, 3)
     again = index_path(docs, settings, fake_embedder)
     assert (again.files_indexed, again.files_unchanged, again.chunks_added) == (0, 2, 0)
-    (docs / "a.txt").write_text("first line changed\n")
+    (docs / "a.txt").write_text("first line changed\nsecond line\n")
     changed = index_path(docs, settings, fake_embedder)
-    assert (changed.files_indexed, changed.chunks_removed, changed.total_chunks) == (1, 2, 2)
+    assert (changed.files_changed, changed.chunks_removed, changed.total_chunks) == (1, 2, 3)
+    assert (changed.chunks_embedded, changed.chunks_reused) == (1, 1)  # "second line" kept its vector
 
 
 def test_indexer_refuses_nothing_indexable(home, tmp_path, fake_embedder):
