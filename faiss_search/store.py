@@ -378,7 +378,7 @@ class IndexWriter(_IndexView):
         self._flush()
         if self.index is not None:
             if vector_index.supports_removal(self.manifest["vectors"]):
-                self.index.remove_ids(np.asarray(ids, dtype=np.int64))
+                vector_index.remove_ids(self.index, self.manifest["vectors"], np.asarray(ids, dtype=np.int64))
             else:
                 self._rebuild_graph = True
         return len(ids)

@@ -1,6 +1,8 @@
 """FAISS index types: exact flat search, IVF for very large indexes, HNSW; how each is built and searched.
 
-Every type sits inside an ``IndexIDMap2`` so that ids are chunk ids and updates can remove them.
+Ids are chunk ids. Flat and HNSW indexes sit inside an ``IndexIDMap2`` for that; an IVF
+index stores ids in its inverted lists itself (an ID map over IVF cannot remove safely),
+with a hash-table direct map so that updates can reconstruct and remove vectors.
 """
 
 from __future__ import annotations
@@ -34,8 +36,8 @@ def choose_type(requested: str, chunks: int) -> str:
 
 
 def ivf_params(chunks: int) -> dict[str, int]:
-    """nlist ~ 4·sqrt(N) lists, nprobe 64 (measured: recall@10 0.98 against flat at 1M)."""
-    nlist = max(16, min(65536, int(4 * math.sqrt(chunks))))
+    """nlist ~ 4·sqrt(N) lists (at most N/39, k-means' minimum), nprobe 64 (recall@10 0.98 against flat at 1M)."""
+    nlist = max(16, min(65536, int(4 * math.sqrt(chunks)), chunks // 39))
     return {"nlist": nlist, "nprobe": min(64, nlist)}
 
 
@@ -57,21 +59,27 @@ def build(kind: str, dim: int, vectors: "np.ndarray") -> tuple[Any, dict]:
     inner.train(sample)
     inner.set_direct_map_type(faiss.DirectMap.Hashtable)  # lets updates reconstruct and remove vectors
     inner.nprobe = params["nprobe"]
-    inner.own_fields = True
-    index = faiss.IndexIDMap2(inner)
-    index._fsearch_keep = (quantizer, inner)  # keep the SWIG objects alive as long as the index
-    return index, {"type": "ivf", **params}
+    return inner, {"type": "ivf", **params}
 
 
 def prepare_for_search(index: Any, params: dict) -> None:
     """Search-time knobs are not all stored in the FAISS file: set them from the manifest."""
     import faiss
 
-    inner = faiss.downcast_index(index.index)
     if params.get("type") == "ivf":
-        inner.nprobe = params["nprobe"]
+        faiss.downcast_index(index).nprobe = params["nprobe"]
     elif params.get("type") == "hnsw":
-        inner.hnsw.efSearch = params["efSearch"]
+        faiss.downcast_index(index.index).hnsw.efSearch = params["efSearch"]
+
+
+def remove_ids(index: Any, params: dict, ids: "np.ndarray") -> None:
+    """IVF's hash-table direct map accepts only an explicit id array."""
+    import faiss
+
+    if params.get("type") == "ivf":
+        index.remove_ids(faiss.IDSelectorArray(len(ids), faiss.swig_ptr(ids)))
+    else:
+        index.remove_ids(ids)
 
 
 def supports_removal(params: dict) -> bool:

@@ -1,0 +1,120 @@
+"""Re-indexing a folder that changes: only what changed is read and embedded; deleted files leave."""
+
+import json
+
+import pytest
+
+from faiss_search import indexer
+from faiss_search.cli import app
+from faiss_search.config import load_settings
+from faiss_search.documents import Document
+from faiss_search.errors import ConfigError
+from faiss_search.indexer import index_documents, index_path
+from faiss_search.search import Searcher
+from faiss_search.store import IndexReader
+
+
+@pytest.fixture
+def folder(tmp_path):
+    docs = tmp_path / "kb"
+    (docs / "sub").mkdir(parents=True)
+    (docs / "trains.txt").write_text("高铁是城市之间最快的交通工具。\n春节火车票很难买。\n", encoding="utf-8")
+    (docs / "tea.md").write_text("# 茶\n\n绿茶不发酵，红茶是全发酵茶。\n", encoding="utf-8")
+    (docs / "sub" / "panda.txt").write_text("熊猫每天吃十几个小时竹子。\n", encoding="utf-8")
+    return docs
+
+
+def test_edit_delete_add_through_the_cli(home, runner, folder):
+    first = json.loads(runner.invoke(app, ["index", str(folder), "--json"]).stdout)
+    assert (first["files_added"], first["total_chunks"]) == (3, 4)
+    (folder / "trains.txt").write_text("高铁是城市之间最快的交通工具。\n普洱茶是云南的后发酵茶。\n", encoding="utf-8")
+    (folder / "sub" / "panda.txt").unlink()
+    (folder / "bread.txt").write_text("Bake bread with flour, water and yeast.\n")
+    result = runner.invoke(app, ["index", str(folder), "--json"])
+    report = json.loads(result.stdout)
+    assert (report["files_added"], report["files_changed"], report["files_removed"], report["files_unchanged"]) == \
+        (1, 1, 1, 1)
+    assert report["chunks_embedded"] == 2 and report["chunks_reused"] == 1  # the unedited line kept its vector
+    assert report["total_files"] == 3 and report["total_chunks"] == 4
+    human = runner.invoke(app, ["index", str(folder)]).stdout
+    assert "0 added, 0 changed, 0 removed, 3 unchanged" in human
+
+    def top(query, mode):
+        data = json.loads(runner.invoke(app, ["search", query, "--json", "-k", "5", "--mode", mode]).stdout)
+        return data["results"]
+
+    assert "普洱茶" in top("云南的茶", "hybrid")[0]["text"]
+    assert "bread" in top("how to bake bread", "hybrid")[0]["text"]
+    for mode in ("hybrid", "dense", "keyword"):
+        assert all("panda" not in hit["source"] and "熊猫" not in hit["text"] for hit in top("熊猫吃竹子", mode))
+
+
+def test_unchanged_files_are_not_read(home, folder, fake_embedder, monkeypatch):
+    settings = load_settings()
+    index_path(folder, settings, fake_embedder)
+    reads = []
+    original = indexer.read_document
+    monkeypatch.setattr(indexer, "read_document", lambda path: reads.append(path) or original(path))
+    again = index_path(folder, settings, fake_embedder)
+    assert reads == [] and again.files_unchanged == 3 and not again.changed_anything
+    # same content, new mtime: read once, recognised by its hash, and remembered
+    (folder / "tea.md").touch()
+    touched = index_path(folder, settings, fake_embedder)
+    assert len(reads) == 1 and touched.files_unchanged == 3 and touched.chunks_embedded == 0
+    index_path(folder, settings, fake_embedder)
+    assert len(reads) == 1
+
+
+def test_other_folders_and_single_files_are_not_pruned(home, tmp_path, folder, fake_embedder):
+    settings = load_settings()
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "x.txt").write_text("another folder\n")
+    index_path(folder, settings, fake_embedder)
+    index_path(other, settings, fake_embedder)
+    report = index_path(folder / "tea.md", settings, fake_embedder)
+    assert report.files_removed == 0 and report.total_files == 4
+
+
+def test_a_file_that_turns_binary_leaves_the_index(home, folder, fake_embedder):
+    settings = load_settings()
+    index_path(folder, settings, fake_embedder)
+    (folder / "tea.md").write_bytes(b"\x00\x01\x02" * 50)
+    report = index_path(folder, settings, fake_embedder)
+    assert report.files_removed == 1 and report.skipped["binary"] == 1 and report.total_files == 2
+
+
+def _many_docs(n):
+    return [Document(f"doc{i}", f"文档{i} 主题{i % 97} 编号{i}", "utf-8", f"h{i}", 10, 0.0) for i in range(n)]
+
+
+@pytest.mark.parametrize("kind", ["ivf", "hnsw", "flat"])
+def test_index_types_search_and_update(home, fake_embedder, kind, monkeypatch):
+    from faiss_search import vectors
+
+    monkeypatch.setattr(vectors, "IVF_MIN_CHUNKS", 1000)
+    settings = load_settings()
+    docs = _many_docs(3000)
+    report = indexer.run_index((indexer.document_candidate(d) for d in docs), settings, fake_embedder,
+                               prune_under="", index_type=kind)
+    assert report.vectors["type"] == kind and report.total_chunks == 3000
+    searcher = Searcher(IndexReader(settings.index_path), fake_embedder)
+    hits = searcher.search("文档1234 主题70 编号1234", 3, "dense").hits
+    assert hits[0].source == "doc1234" and hits[0].score == pytest.approx(1.0, abs=1e-4)
+    # drop 1000 documents: removal works for every type (HNSW rebuilds its graph)
+    report = index_documents(docs[1000:], settings, fake_embedder)
+    assert report.files_removed == 1000 and report.total_chunks == 2000 and report.vectors["type"] == kind
+    searcher = Searcher(IndexReader(settings.index_path), fake_embedder)
+    assert searcher.search("文档5 主题5 编号5", 3, "dense").hits[0].source != "doc5"
+    assert searcher.search("文档2500 主题75 编号2500", 1, "dense").hits[0].source == "doc2500"
+
+
+def test_index_type_cannot_change_without_rebuild(home, fake_embedder):
+    settings = load_settings()
+    docs = _many_docs(50)
+    index_documents(docs, settings, fake_embedder)
+    with pytest.raises(ConfigError, match="flat index, not hnsw"):
+        indexer.run_index([], settings, fake_embedder, prune_under="", index_type="hnsw")
+    with pytest.raises(ConfigError, match="IVF index needs at least"):
+        indexer.run_index((indexer.document_candidate(d) for d in docs), settings, fake_embedder,
+                          prune_under="", index_type="ivf", rebuild=True)
