@@ -46,3 +46,7 @@ class DownloadError(FsearchError):
 
 class NothingToIndexError(InputError):
     """Every document was empty, binary or of an unsupported type."""
+
+
+class IndexBusyError(FsearchError):
+    """Another process is writing the index and the caller asked not to wait."""

@@ -18,15 +18,18 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sqlite3
 import time
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from . import vectors as vector_index
 from .embedding import ModelInfo
+from .fileio import atomic_write_bytes, file_sha256, fsync_dir
+from .locking import WriterLock
 from .errors import ConfigError, IndexCorruptError, IndexNotFoundError, ModelMismatchError
 
 if TYPE_CHECKING:
@@ -85,27 +88,17 @@ class StoredChunk:
     line: int
 
 
+#: Fault injection for the crash-safety tests: FSEARCH_CRASH_AT=<step> kills the process there.
+CRASH_STEPS = ("after-first-file", "before-vectors", "after-vectors", "after-commit", "after-manifest")
+
+
+def _crash_point(step: str) -> None:
+    if os.environ.get("FSEARCH_CRASH_AT") == step:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def vectors_file(folder: Path, generation: int) -> Path:
     return folder / f"vectors-{generation}.faiss"
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temp file, fsync, rename over ``path``: readers see the old or the new file, never half."""
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as fh:
-        fh.write(data)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
 
 
 def _write_faiss(index: Any, path: Path) -> None:
@@ -116,7 +109,7 @@ def _write_faiss(index: Any, path: Path) -> None:
     with open(tmp, "rb+") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
@@ -205,7 +198,16 @@ class IndexReader(_IndexView):
                 f"this fsearch reads format {FORMAT_VERSION}",
                 hint="rebuild it with `fsearch index PATH --rebuild`",
             )
-        self.index = self._load_vectors()
+        for attempt in range(3):
+            try:
+                self.index = self._load_vectors()
+                break
+            except IndexCorruptError:
+                # a writer may have committed (and deleted our generation's file) in between
+                latest = _read_meta(self._conn)
+                if attempt == 2 or latest.get("generation") == self.manifest["generation"]:
+                    raise
+                self.manifest = latest
 
     def _load_vectors(self) -> Any:
         import faiss
@@ -256,10 +258,15 @@ class IndexWriter(_IndexView):
     FLUSH_ROWS = 16384
 
     def __init__(self, folder: Path, model: ModelInfo, chunking: dict[str, int], rebuild: bool = False,
-                 index_type: str = "auto") -> None:
+                 index_type: str = "auto", wait: bool = True, on_wait: Callable[[str], None] | None = None) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
-        self._conn = _connect(folder / SIDECAR, readonly=False)
+        self._lock = WriterLock(folder, wait=wait, on_wait=on_wait).acquire()
+        try:
+            self._conn = _connect(folder / SIDECAR, readonly=False)
+        except BaseException:
+            self._lock.release()
+            raise
         self._buffer: list[tuple[int, "np.ndarray"]] = []
         self._dim = model.dim
         self._index_type = index_type
@@ -398,6 +405,7 @@ class IndexWriter(_IndexView):
             ).lastrowid
             self._conn.execute("INSERT INTO chunk_terms (rowid, terms) VALUES (?, ?)", (chunk_id, words))
             self._buffer.append((chunk_id, vector))
+        _crash_point("after-first-file")
         if self.index is not None and len(self._buffer) >= self.FLUSH_ROWS:
             self._flush()
 
@@ -447,12 +455,18 @@ class IndexWriter(_IndexView):
             raise IndexCorruptError(f"internal error: {chunks} chunk rows but {self.index.ntotal} vectors")
         self.manifest.update(generation=generation, counts={"files": files, "chunks": chunks},
                              updated_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-        _write_faiss(self.index, vectors_file(self.folder, generation))
+        _crash_point("before-vectors")
+        path = vectors_file(self.folder, generation)
+        _write_faiss(self.index, path)
+        self.manifest["vectors_sha256"] = file_sha256(path)
+        _crash_point("after-vectors")
         self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('manifest', ?)",
                            (json.dumps(self.manifest, ensure_ascii=False),))
         self._conn.execute("COMMIT")
+        _crash_point("after-commit")
         atomic_write_bytes(self.folder / MANIFEST,
                            json.dumps(self.manifest, ensure_ascii=False, indent=2).encode("utf-8"))
+        _crash_point("after-manifest")
         self._remove_stale_vectors(keep=generation)
         return self.manifest
 
@@ -462,9 +476,12 @@ class IndexWriter(_IndexView):
                 path.unlink(missing_ok=True)
 
     def close(self) -> None:
-        if self._conn.in_transaction:
-            self._conn.execute("ROLLBACK")
-        self._conn.close()
+        try:
+            if self._conn.in_transaction:
+                self._conn.execute("ROLLBACK")
+            self._conn.close()
+        finally:
+            self._lock.release()
 
     def __enter__(self) -> "IndexWriter":
         return self

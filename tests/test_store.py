@@ -11,7 +11,8 @@ from faiss_search.config import load_settings
 from faiss_search.errors import IndexCorruptError, IndexNotFoundError, InputError, ModelMismatchError
 from faiss_search.indexer import index_path, text_hash
 from faiss_search.search import Searcher
-from faiss_search.store import IndexReader, IndexWriter, atomic_write_bytes
+from faiss_search.fileio import atomic_write_bytes
+from faiss_search.store import IndexReader, IndexWriter
 
 from .conftest import FakeEmbedder
 

@@ -9,7 +9,6 @@ only then is renamed to ``<models>/<name>``. A half model is never where ``--mod
 from __future__ import annotations
 
 import errno
-import hashlib
 import json
 import os
 import shutil
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol
 
 from ..errors import DownloadError, FsearchError, ModelNotFoundError
+from ..fileio import file_sha256
 from .registry import METADATA_FILE, ST_BACKEND, ModelSpec, ResolvedModel, close_names, find_model, local_folder_name
 
 SOURCES = ("modelscope", "hf-mirror", "hf")
@@ -348,16 +348,8 @@ def verify_folder(folder: Path, spec: ModelSpec | None, name: str) -> int:
     return info.dim
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _publish(staging: Path, target: Path, metadata: dict) -> None:
-    files = {str(p.relative_to(staging)): _sha256(p) for p in sorted(staging.rglob("*")) if p.is_file()}
+    files = {str(p.relative_to(staging)): file_sha256(p) for p in sorted(staging.rglob("*")) if p.is_file()}
     metadata["files"] = files
     (staging / METADATA_FILE).write_text(json.dumps(metadata, ensure_ascii=False, indent=2), encoding="utf-8")
     if target.exists():
