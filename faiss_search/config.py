@@ -33,6 +33,8 @@ class Settings:
     chunk_overlap: int = 50
     top_k: int = 3
     batch_size: int = 16
+    #: larger files are skipped (and counted) without being read
+    max_file_mb: int = 20
 
     @property
     def index_path(self) -> Path:
@@ -54,6 +56,8 @@ class Settings:
             raise ConfigError(f"top_k must be at least 1, got {self.top_k}")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}")
+        if self.max_file_mb < 1:
+            raise ConfigError(f"max_file_mb must be at least 1, got {self.max_file_mb}")
         if self.model is not None and not self.model.strip():
             raise ConfigError("model must not be empty")
         return self

@@ -59,15 +59,29 @@ def discover(path: Path) -> Discovery:
     if path.is_file():
         found.files.append(path)
         return found
-    for root, dirs, names in os.walk(path, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(names):
-            if name.startswith("."):
+    stack = [path]  # iterative: a very deep tree must not exhaust Python's recursion limit
+    while stack:
+        folder = stack.pop()
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError:
+            found.skipped["unreadable folder"] += 1
+            continue
+        subfolders = []
+        for entry in entries:
+            if entry.name.startswith("."):
                 continue
-            if Path(name).suffix.lower() in TEXT_SUFFIXES:
-                found.files.append(Path(root) / name)
+            try:
+                is_dir = entry.is_dir(follow_symlinks=False)  # symlinked folders (and their loops) stay out
+            except OSError:
+                is_dir = False
+            if is_dir:
+                subfolders.append(Path(entry.path))
+            elif Path(entry.name).suffix.lower() in TEXT_SUFFIXES:
+                found.files.append(Path(entry.path))
             else:
                 found.skipped["unsupported type"] += 1
+        stack.extend(reversed(subfolders))
     return found
 
 
@@ -123,12 +137,41 @@ def _decode(data: bytes) -> tuple[str, str]:
             return text, "gb18030"
     except UnicodeDecodeError:
         pass
+    mixed = _decode_lines(data)
+    if mixed is not None:
+        return mixed, "mixed"
     from charset_normalizer import from_bytes
 
     best = from_bytes(data).best()
     if best is None:
         raise NotText("undecodable")
     return str(best), best.encoding
+
+
+def _decode_line(line: bytes) -> str | None:
+    try:
+        return line.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = line.decode("gb18030")
+        return text if _cjk_share(text) > 0.6 else None
+    except UnicodeDecodeError:
+        return None
+
+
+def _decode_lines(data: bytes) -> str | None:
+    """Files pasted together from UTF-8 and GBK parts, or with a few corrupt bytes: decode line by line.
+
+    Lines that decode neither way keep their readable parts (U+FFFD for the bad bytes); if
+    that replaces more than 1 % of the characters, the guess is wrong and None is returned.
+    """
+    decoded = []
+    for line in data.split(b"\n"):
+        text = _decode_line(line)
+        decoded.append(text if text is not None else line.decode("utf-8", errors="replace"))
+    text = "\n".join(decoded)
+    return text if text.count("\ufffd") <= 0.01 * len(text) else None
 
 
 def read_document(path: Path) -> Document:

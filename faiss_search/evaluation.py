@@ -21,7 +21,7 @@ from .documents import Document
 from .embedding import load_embedder
 from .errors import InputError
 from .indexer import ProgressCallback, index_documents
-from .models.registry import local_folder_name, resolve_model
+from .models.registry import ResolvedModel, local_folder_name, resolve_model
 from .search import MODES, Searcher
 from .store import open_index
 
@@ -129,8 +129,11 @@ def rank_documents(searcher: Searcher, dataset: Dataset, mode: str) -> tuple[dic
     return ranked, len(ids) / seconds if seconds > 0 else 0.0
 
 
-def eval_index_dir(settings: Settings, dataset: str, model: str) -> Path:
+def eval_index_dir(settings: Settings, dataset: str, resolved: ResolvedModel) -> Path:
     """One reusable index per data set, model and chunking, under ``<home>/eval``."""
+    model = resolved.name
+    if resolved.path is not None and resolved.spec is None:  # a model folder: its name and a short path hash
+        model = f"{resolved.path.name}-{hashlib.sha1(str(resolved.path).encode()).hexdigest()[:8]}"
     return settings.home / "eval" / (f"{dataset}-{local_folder_name(model)}"
                                      f"-c{settings.chunk_size}-o{settings.chunk_overlap}")
 
@@ -147,7 +150,7 @@ def evaluate(folder: Path, settings: Settings, models: list[str], modes: list[st
     for model in models or [DEFAULT_MODEL]:
         resolved = resolve_model(model, settings.models_dir)
         index_dir = settings.index_dir if settings.index_dir and len(models) <= 1 else \
-            eval_index_dir(settings, dataset.name, resolved.name)
+            eval_index_dir(settings, dataset.name, resolved)
         run_settings = replace(settings, index_dir=index_dir)
         embedder = load_embedder(resolved)
         report = index_documents(dataset.documents, run_settings, embedder, rebuild=rebuild,

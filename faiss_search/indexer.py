@@ -227,6 +227,8 @@ def index_path(path: Path, settings: Settings, embedder: Embedder, rebuild: bool
         candidate = _file_candidate(file)
         if candidate is None:
             found.skipped["unreadable"] += 1
+        elif candidate.size > settings.max_file_mb * 1024 * 1024:
+            found.skipped[f"larger than {settings.max_file_mb} MB"] += 1
         else:
             candidates.append(candidate)
     prune = str(path.resolve()) if path.is_dir() else None
