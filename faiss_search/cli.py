@@ -92,6 +92,8 @@ def index(
                                           "model, chunking or index type).")] = False,
     index_type: Annotated[str, typer.Option("--index-type", help="Vector index: auto (flat up to 1M chunks, "
                                             "then IVF), flat (exact), ivf or hnsw (approximate).")] = "auto",
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="Fail at once if another fsearch is updating "
+                                          "this index, instead of waiting for it.")] = False,
     config: ConfigOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
@@ -112,7 +114,8 @@ def index(
     resolved = resolve_model(model_name or DEFAULT_MODEL, settings.models_dir)
     embedder = load_embedder(resolved)
     with _progress("embedding", disable=json_output) as progress:
-        report = index_path(path, settings, embedder, rebuild=rebuild, progress=progress, index_type=index_type)
+        report = index_path(path, settings, embedder, rebuild=rebuild, progress=progress, index_type=index_type,
+                            wait=not no_wait, on_wait=lambda message: err.print(f"[yellow]{escape(message)}[/]"))
     if json_output:
         print_json(report.to_dict())
     else:
@@ -368,6 +371,39 @@ def eval_command(
         print_json({"dataset": dataset.name, "results": [row.to_dict() for row in rows]})
     else:
         print_eval(dataset.name, rows)
+
+
+@app.command()
+@handle_errors
+def doctor(
+    repair: Annotated[bool, typer.Option("--repair", help="Fix what can be fixed: rebuild the keyword index or "
+                                         "the vectors from the sidecar, drop orphans, remove leftovers.")] = False,
+    index_dir: IndexDirOpt = None,
+    config: ConfigOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Check that an index is whole and consistent (exit 1 if it is not); --repair fixes it."""
+    from . import doctor as doctor_module
+
+    settings = _settings(config, index_dir=index_dir)
+    if repair:
+        report = doctor_module.repair(settings.index_path, settings.models_dir, settings.home)
+    else:
+        report = doctor_module.check(settings.index_path)
+    if json_output:
+        print_json(report.to_dict())
+    else:
+        for action in report.repaired:
+            out.print(f"[green]repaired:[/] {escape(action)}")
+        for problem in report.problems:
+            out.print(f"[red]problem:[/] {escape(problem)}")
+        if report.healthy:
+            out.print(f"ok: {escape(report.index_dir)} is consistent (generation {report.generation}, "
+                      f"{report.chunks} chunks)")
+        elif not repair:
+            out.print("run `fsearch doctor --repair` to fix what can be fixed")
+    if not report.healthy:
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -50,3 +50,7 @@ class NothingToIndexError(InputError):
 
 class IndexBusyError(FsearchError):
     """Another process is writing the index and the caller asked not to wait."""
+
+
+class IndexWriteError(FsearchError):
+    """Writing the index failed (disk full, permission); the previous index is intact."""

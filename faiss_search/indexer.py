@@ -20,7 +20,7 @@ from .config import Settings
 from .documents import TEXT_SUFFIXES, Document, NotText, discover, read_document
 from .embedding import Embedder
 from .errors import NothingToIndexError
-from .search import calibrate
+from .search import CALIBRATION_VERSION, calibrate
 from .store import FileState, IndexWriter
 
 ProgressCallback = Callable[[int, int], None]
@@ -117,7 +117,8 @@ def _embed_new(embedder: Embedder, texts: list[str], known: dict[str, "object"],
 
 def run_index(candidates: Iterable[Candidate], settings: Settings, embedder: Embedder, *, rebuild: bool = False,
               prune_under: str | None = None, index_type: str = "auto", skipped: Counter | None = None,
-              progress: ProgressCallback | None = None) -> IndexReport:
+              progress: ProgressCallback | None = None, wait: bool = True,
+              on_wait: Callable[[str], None] | None = None) -> IndexReport:
     """Bring the index up to date with ``candidates``.
 
     Indexed files under ``prune_under`` (a folder path, or "" for all) that are not among
@@ -130,7 +131,8 @@ def run_index(candidates: Iterable[Candidate], settings: Settings, embedder: Emb
                          skipped=skipped)
     chunking = {"chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap}
     lexical.configure(settings.home / "cache")
-    with IndexWriter(settings.index_path, embedder.info, chunking, rebuild=rebuild, index_type=index_type) as writer:
+    with IndexWriter(settings.index_path, embedder.info, chunking, rebuild=rebuild, index_type=index_type,
+                     wait=wait, on_wait=on_wait) as writer:
         known = {} if prune_under is None else writer.file_states(prune_under or None)
         batch, kept = _Batch(), set()
         for candidate in candidates:
@@ -160,7 +162,7 @@ def run_index(candidates: Iterable[Candidate], settings: Settings, embedder: Emb
         if not batch.docs and not kept:
             raise NothingToIndexError("nothing indexable")
         _write(writer, batch, [s for s in known if s not in kept], embedder, settings, report, progress)
-        if report.changed_anything or not writer.manifest["fusion"]:
+        if report.changed_anything or writer.manifest["fusion"].get("version") != CALIBRATION_VERSION:
             writer.prepare()
             writer.set_fusion(calibrate(writer, embedder))
         manifest = writer.commit()
@@ -219,7 +221,8 @@ def index_documents(documents: Iterable[Document], settings: Settings, embedder:
 
 
 def index_path(path: Path, settings: Settings, embedder: Embedder, rebuild: bool = False,
-               progress: ProgressCallback | None = None, index_type: str = "auto") -> IndexReport:
+               progress: ProgressCallback | None = None, index_type: str = "auto", wait: bool = True,
+               on_wait: Callable[[str], None] | None = None) -> IndexReport:
     """Index a file or a folder; files that vanished from an indexed folder leave the index too."""
     found = discover(path)
     candidates = []
@@ -234,7 +237,8 @@ def index_path(path: Path, settings: Settings, embedder: Embedder, rebuild: bool
     prune = str(path.resolve()) if path.is_dir() else None
     try:
         return run_index(candidates, settings, embedder, rebuild=rebuild, prune_under=prune,
-                         index_type=index_type, skipped=found.skipped, progress=progress)
+                         index_type=index_type, skipped=found.skipped, progress=progress, wait=wait,
+                         on_wait=on_wait)
     except NothingToIndexError:
         reasons = ", ".join(f"{n} {why}" for why, n in sorted(found.skipped.items())) or "no files"
         raise NothingToIndexError(f"nothing indexable in {path} ({reasons})",

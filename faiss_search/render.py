@@ -15,7 +15,7 @@ from rich.text import Text
 from .indexer import IndexReport
 from .search import SearchResult
 
-out = Console(highlight=False, soft_wrap=False)
+out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
@@ -67,7 +67,7 @@ def print_result(result: SearchResult, explain: bool = False, show_time: bool = 
         body = Text(hit.text.strip())
         body.highlight_words(terms, style="bold yellow", case_sensitive=False)
         body.pad_left(3)
-        out.print(body)
+        out.print(body, soft_wrap=False)
     if show_time:
         out.print(f"[dim]{len(result.hits)} results in {result.seconds * 1000:.0f} ms ({result.mode})[/]")
 

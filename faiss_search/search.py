@@ -41,6 +41,8 @@ CANDIDATES = 100  # per leg, for fusion and for the confidence statistics
 RRF_K = 10
 PROBE_QUERIES = 200
 PROBE_POWER = 4
+PROBE_WINDOW = 300  # probe sentences come from a chunk's start, which every model reads (no truncation)
+CALIBRATION_VERSION = 2
 _SENTENCE = re.compile(r"(?<=[。！？；.!?;\n])")
 
 
@@ -110,7 +112,7 @@ def fuse(dense: Ranked, keyword: Ranked, leg_weights: tuple[float, float],
 
 
 def _probe_sentence(text: str, rng: random.Random) -> str:
-    sentences = [s.strip() for s in _SENTENCE.split(text) if len(s.strip()) >= 8]
+    sentences = [s.strip() for s in _SENTENCE.split(text[:PROBE_WINDOW]) if len(s.strip()) >= 8]
     return (rng.choice(sentences) if sentences else text.strip())[:64]
 
 
@@ -134,7 +136,7 @@ def calibrate(view: "_IndexView", embedder: Embedder) -> dict:
     keyword = [view.keyword_search(lexical.match_expression(q), 10) for q in queries]
     mrr = {"dense": _mrr(targets, dense), "keyword": _mrr(targets, keyword)}
     best = max(mrr.values()) or 1.0
-    return {"probes": len(sample), "dense_probe_mrr": round(mrr["dense"], 4),
+    return {"version": CALIBRATION_VERSION, "probes": len(sample), "dense_probe_mrr": round(mrr["dense"], 4),
             "keyword_probe_mrr": round(mrr["keyword"], 4),
             "dense_weight": round((mrr["dense"] / best) ** PROBE_POWER, 4),
             "keyword_weight": round((mrr["keyword"] / best) ** PROBE_POWER, 4)}

@@ -16,6 +16,7 @@ matches its rows; files of an unfinished generation are orphans cleaned up next 
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import signal
@@ -30,7 +31,7 @@ from . import vectors as vector_index
 from .embedding import ModelInfo
 from .fileio import atomic_write_bytes, file_sha256, fsync_dir
 from .locking import WriterLock
-from .errors import ConfigError, IndexCorruptError, IndexNotFoundError, ModelMismatchError
+from .errors import ConfigError, IndexCorruptError, IndexNotFoundError, IndexWriteError, ModelMismatchError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -38,6 +39,7 @@ if TYPE_CHECKING:
 FORMAT_VERSION = 2
 SIDECAR = "chunks.sqlite"
 MANIFEST = "manifest.json"
+REPAIR_HINT = "`fsearch doctor --repair` rebuilds it from the sidecar (or re-index with --rebuild)"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -219,13 +221,13 @@ class IndexReader(_IndexView):
             vector_index.prepare_for_search(index, params)
         except RuntimeError:
             raise IndexCorruptError(f"index vectors {path} are missing or truncated",
-                                    hint="rebuild it with `fsearch index PATH --rebuild`") from None
+                                    hint=REPAIR_HINT) from None
         counts, dim = self.manifest["counts"], self.manifest["model"]["dim"]
         if index.ntotal != counts["chunks"] or index.d != dim:
             raise IndexCorruptError(
                 f"index at {self.folder} is inconsistent: {index.ntotal} vectors of dim {index.d}, "
                 f"manifest says {counts['chunks']} chunks of dim {dim}",
-                hint="rebuild it with `fsearch index PATH --rebuild`",
+                hint=REPAIR_HINT,
             )
         return index
 
@@ -258,7 +260,8 @@ class IndexWriter(_IndexView):
     FLUSH_ROWS = 16384
 
     def __init__(self, folder: Path, model: ModelInfo, chunking: dict[str, int], rebuild: bool = False,
-                 index_type: str = "auto", wait: bool = True, on_wait: Callable[[str], None] | None = None) -> None:
+                 index_type: str = "auto", wait: bool = True, on_wait: Callable[[str], None] | None = None,
+                 repair: bool = False) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
         self._lock = WriterLock(folder, wait=wait, on_wait=on_wait).acquire()
@@ -271,6 +274,8 @@ class IndexWriter(_IndexView):
         self._dim = model.dim
         self._index_type = index_type
         self._rebuild_graph = False
+        self._repair = repair
+        self.vectors_lost = False
         self.index: Any = None
         try:
             self._open(model, chunking, rebuild)
@@ -294,10 +299,15 @@ class IndexWriter(_IndexView):
             self._check_compatible(old, model, chunking)
             path = vectors_file(self.folder, self._old_generation)
             try:
+                if self._repair and old.get("vectors_sha256") and file_sha256(path) != old["vectors_sha256"]:
+                    raise RuntimeError("checksum mismatch")  # readable but damaged: rebuild from the sidecar
                 self.index = faiss.read_index(str(path))
-            except RuntimeError:
-                raise IndexCorruptError(f"index vectors {path} are missing or truncated",
-                                        hint="rebuild it with `fsearch index PATH --rebuild`") from None
+            except (RuntimeError, OSError):
+                if not self._repair:
+                    raise IndexCorruptError(f"index vectors {path} are missing or truncated",
+                                            hint=REPAIR_HINT) from None
+                self.vectors_lost = True
+                self._index_type = old.get("vectors", {}).get("type", "auto")
         else:
             for table in ("chunk_terms", "chunks", "files", "meta"):
                 self._conn.execute(f"DROP TABLE IF EXISTS {table}")
@@ -432,6 +442,37 @@ class IndexWriter(_IndexView):
         if ids:
             self.index.add_with_ids(kept, np.asarray(ids, dtype=np.int64))
 
+    def repair(self, encode: Callable[[list[str]], "np.ndarray"], segment: Callable[[str], str]) -> list[str]:
+        """Make vectors and keyword rows agree with the chunk rows (the sidecar is the source of truth)."""
+        import numpy as np
+
+        actions = []
+        rows = dict(self._conn.execute("SELECT id, text FROM chunks").fetchall())
+        ids = set(rows)
+        if self.index is None:
+            missing = sorted(ids)
+            if self.vectors_lost:
+                actions.append(f"rebuilt the damaged vectors file from {len(missing)} chunk texts")
+        else:
+            have = set(vector_index.stored_ids(self.index, self.manifest["vectors"]).tolist())
+            extra = np.asarray(sorted(have - ids), dtype=np.int64)
+            if len(extra):
+                vector_index.remove_ids(self.index, self.manifest["vectors"], extra)
+                actions.append(f"dropped {len(extra)} orphan vector(s) with no chunk row")
+            missing = sorted(ids - have)
+            if missing:
+                actions.append(f"re-embedded {len(missing)} chunk(s) that had no vector")
+        for start in range(0, len(missing), 64):
+            part = missing[start:start + 64]
+            self._buffer += list(zip(part, encode([rows[i] for i in part])))
+        terms = {r[0] for r in self._conn.execute("SELECT rowid FROM chunk_terms")}
+        if terms != ids:
+            self._conn.execute("DELETE FROM chunk_terms")
+            self._conn.executemany("INSERT INTO chunk_terms (rowid, terms) VALUES (?, ?)",
+                                   [(i, segment(text)) for i, text in rows.items()])
+            actions.append(f"rebuilt the keyword index ({len(terms)} rows for {len(ids)} chunks)")
+        return actions
+
     def set_fusion(self, fusion: dict) -> None:
         """Record the leg calibration that hybrid search weights by (see search.calibrate)."""
         self.manifest["fusion"] = fusion
@@ -446,7 +487,20 @@ class IndexWriter(_IndexView):
             self.index, self.manifest["vectors"] = vector_index.build("flat", self._dim, None)
 
     def commit(self) -> dict:
-        """Publish everything since opening; returns the new manifest."""
+        """Publish everything since opening; returns the new manifest. On failure nothing changes."""
+        try:
+            return self._commit()
+        except (OSError, sqlite3.OperationalError) as exc:
+            if getattr(exc, "errno", None) == errno.ENOSPC or "full" in str(exc):
+                raise IndexWriteError(f"no space left on the device while writing the index at {self.folder}; "
+                                      "the previous index is unchanged", hint="free some space and run it again"
+                                      ) from None
+            if isinstance(exc, PermissionError):
+                raise IndexWriteError(f"permission denied writing the index at {self.folder}; "
+                                      "the previous index is unchanged") from None
+            raise
+
+    def _commit(self) -> dict:
         self.prepare()
         generation = self._old_generation + 1
         files, chunks = self._conn.execute(

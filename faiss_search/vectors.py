@@ -92,3 +92,17 @@ def mmap_flags(params: dict) -> int:
     import faiss
 
     return faiss.IO_FLAG_MMAP_IFC if params.get("type", "flat") == "flat" else 0
+
+
+def stored_ids(index: Any, params: dict) -> "np.ndarray":
+    """Every chunk id the index holds."""
+    import faiss
+    import numpy as np
+
+    if params.get("type") == "ivf":
+        ivf = faiss.extract_index_ivf(index)
+        lists = ivf.invlists
+        parts = [faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy()
+                 for i in range(lists.nlist) if lists.list_size(i)]
+        return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    return faiss.vector_to_array(index.id_map)

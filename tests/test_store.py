@@ -8,7 +8,7 @@ import pytest
 from faiss_search import store
 from faiss_search.chunking import chunk_text
 from faiss_search.config import load_settings
-from faiss_search.errors import IndexCorruptError, IndexNotFoundError, InputError, ModelMismatchError
+from faiss_search.errors import IndexCorruptError, IndexWriteError, IndexNotFoundError, InputError, ModelMismatchError
 from faiss_search.indexer import index_path, text_hash
 from faiss_search.search import Searcher
 from faiss_search.fileio import atomic_write_bytes
@@ -78,7 +78,7 @@ def test_failed_commit_leaves_the_old_index(tmp_path, fake_embedder, monkeypatch
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(store, "_write_faiss", broken)
-    with pytest.raises(OSError):
+    with pytest.raises(IndexWriteError, match="no space left .* the previous index is unchanged"):
         _write(folder, fake_embedder, {"/b.txt": "lost"})
     reader = IndexReader(folder)
     assert reader.manifest["counts"]["chunks"] == 1
