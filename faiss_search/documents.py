@@ -72,11 +72,14 @@ def discover(path: Path) -> Discovery:
             if entry.name.startswith("."):
                 continue
             try:
-                is_dir = entry.is_dir(follow_symlinks=False)  # symlinked folders (and their loops) stay out
+                is_dir = entry.is_dir(follow_symlinks=False)
+                linked_dir = not is_dir and entry.is_symlink() and entry.is_dir()
             except OSError:
-                is_dir = False
+                is_dir = linked_dir = False
             if is_dir:
                 subfolders.append(Path(entry.path))
+            elif linked_dir:
+                found.skipped["symlinked folder"] += 1  # not followed: no loops, no double counting
             elif Path(entry.name).suffix.lower() in TEXT_SUFFIXES:
                 found.files.append(Path(entry.path))
             else:
@@ -164,14 +167,15 @@ def _decode_lines(data: bytes) -> str | None:
     """Files pasted together from UTF-8 and GBK parts, or with a few corrupt bytes: decode line by line.
 
     Lines that decode neither way keep their readable parts (U+FFFD for the bad bytes); if
-    that replaces more than 1 % of the characters, the guess is wrong and None is returned.
+    that replaces more than 1 % of the characters (and more than 8), the guess is wrong and
+    None is returned.
     """
     decoded = []
     for line in data.split(b"\n"):
         text = _decode_line(line)
         decoded.append(text if text is not None else line.decode("utf-8", errors="replace"))
     text = "\n".join(decoded)
-    return text if text.count("\ufffd") <= 0.01 * len(text) else None
+    return text if text.count("\ufffd") <= max(8, 0.01 * len(text)) else None
 
 
 def read_document(path: Path) -> Document:

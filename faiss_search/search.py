@@ -82,7 +82,7 @@ class SearchResult:
 
 def clean_query(query: str) -> str:
     """Strip control characters and refuse empty queries; very long ones are cut (the model would truncate)."""
-    cleaned = "".join(c if c.isprintable() else " " for c in query).strip()
+    cleaned = " ".join("".join(c if c.isprintable() else " " for c in query).split())
     if not cleaned:
         raise InputError("empty query", hint="type a question or some keywords")
     return cleaned[:MAX_QUERY_CHARS]
