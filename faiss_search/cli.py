@@ -36,6 +36,15 @@ ModelOpt = Annotated[Optional[str], typer.Option(
 ConfigOpt = Annotated[Optional[Path], typer.Option(
     "--config", help="Settings file [default: ./fsearch.toml if present].", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
+EmbedderOpt = Annotated[Optional[str], typer.Option(
+    "--embedder", help="local (a model on this machine) or openai (OpenAI-compatible servers: vLLM, SGLang, TEI, "
+    "fsearch serve) [default: the index's, else local].", show_default=False)]
+BaseUrlOpt = Annotated[Optional[list[str]], typer.Option(
+    "--base-url", help="An OpenAI-compatible server, e.g. http://gpu1:8000 (repeat for round-robin).",
+    show_default=False)]
+ApiKeyOpt = Annotated[Optional[str], typer.Option(
+    "--api-key", help="Bearer token for the servers [default: $FSEARCH_API_KEY, $OPENAI_API_KEY].",
+    show_default=False)]
 
 
 def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -94,6 +103,9 @@ def index(
                                             "then IVF), flat (exact), ivf or hnsw (approximate).")] = "auto",
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Fail at once if another fsearch is updating "
                                           "this index, instead of waiting for it.")] = False,
+    embedder: EmbedderOpt = None,
+    base_url: BaseUrlOpt = None,
+    api_key: ApiKeyOpt = None,
     config: ConfigOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
@@ -101,39 +113,22 @@ def index(
 
     Example: fsearch index notes/ --chunk-size 300
     """
-    from .embedding import load_embedder
+    from .backends import choose_embedder
     from .indexer import index_path
-    from .models.registry import resolve_model
-    from .store import IndexReader
+    from .store import committed_manifest
 
     settings = _settings(config, index_dir=index_dir, model=model, chunk_size=chunk_size,
                          chunk_overlap=chunk_overlap)
-    model_name = settings.model
-    if model_name is None and not rebuild:
-        model_name = _existing_model(settings.index_path, IndexReader)
-    resolved = resolve_model(model_name or DEFAULT_MODEL, settings.models_dir)
-    embedder = load_embedder(resolved)
+    recorded = (committed_manifest(settings.index_path) or {}).get("model")
+    chosen = choose_embedder(recorded, settings.models_dir, settings.model, embedder, base_url or (), api_key,
+                             may_change=rebuild)
     with _progress("embedding", disable=json_output) as progress:
-        report = index_path(path, settings, embedder, rebuild=rebuild, progress=progress, index_type=index_type,
+        report = index_path(path, settings, chosen, rebuild=rebuild, progress=progress, index_type=index_type,
                             wait=not no_wait, on_wait=lambda message: err.print(f"[yellow]{escape(message)}[/]"))
     if json_output:
         print_json(report.to_dict())
     else:
         print_index_report(report)
-
-
-def _existing_model(index_dir: Path, reader_class: Any) -> str | None:
-    """The model an existing index was built with, so that a plain re-run keeps using it."""
-    if not (index_dir / "chunks.sqlite").is_file():
-        return None
-    try:
-        reader = reader_class(index_dir)
-    except FsearchError:
-        return None
-    try:
-        return reader.manifest["model"]["name"]
-    finally:
-        reader.close()
 
 
 class _progress:
@@ -189,6 +184,8 @@ def search(
     instruction: InstructionOpt = "auto",
     index_dir: IndexDirOpt = None,
     model: ModelOpt = None,
+    base_url: BaseUrlOpt = None,
+    api_key: ApiKeyOpt = None,
     config: ConfigOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
@@ -207,7 +204,8 @@ def search(
     if query is not None:
         clean_query(query)  # an empty query fails before the model loads
     searcher = open_searcher(settings.index_path, settings.models_dir, settings.model, home=settings.home,
-                             query_instruction=_query_instruction(instruction))
+                             query_instruction=_query_instruction(instruction), base_urls=base_url or (),
+                             api_key=api_key)
     if query is None and batch is None:
         from .repl import run_repl
 
@@ -404,6 +402,47 @@ def doctor(
             out.print("run `fsearch doctor --repair` to fix what can be fixed")
     if not report.healthy:
         raise typer.Exit(1)
+
+
+@app.command()
+@handle_errors
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for every interface).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
+    index_dir: IndexDirOpt = None,
+    model: ModelOpt = None,
+    api_key: Annotated[Optional[str], typer.Option(
+        "--api-key", help="Require 'Authorization: Bearer KEY' on every route but /health "
+        "[default: $FSEARCH_SERVE_API_KEY, else no key].", show_default=False)] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Serve the model as an OpenAI-compatible /v1/embeddings API (and the index as /v1/search).
+
+    Needs the serve extra: pip install 'fsearch[serve]'. Example: fsearch serve --port 8000
+    """
+    try:
+        import uvicorn
+
+        from .server import create_app
+    except ImportError:
+        raise InputError("fsearch serve needs FastAPI and uvicorn", hint="pip install 'fsearch[serve]'") from None
+    from .backends import choose_embedder
+    from .search import open_searcher
+    from .store import committed_manifest
+
+    settings = _settings(config, index_dir=index_dir, model=model)
+    searcher = None
+    if committed_manifest(settings.index_path):
+        searcher = open_searcher(settings.index_path, settings.models_dir, settings.model, home=settings.home)
+        embedder = searcher.embedder
+    else:
+        embedder = choose_embedder(None, settings.models_dir, settings.model)
+    key = api_key or os.environ.get("FSEARCH_SERVE_API_KEY")
+    application = create_app(embedder, searcher, api_key=key)
+    err.print(f"serving {embedder.info.name} ({embedder.info.dim} dimensions)"
+              + (f" and the index {settings.index_path} ({searcher.size} chunks)" if searcher else "")
+              + f" on http://{host}:{port}/v1" + (" (API key required)" if key else ""))
+    uvicorn.run(application, host=host, port=port, log_level="warning")
 
 
 def main() -> None:

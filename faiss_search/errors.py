@@ -54,3 +54,7 @@ class IndexBusyError(FsearchError):
 
 class IndexWriteError(FsearchError):
     """Writing the index failed (disk full, permission); the previous index is intact."""
+
+
+class RemoteEmbeddingError(FsearchError):
+    """An OpenAI-compatible embedding server failed, kept failing, or answered nonsense."""

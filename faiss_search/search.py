@@ -24,12 +24,11 @@ import statistics
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 from . import lexical
-from .embedding import Embedder, load_embedder
-from .errors import InputError, ModelMismatchError
-from .models.registry import resolve_model
+from .embedding import Embedder
+from .errors import InputError
 from .store import IndexReader, check_model, open_index
 
 if TYPE_CHECKING:
@@ -226,16 +225,17 @@ def _positions(ranked: Ranked) -> dict[int, tuple[int, float]]:
 
 
 def open_searcher(index_dir: Path, models_dir: Path, model: str | None = None, home: Path | None = None,
-                  query_instruction: bool = True) -> Searcher:
+                  query_instruction: bool = True, base_urls: Sequence[str] = (),
+                  api_key: str | None = None) -> Searcher:
     """Open an index with the model it was built with; an explicitly different ``model`` is refused."""
+    from .backends import choose_embedder
+
     reader = open_index(index_dir)
-    recorded = reader.manifest["model"]["name"]
-    resolved = resolve_model(model or recorded, models_dir)
-    if model is not None and resolved.name != recorded:
-        raise ModelMismatchError(
-            f"the index at {index_dir} was built with model {recorded!r}, not {resolved.name!r}",
-            hint="search without --model to use the index's own model, or re-index with --rebuild",
-        )
+    try:
+        embedder = choose_embedder(reader.manifest["model"], models_dir, model, base_urls=base_urls, api_key=api_key)
+    except Exception:
+        reader.close()
+        raise
     if home is not None:
         lexical.configure(home / "cache")
-    return Searcher(reader, load_embedder(resolved), query_instruction)
+    return Searcher(reader, embedder, query_instruction)

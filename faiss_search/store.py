@@ -548,7 +548,12 @@ def open_index(folder: Path) -> IndexReader:
     return IndexReader(folder)
 
 
-def read_manifest(folder: Path) -> dict:
-    """The committed manifest, straight from the sidecar (manifest.json may lag a crash behind)."""
-    with closing(IndexReader(folder)) as reader:
-        return reader.manifest
+def committed_manifest(folder: Path) -> dict | None:
+    """The committed manifest straight from the sidecar (manifest.json may lag a crash behind); None if none."""
+    if not (folder / SIDECAR).is_file():
+        return None
+    try:
+        with closing(_connect(folder / SIDECAR, readonly=True)) as conn:
+            return _read_meta(conn) or None
+    except sqlite3.DatabaseError:
+        return None

@@ -1,0 +1,44 @@
+"""Which embedder serves an index: a local model (bundled or a folder) or OpenAI-compatible servers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from .config import DEFAULT_MODEL
+from .embedding import Embedder, load_embedder
+from .errors import ConfigError, ModelMismatchError
+from .models.registry import resolve_model
+from .remote import BACKEND as REMOTE, OpenAIEmbedder, base_urls_from_source
+
+EMBEDDERS = ("local", REMOTE)
+
+
+def choose_embedder(recorded: dict | None, models_dir: Path, model: str | None = None, embedder: str | None = None,
+                    base_urls: Sequence[str] = (), api_key: str | None = None, may_change: bool = False) -> Embedder:
+    """The embedder for an index whose manifest model is ``recorded`` (None: a new index).
+
+    Without options, an existing index keeps the model it was built with; remote servers are
+    the ones it recorded unless ``base_urls`` are given. Another model is refused unless
+    ``may_change`` (a rebuild).
+    """
+    if embedder not in (None, *EMBEDDERS):
+        raise ConfigError(f"unknown embedder '{embedder}'", hint=f"use {' or '.join(EMBEDDERS)}")
+    remote = embedder == REMOTE or (embedder is None and recorded is not None and recorded.get("backend") == REMOTE)
+    if remote:
+        name = model or (recorded["name"].removeprefix(REMOTE + ":") if recorded else None)
+        if not name:
+            raise ConfigError("--embedder openai needs --model NAME (the name the servers know the model by)")
+        urls = list(base_urls) or (base_urls_from_source(recorded.get("source", "")) if recorded else [])
+        return OpenAIEmbedder(name, urls, api_key=api_key)
+    if base_urls:
+        raise ConfigError("--base-url goes with --embedder openai")
+    name = model or (recorded["name"] if recorded else DEFAULT_MODEL)
+    resolved = resolve_model(name, models_dir)
+    if recorded is not None and model is not None and resolved.name != recorded["name"] and not may_change:
+        raise ModelMismatchError(
+            f"the index was built with model {recorded['name']!r}, not {resolved.name!r}",
+            hint="drop --model to use the index's own model, or start afresh with `fsearch index PATH --rebuild`",
+        )
+    return load_embedder(resolved)
+

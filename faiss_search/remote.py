@@ -1,0 +1,139 @@
+"""An ``Embedder`` that calls OpenAI-compatible ``/v1/embeddings`` servers (vLLM, SGLang, TEI, fsearch serve).
+
+Batches go out several at a time, round-robin over the given base URLs; a batch that fails
+(HTTP 429/5xx, timeout, refused connection) is retried on the next server with exponential
+backoff, and the run stops with a clear error when the servers keep failing. Vectors are
+normalized here, whatever the server does.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Sequence
+
+from .embedding import ModelInfo
+from .errors import RemoteEmbeddingError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+BACKEND = "openai"
+SOURCE_PREFIX = "openai-compatible: "
+RETRYABLE = {408, 409, 425, 429, 500, 502, 503, 504}
+
+
+def remote_model_name(model: str) -> str:
+    return f"{BACKEND}:{model}"
+
+
+def base_urls_from_source(source: str) -> list[str]:
+    """The servers an index was built through, as its manifest records them."""
+    return [u.strip() for u in source.removeprefix(SOURCE_PREFIX).split(",") if u.strip()]
+
+
+class OpenAIEmbedder:
+    """Embeds through one or more OpenAI-compatible servers."""
+
+    long_input_policy = "handled by the server"
+
+    def __init__(self, model: str, base_urls: Sequence[str], api_key: str | None = None, batch_size: int = 64,
+                 concurrency: int = 4, timeout: float = 60.0, retries: int = 5, send_input_type: bool = True,
+                 backoff: float = 0.5) -> None:
+        if not base_urls:
+            raise RemoteEmbeddingError("--embedder openai needs at least one --base-url")
+        self.model = model
+        self.base_urls = [u.rstrip("/") for u in base_urls]
+        self.api_key = api_key or os.environ.get("FSEARCH_API_KEY") or os.environ.get("OPENAI_API_KEY")
+        self.batch_size = batch_size
+        self.concurrency = concurrency
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.send_input_type = send_input_type
+        self._next_server = itertools.cycle(range(len(self.base_urls)))
+        self._lock = threading.Lock()
+        self._dim: int | None = None
+
+    @property
+    def info(self) -> ModelInfo:
+        if self._dim is None:
+            self._dim = self._request(["dimension probe"], "query").shape[1]
+        return ModelInfo(name=remote_model_name(self.model), backend=BACKEND, dim=self._dim, query_prefix="",
+                         passage_prefix="", max_tokens=0, source=SOURCE_PREFIX + ", ".join(self.base_urls))
+
+    def _url(self) -> str:
+        with self._lock:
+            return self.base_urls[next(self._next_server)]
+
+    def _post(self, url: str, texts: list[str], input_type: str) -> dict:
+        body = {"model": self.model, "input": texts, "encoding_format": "float"}
+        if self.send_input_type:
+            body["input_type"] = input_type
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        request = urllib.request.Request(f"{url}/v1/embeddings", json.dumps(body).encode(), headers, method="POST")
+        with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            return json.loads(response.read())
+
+    def _request(self, texts: list[str], input_type: str) -> "np.ndarray":
+        import numpy as np
+
+        failures = []
+        for attempt in range(self.retries + 1):
+            url = self._url()
+            try:
+                data = self._post(url, texts, input_type)
+                rows = sorted(data["data"], key=lambda item: item["index"])
+                vectors = np.asarray([row["embedding"] for row in rows], dtype=np.float32)
+                if vectors.shape[0] != len(texts):
+                    raise RemoteEmbeddingError(f"{url} returned {vectors.shape[0]} vectors for {len(texts)} texts")
+                if self._dim is not None and vectors.shape[1] != self._dim:
+                    raise RemoteEmbeddingError(f"{url} returned {vectors.shape[1]}-dimensional vectors, "
+                                               f"expected {self._dim}",
+                                               hint="every --base-url must serve the same model")
+                norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+                return vectors / np.where(norms > 0, norms, 1.0)
+            except urllib.error.HTTPError as exc:
+                detail = exc.read()[:200].decode("utf-8", "replace")
+                if exc.code not in RETRYABLE:
+                    raise RemoteEmbeddingError(f"{url} answered HTTP {exc.code}: {detail}") from None
+                failures.append(f"{url}: HTTP {exc.code}")
+            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
+                reason = getattr(exc, "reason", exc)
+                failures.append(f"{url}: {'timed out' if isinstance(reason, TimeoutError) else reason}")
+            except (ValueError, KeyError, TypeError) as exc:
+                raise RemoteEmbeddingError(f"{url} sent an answer that is not an embeddings response: {exc}") from None
+            if attempt < self.retries:
+                time.sleep(self.backoff * 2 ** attempt)
+        raise RemoteEmbeddingError(f"the embedding server(s) kept failing after {self.retries + 1} attempts: "
+                                   + "; ".join(failures[-3:]), hint="check that the servers are up and serve --model")
+
+    def _encode(self, texts: Sequence[str], input_type: str) -> "np.ndarray":
+        import numpy as np
+
+        dim = self.info.dim  # the first request fixes the dimension every later batch must have
+        batches = [list(texts[i:i + self.batch_size]) for i in range(0, len(texts), self.batch_size)]
+        if not batches:
+            return np.zeros((0, dim), dtype=np.float32)
+        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(batches))) as pool:
+            return np.concatenate(list(pool.map(lambda batch: self._request(batch, input_type), batches)))
+
+    def encode_passages(self, texts: Sequence[str]) -> "np.ndarray":
+        return self._encode(texts, "passage")
+
+    def encode_queries(self, texts: Sequence[str]) -> "np.ndarray":
+        return self._encode(texts, "query")
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [0 for _ in texts]  # the server's tokenizer is not known here; it truncates as it must
+
+    def use_query_prefix(self, on: bool) -> None:
+        """Prefixes are the server's business."""
