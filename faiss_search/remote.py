@@ -102,7 +102,10 @@ class OpenAIEmbedder:
                 norms = np.linalg.norm(vectors, axis=1, keepdims=True)
                 return vectors / np.where(norms > 0, norms, 1.0)
             except urllib.error.HTTPError as exc:
-                detail = exc.read()[:200].decode("utf-8", "replace")
+                detail = exc.read()[:300].decode("utf-8", "replace")
+                if exc.code in (400, 422) and self.send_input_type and ("input_type" in detail or "xtra" in detail):
+                    self.send_input_type = False  # a strict server that rejects the extension field
+                    return self._request(texts, input_type)
                 if exc.code not in RETRYABLE:
                     raise RemoteEmbeddingError(f"{url} answered HTTP {exc.code}: {detail}") from None
                 failures.append(f"{url}: HTTP {exc.code}")

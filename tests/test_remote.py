@@ -64,7 +64,7 @@ def test_index_through_two_servers_equals_the_local_index(home, runner, servers,
 class Flaky(BaseHTTPRequestHandler):
     """Fails the first ``failures`` requests with 500, then answers with ``dim``-dimensional vectors."""
 
-    failures, dim, seen, hang = 2, 384, 0, False
+    failures, dim, seen, hang, strict = 2, 384, 0, False, False
 
     def log_message(self, *args):
         pass
@@ -75,7 +75,9 @@ class Flaky(BaseHTTPRequestHandler):
         if type(self).hang:
             time.sleep(5)
             return
-        if type(self).seen <= type(self).failures:
+        if type(self).strict and "input_type" in body:
+            payload, code = b'{"detail": "extra fields not permitted: [\'input_type\']"}', 400
+        elif type(self).seen <= type(self).failures:
             payload, code = b'{"error": {"message": "busy"}}', 500
         else:
             texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
@@ -90,7 +92,7 @@ class Flaky(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def flaky():
-    handler = type("Handler", (Flaky,), {"failures": 2, "dim": 384, "seen": 0, "hang": False})
+    handler = type("Handler", (Flaky,), {"failures": 2, "dim": 384, "seen": 0, "hang": False, "strict": False})
     server = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -104,6 +106,13 @@ def test_retries_after_two_500s(flaky):
     remote = OpenAIEmbedder("x", [url], backoff=0.01)
     assert remote.encode_passages(["a", "b"]).shape == (2, 384)
     assert handler.seen == 4  # two 500s, the dimension probe, the batch
+
+
+def test_a_strict_server_gets_requests_without_input_type(flaky):
+    url, handler = flaky
+    handler.failures, handler.strict = 0, True
+    remote = OpenAIEmbedder("x", [url], backoff=0.01)
+    assert remote.encode_queries(["a"]).shape == (1, 384) and not remote.send_input_type
 
 
 def test_a_server_that_keeps_failing_is_a_clear_error(flaky):
