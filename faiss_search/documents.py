@@ -8,7 +8,7 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Callable
 
 from .errors import InputError
 
@@ -194,18 +194,17 @@ def read_document(path: Path) -> Document:
     )
 
 
-def read_documents(files: list[Path], skipped: Counter) -> Iterator[Document]:
-    """Yield decodable, non-empty documents; count the rest in ``skipped`` by reason."""
-    for path in files:
-        try:
-            doc = read_document(path)
-        except NotText:
-            skipped["binary"] += 1
-            continue
-        except OSError:
-            skipped["unreadable"] += 1
-            continue
-        if not doc.text.strip():
-            skipped["empty"] += 1
-            continue
-        yield doc
+def load_text(load: Callable[[], Document], skipped: Counter) -> Document | None:
+    """Run a document loader; a binary, unreadable or empty document is counted in ``skipped`` by reason."""
+    try:
+        doc = load()
+    except NotText:
+        skipped["binary"] += 1
+        return None
+    except OSError:
+        skipped["unreadable"] += 1
+        return None
+    if not doc.text.strip():
+        skipped["empty"] += 1
+        return None
+    return doc

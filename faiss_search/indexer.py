@@ -17,7 +17,7 @@ from typing import Callable, Iterable
 from . import lexical
 from .chunking import Chunk, chunk_text
 from .config import Settings
-from .documents import TEXT_SUFFIXES, Document, NotText, discover, read_document
+from .documents import TEXT_SUFFIXES, Document, discover, load_text, read_document
 from .embedding import Embedder
 from .errors import NothingToIndexError
 from .search import CALIBRATION_VERSION, calibrate
@@ -141,16 +141,8 @@ def run_index(candidates: Iterable[Candidate], settings: Settings, embedder: Emb
                 kept.add(candidate.source)
                 report.files_unchanged += 1
                 continue
-            try:
-                doc = candidate.load()
-            except NotText:
-                skipped["binary"] += 1
-                continue
-            except OSError:
-                skipped["unreadable"] += 1
-                continue
-            if not doc.text.strip():
-                skipped["empty"] += 1
+            doc = load_text(candidate.load, skipped)
+            if doc is None:
                 continue
             kept.add(doc.source)
             if state is not None and state.sha256 == doc.sha256:

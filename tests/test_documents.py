@@ -2,7 +2,7 @@ import codecs
 
 import pytest
 
-from faiss_search.documents import NotText, decode, discover, read_documents
+from faiss_search.documents import NotText, decode, discover, load_text, read_document
 from faiss_search.errors import InputError
 
 CHINESE = "春节前后火车票非常紧张，很多人提前一个月在网上抢票回家过年。"
@@ -53,7 +53,7 @@ def test_discover_missing_path(tmp_path):
         discover(tmp_path / "nope")
 
 
-def test_read_documents_skips_binary_and_empty(tmp_path):
+def test_load_text_skips_binary_and_empty(tmp_path):
     good = tmp_path / "good.txt"
     good.write_bytes(CHINESE.encode("gbk") + b"\r\nsecond line\r\n")
     empty = tmp_path / "empty.txt"
@@ -63,7 +63,7 @@ def test_read_documents_skips_binary_and_empty(tmp_path):
     from collections import Counter
 
     skipped: Counter = Counter()
-    docs = list(read_documents([good, empty, binary], skipped))
+    docs = [d for d in (load_text(lambda p=p: read_document(p), skipped) for p in (good, empty, binary)) if d]
     assert len(docs) == 1
     assert docs[0].text == CHINESE + "\nsecond line\n"
     assert docs[0].encoding == "gb18030"
