@@ -19,7 +19,7 @@ from typing import Callable
 from .config import DEFAULT_MODEL, Settings
 from .documents import Document
 from .embedding import load_embedder
-from .errors import InputError
+from .errors import InputError, ModelMismatchError
 from .indexer import ProgressCallback, index_documents
 from .models.registry import ResolvedModel, local_folder_name, resolve_model
 from .search import MODES, Searcher
@@ -153,8 +153,14 @@ def evaluate(folder: Path, settings: Settings, models: list[str], modes: list[st
             eval_index_dir(settings, dataset.name, resolved)
         run_settings = replace(settings, index_dir=index_dir)
         embedder = load_embedder(resolved)
-        report = index_documents(dataset.documents, run_settings, embedder, rebuild=rebuild,
-                                 progress=progress(resolved.name) if progress else None)
+        on_progress = progress(resolved.name) if progress else None
+        try:
+            report = index_documents(dataset.documents, run_settings, embedder, rebuild=rebuild, progress=on_progress)
+        except ModelMismatchError:
+            if index_dir == settings.index_dir:
+                raise  # the user's own folder: never rebuilt behind their back
+            # our cache of this data set was made by another fsearch version or settings: make it again
+            report = index_documents(dataset.documents, run_settings, embedder, rebuild=True, progress=on_progress)
         searcher = Searcher(open_index(index_dir), embedder, query_instruction)
         for mode in modes:
             ranked, qps = rank_documents(searcher, dataset, mode)

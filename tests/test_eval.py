@@ -113,3 +113,17 @@ def test_score_on_a_hand_made_ranking():
     assert metrics["MRR@10"] == pytest.approx(100 * (1 + 1 / 3 + 1) / 3)
     ndcg_q3 = (1 + 1 / 2) / (1 + 1 / math.log2(3))
     assert metrics["nDCG@10"] == pytest.approx(100 * (1 + 0.5 + ndcg_q3) / 3)
+
+
+def test_a_stale_eval_cache_is_rebuilt(home, runner, beir):
+    import sqlite3
+
+    run_eval(runner, beir, "--mode", "keyword")
+    cache = next((home / "eval").iterdir())
+    conn = sqlite3.connect(cache / "chunks.sqlite")
+    manifest = json.loads(conn.execute("SELECT value FROM meta WHERE key = 'manifest'").fetchone()[0])
+    conn.execute("UPDATE meta SET value = ? WHERE key = 'manifest'", (json.dumps({**manifest, "format_version": 1}),))
+    conn.commit()
+    conn.close()
+    again = run_eval(runner, beir, "--mode", "keyword")["keyword"]
+    assert not again["reused_index"] and again["MRR@10"] == pytest.approx(75.0, abs=0.01)
