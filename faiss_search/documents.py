@@ -98,11 +98,15 @@ def _utf16_without_bom(head: bytes) -> str | None:
     return None
 
 
+def _is_cjk(c: str) -> bool:
+    """Chinese characters, CJK punctuation and full-width forms."""
+    return "\u4e00" <= c <= "\u9fff" or "\u3000" <= c <= "\u303f" or "\uff00" <= c <= "\uffef"
+
+
 def _cjk_share(text: str) -> float:
+    """Among non-ASCII characters, the share that is Chinese: a GB18030 decoding that makes sense."""
     letters = [c for c in text if not c.isspace() and not c.isascii()]
-    if not letters:
-        return 1.0
-    return sum("\u4e00" <= c <= "\u9fff" or "\u3000" <= c <= "\u303f" or "\uff00" <= c <= "\uffef" for c in letters) / len(letters)
+    return sum(map(_is_cjk, letters)) / len(letters) if letters else 1.0
 
 
 def _looks_binary(text: str) -> bool:

@@ -5,7 +5,6 @@ import os
 from collections import Counter
 from pathlib import Path
 
-import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 

@@ -14,7 +14,7 @@ import pytest
 
 from faiss_search.cli import app
 from faiss_search.locking import WriterLock
-from faiss_search.search import Searcher, open_searcher
+from faiss_search.search import open_searcher
 from faiss_search.store import CRASH_STEPS, IndexReader
 
 FSEARCH = [sys.executable, "-m", "faiss_search.cli"]
@@ -108,7 +108,7 @@ def test_two_writers_at_once(home, tmp_path, env):
     processes = [subprocess.Popen([*FSEARCH, "index", str(folder), "--json"], env=env, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, text=True) for _ in range(2)]
     results = [p.communicate(timeout=120) + (p.returncode,) for p in processes]
-    for out, err, code in results:
+    for _, err, code in results:
         assert code == 0 and "Traceback" not in err, err
     reports = [json.loads(out) for out, _, _ in results]
     assert sorted(r["files_added"] for r in reports) == [0, 60]  # the second one waited, then found it done

@@ -9,6 +9,7 @@ only then is renamed to ``<models>/<name>``. A half model is never where ``--mod
 from __future__ import annotations
 
 import errno
+import functools
 import json
 import os
 import shutil
@@ -385,10 +386,9 @@ def download_model(name: str, models_dir: Path, source: str = "auto", endpoint: 
         try:
             staging.mkdir(parents=True, exist_ok=True)
             cache = models_dir / ".cache" / ("modelscope" if plan.source == "modelscope" else "huggingface")
-            fetcher = _FETCHERS[plan.source]
-            commit = _run_bounded(
-                lambda touch: fetcher(plan, staging, cache, progress or _Silent(), touch, stall_seconds),
-                stall_seconds)
+            fetch = functools.partial(_FETCHERS[plan.source], plan, staging, cache, progress or _Silent(),
+                                      timeout=stall_seconds)
+            commit = _run_bounded(fetch, stall_seconds)
             _tidy(staging)
             dim = verify_folder(staging, spec, spec.alias if spec else name)
         except FsearchError as exc:
