@@ -114,7 +114,7 @@ def build_synthetic(folder: Path, n: int, words: list[str], index_type: str = "a
     with IndexWriter(folder, info, {"chunk_size": 500, "chunk_overlap": 50}, index_type=index_type) as writer:
         per_file = 100
         for f in range(0, n, per_file):
-            texts = [" ".join(pyrng.choices(words, weights, k=40)) for _ in range(min(per_file, n - f))]
+            texts = [" ".join(pyrng.choices(words, weights, k=24)) for _ in range(min(per_file, n - f))]
             chunks = [Chunk(t, 0, len(t), i + 1) for i, t in enumerate(texts)]
             writer.add_file(f"/synthetic/{f // per_file}.txt", f"sha{f}", 0, 0.0, "utf-8", chunks,
                             vectors[f:f + len(texts)], texts, [f"h{f}-{i}" for i in range(len(texts))])
@@ -187,6 +187,18 @@ def startup(work: Path) -> list[tuple[str, str]]:
             ("cold one-shot `fsearch search` (hybrid, sample index)", f"{statistics.median(searches):.2f} s (median of 5)")]
 
 
+class Rows(list):
+    """Table rows, printed as soon as they are measured (a long run shows its progress)."""
+
+    def __iadd__(self, rows):
+        for name, value in rows:
+            print(f"| {name} | {value} |", flush=True)
+        return super().__iadd__(rows)
+
+    def append(self, row):
+        self.__iadd__([row])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sizes", type=int, nargs="*", default=[10_000, 100_000, 1_000_000])
@@ -196,7 +208,9 @@ def main() -> None:
     args = parser.parse_args()
     if not CMRC.exists():
         sys.exit(f"needs {CMRC}")
-    rows: list[tuple[str, str]] = []
+    print(f"Machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d')}\n")
+    print("| measurement | result |\n|---|---|", flush=True)
+    rows = Rows()
     if not args.skip_indexing:
         rows += bench_indexing(args.work / "indexing")
     rows += startup(args.work)
@@ -224,10 +238,6 @@ def main() -> None:
                          f"{build:.0f} s, {recall:.3f}, {m['dense'][0]:.1f} ms"))
             shutil.rmtree(other, ignore_errors=True)
         shutil.rmtree(folder, ignore_errors=True)
-    print(f"Machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, {time.strftime('%Y-%m-%d')}\n")
-    print("| measurement | result |\n|---|---|")
-    for name, value in rows:
-        print(f"| {name} | {value} |")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ from .config import DEFAULT_MODEL
 from .embedding import Embedder, load_embedder
 from .errors import ConfigError, ModelMismatchError
 from .models.registry import resolve_model
-from .remote import BACKEND as REMOTE, OpenAIEmbedder, base_urls_from_source
+from .remote import BACKEND as REMOTE
+from .remote import OpenAIEmbedder, base_urls_from_source
 
 EMBEDDERS = ("local", REMOTE)
 

@@ -9,14 +9,24 @@ from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
 import typer
-
-from . import __version__
-from .config import DEFAULT_MODEL, Settings, load_settings
-from .errors import FsearchError, InputError
 from rich.markup import escape
 
-from .render import (DownloadBar, err, human_size, out, print_error, print_eval, print_index_report, print_json,
-                     print_models, print_result, print_status)
+from . import __version__
+from .config import DEFAULT_MODEL, load_settings
+from .errors import FsearchError, InputError
+from .render import (
+    DownloadBar,
+    err,
+    human_size,
+    out,
+    print_error,
+    print_eval,
+    print_index_report,
+    print_json,
+    print_models,
+    print_result,
+    print_status,
+)
 
 app = typer.Typer(
     help="Search your own documents by meaning, offline. Chinese and English.\n\n"
@@ -82,10 +92,6 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
     """Search your own documents by meaning, offline."""
 
 
-def _settings(config: Optional[Path], **flags: Any) -> Settings:
-    return load_settings(config, **flags)
-
-
 @app.command()
 @handle_errors
 def index(
@@ -117,7 +123,7 @@ def index(
     from .indexer import index_path
     from .store import committed_manifest
 
-    settings = _settings(config, index_dir=index_dir, model=model, chunk_size=chunk_size,
+    settings = load_settings(config, index_dir=index_dir, model=model, chunk_size=chunk_size,
                          chunk_overlap=chunk_overlap)
     recorded = (committed_manifest(settings.index_path) or {}).get("model")
     chosen = choose_embedder(recorded, settings.models_dir, settings.model, embedder, base_url or (), api_key,
@@ -135,7 +141,13 @@ class _progress:
     """A rich progress bar on stderr (chunks and chunks/s) that the indexer drives through a callback."""
 
     def __init__(self, label: str, disable: bool) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
 
         self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                             TextColumn("{task.fields[rate]}"),
@@ -195,7 +207,7 @@ def search(
     """
     from .search import clean_query, open_searcher
 
-    settings = _settings(config, index_dir=index_dir, model=model, top_k=top_k)
+    settings = load_settings(config, index_dir=index_dir, model=model, top_k=top_k)
     if query is not None and queries is not None:
         raise InputError("give either a QUERY or --queries FILE, not both")
     batch = _read_queries(queries) if queries is not None else None
@@ -239,7 +251,7 @@ def status(index_dir: IndexDirOpt = None, config: ConfigOpt = None, json_output:
     """Show what an index holds: model, dimension, files, chunks, size, when built."""
     from .store import open_index
 
-    settings = _settings(config, index_dir=index_dir)
+    settings = load_settings(config, index_dir=index_dir)
     reader = open_index(settings.index_path)
     manifest = reader.manifest
     info = {
@@ -270,7 +282,7 @@ def models(config: ConfigOpt = None, json_output: JsonOpt = False) -> None:
     """List the known model aliases: dimension, languages, size, and whether and where they are downloaded."""
     from .models.registry import known_models, resolve_model
 
-    settings = _settings(config)
+    settings = load_settings(config)
     rows = []
     for spec in known_models():
         try:
@@ -312,7 +324,7 @@ def download(
     """
     from .models.download import download_model
 
-    settings = _settings(config)
+    settings = load_settings(config)
 
     def warn(message: str) -> None:
         if not quiet:
@@ -359,7 +371,7 @@ def eval_command(
     """
     from .evaluation import evaluate
 
-    settings = _settings(config, index_dir=index_dir, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+    settings = load_settings(config, index_dir=index_dir, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
     models = model or [settings.model or DEFAULT_MODEL]
     with _progress("embedding", disable=json_output) as progress:
         rows = evaluate(dataset, settings, models, mode or ["hybrid", "dense", "keyword"], split=split,
@@ -383,7 +395,7 @@ def doctor(
     """Check that an index is whole and consistent (exit 1 if it is not); --repair fixes it."""
     from . import doctor as doctor_module
 
-    settings = _settings(config, index_dir=index_dir)
+    settings = load_settings(config, index_dir=index_dir)
     if repair:
         report = doctor_module.repair(settings.index_path, settings.models_dir, settings.home)
     else:
@@ -430,7 +442,7 @@ def serve(
     from .search import open_searcher
     from .store import committed_manifest
 
-    settings = _settings(config, index_dir=index_dir, model=model)
+    settings = load_settings(config, index_dir=index_dir, model=model)
     searcher = None
     if committed_manifest(settings.index_path):
         searcher = open_searcher(settings.index_path, settings.models_dir, settings.model, home=settings.home)

@@ -29,9 +29,15 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from . import vectors as vector_index
 from .embedding import ModelInfo
+from .errors import (
+    ConfigError,
+    IndexCorruptError,
+    IndexNotFoundError,
+    IndexWriteError,
+    ModelMismatchError,
+)
 from .fileio import atomic_write_bytes, file_sha256, fsync_dir
 from .locking import WriterLock
-from .errors import ConfigError, IndexCorruptError, IndexNotFoundError, IndexWriteError, ModelMismatchError
 
 if TYPE_CHECKING:
     import numpy as np

@@ -21,7 +21,15 @@ from typing import Any, Callable, Protocol
 
 from ..errors import DownloadError, FsearchError, ModelNotFoundError
 from ..fileio import file_sha256
-from .registry import METADATA_FILE, ST_BACKEND, ModelSpec, ResolvedModel, close_names, find_model, local_folder_name
+from .registry import (
+    METADATA_FILE,
+    ST_BACKEND,
+    ModelSpec,
+    ResolvedModel,
+    close_names,
+    find_model,
+    local_folder_name,
+)
 
 SOURCES = ("modelscope", "hf-mirror", "hf")
 DEFAULT_ENDPOINTS = {
