@@ -63,7 +63,9 @@ class IndexReport:
     def to_dict(self) -> dict:
         data = {k: v for k, v in vars(self).items()}
         data["skipped"] = dict(self.skipped)
-        data["chunks_per_second"] = round(self.chunks_embedded / self.embed_seconds, 2) if self.embed_seconds else 0
+        rate = 1 / self.embed_seconds if self.embed_seconds else 0.0
+        data["chunks_per_second"] = round(self.chunks_embedded * rate, 2)
+        data["characters_per_second"] = round(self.characters_embedded * rate, 1)
         return data
 
 

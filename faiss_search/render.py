@@ -73,11 +73,12 @@ def print_result(result: SearchResult, explain: bool = False, show_time: bool = 
 
 
 def print_index_report(report: IndexReport) -> None:
-    rate = report.chunks_embedded / report.embed_seconds if report.embed_seconds > 0 else 0.0
+    seconds = report.embed_seconds or float("inf")
     out.print(
         f"Files: {report.files_added} added, {report.files_changed} changed, {report.files_removed} removed, "
         f"{report.files_unchanged} unchanged. Chunks: {report.chunks_embedded} embedded"
-        + (f" ({rate:.1f} chunks/s)" if report.chunks_embedded else "")
+        + (f" ({report.chunks_embedded / seconds:.1f} chunks/s, {report.characters_embedded / seconds:,.0f} "
+           "characters/s)" if report.chunks_embedded else "")
         + (f", {report.chunks_reused} reused" if report.chunks_reused else "")
         + (f", {report.chunks_removed} removed" if report.chunks_removed else "")
         + f". {report.seconds:.1f} s."
