@@ -92,14 +92,8 @@ def text_hash(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
-class _Batch:
-    """The documents of one run that need (re)indexing, with their chunks."""
-
-    def __init__(self) -> None:
-        self.docs: list[tuple[Document, list[Chunk], bool]] = []  # (document, chunks, replaces an old one)
-
-    def texts(self) -> list[str]:
-        return [c.text for _, chunks, _ in self.docs for c in chunks]
+#: a document to (re)index, its chunks, and whether it replaces an indexed version
+Pending = tuple[Document, list[Chunk], bool]
 
 
 def _embed_new(embedder: Embedder, texts: list[str], known: dict[str, "object"], batch_size: int,
@@ -136,7 +130,8 @@ def run_index(candidates: Iterable[Candidate], settings: Settings, embedder: Emb
     with IndexWriter(settings.index_path, embedder.info, chunking, rebuild=rebuild, index_type=index_type,
                      wait=wait, on_wait=on_wait) as writer:
         known = {} if prune_under is None else writer.file_states(prune_under or None)
-        batch, kept = _Batch(), set()
+        pending: list[Pending] = []
+        kept: set[str] = set()
         for candidate in candidates:
             state = (known if prune_under is not None else writer.file_states(candidate.source)).get(candidate.source)
             if _unchanged(candidate, state):
@@ -151,11 +146,11 @@ def run_index(candidates: Iterable[Candidate], settings: Settings, embedder: Emb
                 writer.touch_file(doc.source, doc.size, doc.mtime)
                 report.files_unchanged += 1
                 continue
-            batch.docs.append((doc, chunk_text(doc.text, settings.chunk_size, settings.chunk_overlap),
+            pending.append((doc, chunk_text(doc.text, settings.chunk_size, settings.chunk_overlap),
                                state is not None))
-        if not batch.docs and not kept:
+        if not pending and not kept:
             raise NothingToIndexError("nothing indexable")
-        _write(writer, batch, [s for s in known if s not in kept], embedder, settings, report, progress)
+        _write(writer, pending, [s for s in known if s not in kept], embedder, settings, report, progress)
         if report.changed_anything or writer.manifest["fusion"].get("version") != CALIBRATION_VERSION:
             writer.prepare()
             writer.set_fusion(calibrate(writer, embedder))
@@ -167,9 +162,9 @@ def run_index(candidates: Iterable[Candidate], settings: Settings, embedder: Emb
     return report
 
 
-def _write(writer: IndexWriter, batch: _Batch, gone: list[str], embedder: Embedder, settings: Settings,
+def _write(writer: IndexWriter, pending: list[Pending], gone: list[str], embedder: Embedder, settings: Settings,
            report: IndexReport, progress: ProgressCallback | None) -> None:
-    texts = batch.texts()
+    texts = [c.text for _, chunks, _ in pending for c in chunks]
     hashes = [text_hash(t) for t in texts]
     reusable = writer.stored_vectors(hashes)  # before the old chunks are removed
     limit = embedder.info.max_tokens
@@ -181,10 +176,10 @@ def _write(writer: IndexWriter, batch: _Batch, gone: list[str], embedder: Embedd
     report.chunks_embedded = len(new_texts)
     report.characters_embedded = sum(len(t) for t in new_texts)
     report.chunks_reused = len(texts) - sum(1 for h in hashes if h not in reusable)
-    replaced = [doc.source for doc, _, replaces in batch.docs if replaces]
+    replaced = [doc.source for doc, _, replaces in pending if replaces]
     report.chunks_removed = writer.remove_files(replaced + gone)
     report.files_removed = len(gone)
-    for doc, chunks, replaces in batch.docs:
+    for doc, chunks, replaces in pending:
         chunk_hashes = [text_hash(c.text) for c in chunks]
         writer.add_file(doc.source, doc.sha256, doc.size, doc.mtime, doc.encoding, chunks,
                         [vectors[h] for h in chunk_hashes], [" ".join(lexical.segment(c.text)) for c in chunks],
