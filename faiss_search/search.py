@@ -238,4 +238,7 @@ def open_searcher(index_dir: Path, models_dir: Path, model: str | None = None, h
         raise
     if home is not None:
         lexical.configure(home / "cache")
-    return Searcher(reader, embedder, query_instruction)
+    searcher = Searcher(reader, embedder, query_instruction)
+    if searcher.default_mode != "dense":
+        lexical.load()
+    return searcher
