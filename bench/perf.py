@@ -64,6 +64,9 @@ def bench_indexing(work: Path) -> list[tuple[str, str]]:
     unchanged = timed("index", str(docs), *index, env=env)
     edited = docs / f"{chosen[0].source}.txt"
     edited.write_text(edited.read_text(encoding="utf-8") + "\n新增的一段文字，用来测试增量索引。\n", encoding="utf-8")
+    one = timed("index", str(docs), *index, env=env)
+    edited = docs / f"{chosen[2].source}.txt"
+    edited.write_text(edited.read_text(encoding="utf-8") + "\n又一段新增的文字。\n", encoding="utf-8")
     (docs / f"{chosen[1].source}.txt").unlink()
     (docs / f"{chosen[120].source}.txt").write_text(chosen[120].text + "\n", encoding="utf-8")
     changed = timed("index", str(docs), *index, env=env)
@@ -76,6 +79,7 @@ def bench_indexing(work: Path) -> list[tuple[str, str]]:
          f"{chars / first:.0f} characters/s"),
         ("re-index, nothing changed", f"{unchanged:.2f} s ({100 * unchanged / first:.1f} % of the first run; "
                                       f"reported {report['files_unchanged']} unchanged)"),
+        ("re-index, 1 file edited", f"{one:.2f} s ({100 * one / first:.1f} % of the first run)"),
         ("re-index, 1 edited + 1 deleted + 1 added", f"{changed:.2f} s ({100 * changed / first:.1f} % of the first run)"),
     ]
 

@@ -191,3 +191,30 @@ def test_api_key_is_required_except_for_health(served):
         big = post(url, "/v1/embeddings", {"model": "m", "input": "x" * 5000}, {"Authorization": "Bearer s3cret"})
         assert big[0] == 413 and "larger than 2000 bytes" in big[1]["error"]["message"]
         assert post(url, "/v1/search", {"query": "x"}, {"Authorization": "Bearer s3cret"})[0] == 404
+
+
+def test_the_serve_command(home, tmp_path):
+    """`fsearch serve` itself: flags, the API key from the environment, the index, a clean stop."""
+    import os
+    import subprocess
+    import sys
+
+    from .servers import free_port, wait_until_up
+    from .test_cli import SAMPLE
+
+    env = {**os.environ, "FSEARCH_HOME": str(home), "FSEARCH_SERVE_API_KEY": "k"}
+    subprocess.run([sys.executable, "-m", "faiss_search.cli", "index", str(SAMPLE)], env=env, check=True,
+                   capture_output=True)
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "faiss_search.cli", "serve", "--port", str(port)], env=env,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(url + "/health")
+        assert post(url, "/v1/search", {"query": "熊猫", "top_k": 1})[0] == 401
+        status, body = post(url, "/v1/search", {"query": "熊猫", "top_k": 1}, {"Authorization": "Bearer k"})
+        assert status == 200 and "竹子" in body["results"][0]["text"]
+    finally:
+        process.terminate()
+        _, err = process.communicate(timeout=20)
+    assert "serving multilingual-e5-small-q4" in err and "(API key required)" in err and "Traceback" not in err
