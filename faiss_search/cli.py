@@ -17,14 +17,16 @@ from .errors import FsearchError, InputError
 from .render import (
     DownloadBar,
     err,
-    human_size,
     out,
+    print_doctor,
+    print_download,
     print_error,
     print_eval,
     print_index_report,
     print_json,
     print_models,
     print_result,
+    print_source_failure,
     print_status,
 )
 
@@ -326,20 +328,14 @@ def download(
 
     settings = load_settings(config)
 
-    def warn(message: str) -> None:
-        if not quiet:
-            err.print(f"[yellow]warning:[/] {escape(message)}; trying the next source")
-
     with DownloadBar(disable=quiet or json_output) as bar:
         result = download_model(name, settings.models_dir, source=source, endpoint=endpoint, revision=revision,
-                                progress=bar, on_failure=warn, stall_seconds=timeout)
+                                progress=bar, on_failure=None if quiet else print_source_failure,
+                                stall_seconds=timeout)
     if json_output:
         print_json({**vars(result), "path": str(result.path)})
     elif not quiet:
-        out.print(f"Downloaded {result.name} from {result.source} ({result.repo_id}@{result.revision[:12]}): "
-                  f"{result.files} files, {human_size(result.bytes)}, {result.dim} dimensions, "
-                  f"{result.seconds:.1f} s\n{escape(str(result.path))}\n"
-                  f"Use it: fsearch index PATH --model {result.name} --rebuild")
+        print_download(result)
 
 
 @app.command(name="eval")
@@ -403,15 +399,7 @@ def doctor(
     if json_output:
         print_json(report.to_dict())
     else:
-        for action in report.repaired:
-            out.print(f"[green]repaired:[/] {escape(action)}")
-        for problem in report.problems:
-            out.print(f"[red]problem:[/] {escape(problem)}")
-        if report.healthy:
-            out.print(f"ok: {escape(report.index_dir)} is consistent (generation {report.generation}, "
-                      f"{report.chunks} chunks)")
-        elif not repair:
-            out.print("run `fsearch doctor --repair` to fix what can be fixed")
+        print_doctor(report, repaired=repair)
     if not report.healthy:
         raise typer.Exit(1)
 

@@ -188,3 +188,25 @@ def print_eval(dataset: str, rows: list) -> None:
                                                                     "nDCG@10")),
                       "reused" if row.reused_index else f"{row.index_seconds:.1f}", f"{row.queries_per_second:.0f}")
     out.print(table)
+
+
+def print_source_failure(message: str) -> None:
+    err.print(f"[yellow]warning:[/] {escape(message)}; trying the next source")
+
+
+def print_download(result) -> None:
+    out.print(f"Downloaded {result.name} from {result.source} ({result.repo_id}@{result.revision[:12]}): "
+              f"{result.files} files, {human_size(result.bytes)}, {result.dim} dimensions, {result.seconds:.1f} s\n"
+              f"{escape(str(result.path))}\nUse it: fsearch index PATH --model {result.name} --rebuild")
+
+
+def print_doctor(report, repaired: bool) -> None:
+    for action in report.repaired:
+        out.print(f"[green]repaired:[/] {escape(action)}")
+    for problem in report.problems:
+        out.print(f"[red]problem:[/] {escape(problem)}")
+    if report.healthy:
+        out.print(f"ok: {escape(report.index_dir)} is consistent (generation {report.generation}, "
+                  f"{report.chunks} chunks)")
+    elif not repaired:
+        out.print("run `fsearch doctor --repair` to fix what can be fixed")
