@@ -151,15 +151,30 @@ def run_index(candidates: Iterable[Candidate], settings: Settings, embedder: Emb
         if not pending and not kept:
             raise NothingToIndexError("nothing indexable")
         _write(writer, pending, [s for s in known if s not in kept], embedder, settings, report, progress)
-        if report.changed_anything or writer.manifest["fusion"].get("version") != CALIBRATION_VERSION:
-            writer.prepare()
-            writer.set_fusion(calibrate(writer, embedder))
+        _update_calibration(writer, embedder, report.chunks_added + report.chunks_removed)
         manifest = writer.commit()
     report.total_files = manifest["counts"]["files"]
     report.total_chunks = manifest["counts"]["chunks"]
     report.fusion, report.vectors = manifest["fusion"], manifest["vectors"]
     report.seconds = time.perf_counter() - started
     return report
+
+
+RECALIBRATE_AFTER = 0.1  # of the index's chunks changed since the fusion weights were measured
+
+
+def _update_calibration(writer: IndexWriter, embedder: Embedder, changed_chunks: int) -> None:
+    """Measure the fusion weights again once enough of the index has changed (a small edit keeps them)."""
+    fusion = writer.manifest["fusion"]
+    changed = fusion.get("changed_chunks", 0) + changed_chunks
+    if not changed_chunks and fusion.get("version") == CALIBRATION_VERSION:
+        return
+    writer.prepare()
+    total = writer.index.ntotal
+    if fusion.get("version") == CALIBRATION_VERSION and changed <= RECALIBRATE_AFTER * max(total, 1):
+        writer.set_fusion({**fusion, "changed_chunks": changed})
+    else:
+        writer.set_fusion({**calibrate(writer, embedder), "changed_chunks": 0})
 
 
 def _write(writer: IndexWriter, pending: list[Pending], gone: list[str], embedder: Embedder, settings: Settings,

@@ -116,3 +116,18 @@ def test_explain_view_and_repl_commands(sample_index, runner):
     assert "mode keyword" in result.stdout and "explain on" in result.stdout
     assert "keyword #1" in result.stdout and "(keyword)" in result.stdout
     assert "`:mode` takes one of" in result.stderr
+
+
+def test_calibration_is_kept_through_small_edits_and_redone_after_big_ones(home, fake_embedder):
+    settings = load_settings()
+    docs = _corpus()
+    first = index_documents(docs, settings, fake_embedder).fusion
+    assert first["changed_chunks"] == 0 and first["probes"] == 60
+
+    def edit(n):
+        return [Document(d.source, d.text + "（修订）", "utf-8", d.sha256 + "x", d.size, 0.0) for d in docs[:n]] + docs[n:]
+
+    small = index_documents(edit(1), settings, fake_embedder).fusion
+    assert small["changed_chunks"] == 2 and small["dense_probe_mrr"] == first["dense_probe_mrr"]
+    big = index_documents(edit(10), settings, fake_embedder).fusion
+    assert big["changed_chunks"] == 0  # 2 + 18 changed chunks > 10 % of 60: measured again
