@@ -47,6 +47,10 @@ ModelOpt = Annotated[Optional[str], typer.Option(
     show_default=False)]
 ConfigOpt = Annotated[Optional[Path], typer.Option(
     "--config", help="Settings file [default: ./fsearch.toml if present].", show_default=False)]
+ChunkSizeOpt = Annotated[Optional[int], typer.Option(help="Characters per chunk [default: 500].",
+                                                     show_default=False)]
+ChunkOverlapOpt = Annotated[Optional[int], typer.Option(help="Characters shared by neighbouring chunks "
+                                                        "[default: 50].", show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 EmbedderOpt = Annotated[Optional[str], typer.Option(
     "--embedder", help="local (a model on this machine) or openai (OpenAI-compatible servers: vLLM, SGLang, TEI, "
@@ -101,10 +105,8 @@ def index(
                                          show_default=False)],
     index_dir: IndexDirOpt = None,
     model: ModelOpt = None,
-    chunk_size: Annotated[Optional[int], typer.Option(help="Characters per chunk [default: 500].",
-                                                      show_default=False)] = None,
-    chunk_overlap: Annotated[Optional[int], typer.Option(help="Characters shared by neighbouring chunks "
-                                                         "[default: 50].", show_default=False)] = None,
+    chunk_size: ChunkSizeOpt = None,
+    chunk_overlap: ChunkOverlapOpt = None,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Start the index afresh (needed to change "
                                           "model, chunking or index type).")] = False,
     index_type: Annotated[str, typer.Option("--index-type", help="Vector index: auto (flat up to 1M chunks, "
@@ -350,9 +352,8 @@ def eval_command(
                                                       show_default=False)] = None,
     model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="Models to compare (repeatable) "
                                                        f"[default: {DEFAULT_MODEL}].", show_default=False)] = None,
-    chunk_size: Annotated[Optional[int], typer.Option(help="Characters per chunk [default: 500].",
-                                                      show_default=False)] = None,
-    chunk_overlap: Annotated[Optional[int], typer.Option(help="Overlap [default: 50].", show_default=False)] = None,
+    chunk_size: ChunkSizeOpt = None,
+    chunk_overlap: ChunkOverlapOpt = None,
     instruction: InstructionOpt = "auto",
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Re-index the corpus even if an index of it "
                                           "with these settings exists.")] = False,
@@ -372,7 +373,7 @@ def eval_command(
     with _progress("embedding", disable=json_output) as progress:
         rows = evaluate(dataset, settings, models, mode or ["hybrid", "dense", "keyword"], split=split,
                         rebuild=rebuild, query_instruction=_query_instruction(instruction),
-                        progress=lambda name: progress)
+                        progress=progress)
     if json_output:
         print_json({"dataset": dataset.name, "results": [row.to_dict() for row in rows]})
     else:

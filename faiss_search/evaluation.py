@@ -14,7 +14,6 @@ import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
 
 from .config import DEFAULT_MODEL, Settings
 from .documents import Document
@@ -140,7 +139,7 @@ def eval_index_dir(settings: Settings, dataset: str, resolved: ResolvedModel) ->
 
 def evaluate(folder: Path, settings: Settings, models: list[str], modes: list[str], split: str | None = None,
              rebuild: bool = False, query_instruction: bool = True,
-             progress: Callable[[str], ProgressCallback | None] | None = None) -> list[EvalRow]:
+             progress: ProgressCallback | None = None) -> list[EvalRow]:
     """Index the corpus once per model (reusing what is already indexed) and score every mode."""
     for mode in modes:
         if mode not in MODES:
@@ -153,14 +152,13 @@ def evaluate(folder: Path, settings: Settings, models: list[str], modes: list[st
             eval_index_dir(settings, dataset.name, resolved)
         run_settings = replace(settings, index_dir=index_dir)
         embedder = load_embedder(resolved)
-        on_progress = progress(resolved.name) if progress else None
         try:
-            report = index_documents(dataset.documents, run_settings, embedder, rebuild=rebuild, progress=on_progress)
+            report = index_documents(dataset.documents, run_settings, embedder, rebuild=rebuild, progress=progress)
         except ModelMismatchError:
             if index_dir == settings.index_dir:
                 raise  # the user's own folder: never rebuilt behind their back
             # our cache of this data set was made by another fsearch version or settings: make it again
-            report = index_documents(dataset.documents, run_settings, embedder, rebuild=True, progress=on_progress)
+            report = index_documents(dataset.documents, run_settings, embedder, rebuild=True, progress=progress)
         searcher = Searcher(open_index(index_dir), embedder, query_instruction)
         for mode in modes:
             ranked, qps = rank_documents(searcher, dataset, mode)

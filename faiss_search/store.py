@@ -36,7 +36,7 @@ from .errors import (
     IndexWriteError,
     ModelMismatchError,
 )
-from .fileio import atomic_write_bytes, file_sha256, fsync_dir
+from .fileio import atomic_write, atomic_write_bytes, file_sha256
 from .locking import WriterLock
 
 if TYPE_CHECKING:
@@ -112,12 +112,7 @@ def vectors_file(folder: Path, generation: int) -> Path:
 def _write_faiss(index: Any, path: Path) -> None:
     import faiss
 
-    tmp = path.with_name(path.name + ".tmp")
-    faiss.write_index(index, str(tmp))
-    with open(tmp, "rb+") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
+    atomic_write(path, lambda tmp: faiss.write_index(index, str(tmp)))
 
 
 def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
