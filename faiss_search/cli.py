@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 
 from . import __version__
-from .config import DEFAULT_MODEL, load_settings
+from .config import DEFAULT_MODEL, MAX_TOP_K, load_settings
 from .errors import FsearchError, InputError
 from .render import (
     DownloadBar,
@@ -70,6 +70,8 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
+        except typer.Exit:
+            raise  # a verdict (doctor found problems), not an error
         except FsearchError as exc:
             print_error(exc.message, exc.hint)
             raise typer.Exit(1) from None
@@ -128,10 +130,11 @@ def index(
     from .store import committed_manifest
 
     settings = load_settings(config, index_dir=index_dir, model=model, chunk_size=chunk_size,
-                         chunk_overlap=chunk_overlap)
-    recorded = (committed_manifest(settings.index_path) or {}).get("model")
-    chosen = choose_embedder(recorded, settings.models_dir, settings.model, embedder, base_url or (), api_key,
-                             may_change=rebuild)
+                             chunk_overlap=chunk_overlap)
+    manifest = committed_manifest(settings.index_path)
+    settings = settings.for_index(manifest)
+    chosen = choose_embedder((manifest or {}).get("model"), settings.models_dir, settings.model, embedder,
+                             base_url or (), api_key, may_change=rebuild)
     with _progress("embedding", disable=json_output) as progress:
         report = index_path(path, settings, chosen, rebuild=rebuild, progress=progress, index_type=index_type,
                             wait=not no_wait, on_wait=lambda message: err.print(f"[yellow]{escape(message)}[/]"))
@@ -189,10 +192,11 @@ def _query_instruction(value: str) -> bool:
 def search(
     query: Annotated[Optional[str], typer.Argument(help="The question. Without it: an interactive prompt.",
                                                    show_default=False)] = None,
-    top_k: Annotated[Optional[int], typer.Option("--top-k", "-k", min=1, help="Results per query [default: 3].",
-                                                 show_default=False)] = None,
+    top_k: Annotated[Optional[int], typer.Option("--top-k", "-k", min=1, max=MAX_TOP_K,
+                                                 help="Results per query [default: 3].", show_default=False)] = None,
     queries: Annotated[Optional[Path], typer.Option("--queries", help="A file of queries, one per line "
-                                                    "(with --json: JSON Lines, one object per query).",
+                                                    "(with --json: JSON Lines, one object per query, with its "
+                                                    "line number; a bad line gets an error object and exit 1).",
                                                     show_default=False)] = None,
     mode: ModeOpt = None,
     explain: Annotated[bool, typer.Option("--explain", help="Show each result's dense and keyword rank "
@@ -227,26 +231,50 @@ def search(
 
         run_repl(searcher, settings.top_k, mode=mode, explain=explain, history_file=settings.home / "history")
         return
-    for result in searcher.search_many(batch if batch is not None else [query], settings.top_k, mode):
+    if batch is None:
+        result = searcher.search(query, settings.top_k, mode)
         if json_output:
             print_json(result.to_dict())
         else:
-            if batch is not None:
-                out.print(f"[bold]query:[/] {escape(result.query)}")
             print_result(result, explain=explain)
+        return
+    good = [(line, text) for line, text, problem in batch if problem is None]
+    answers = dict(zip((line for line, _ in good), searcher.search_many([text for _, text in good],
+                                                                         settings.top_k, mode)))
+    for line, text, problem in batch:
+        if problem is not None and json_output:
+            print_json({"line": line, "query": text, "error": problem})
+        elif problem is not None:
+            print_error(f"{queries}:{line}: {problem}")
+        elif json_output:
+            print_json({"line": line, **answers[line].to_dict()})
+        else:
+            out.print(f"[bold]query {line}:[/] {escape(answers[line].query)}")
+            print_result(answers[line], explain=explain)
+    if len(good) < len(batch):
+        raise typer.Exit(1)
 
 
-def _read_queries(path: Path) -> list[str]:
-    from .documents import NotText, read_document
+def _read_queries(path: Path) -> list[tuple[int, str, str | None]]:
+    """(line number, query, problem or None) for each non-blank line: one bad line does not spoil the rest."""
+    from .documents import NotText, decode, read_regular_file
+    from .search import clean_query
 
     try:
-        text = read_document(path).text
+        text, _ = decode(read_regular_file(path)[0], sniff_binary=False)
     except (OSError, NotText):
-        raise InputError(f"cannot read queries file {path}") from None
-    lines = [line.strip() for line in text.split("\n") if line.strip()]
-    if not lines:
+        raise InputError(f"cannot read queries file {path} (not a readable text file)") from None
+    batch = []
+    for number, line in enumerate(text.replace("\r\n", "\n").split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            batch.append((number, clean_query(line), None))
+        except FsearchError as exc:
+            batch.append((number, line, exc.message))
+    if not batch:
         raise InputError(f"queries file {path} has no queries")
-    return lines
+    return batch
 
 
 @app.command()
@@ -386,15 +414,22 @@ def doctor(
     repair: Annotated[bool, typer.Option("--repair", help="Fix what can be fixed: rebuild the keyword index or "
                                          "the vectors from the sidecar, drop orphans, remove leftovers.")] = False,
     index_dir: IndexDirOpt = None,
+    base_url: BaseUrlOpt = None,
+    api_key: ApiKeyOpt = None,
     config: ConfigOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Check that an index is whole and consistent (exit 1 if it is not); --repair fixes it."""
+    """Check that an index is whole and consistent (exit 1 if it is not); --repair fixes it.
+
+    Checks row counts, chunk texts against their hashes, the vectors file against its checksum
+    and ids, the keyword index, manifest.json and leftovers. Safe while an update runs.
+    """
     from . import doctor as doctor_module
 
     settings = load_settings(config, index_dir=index_dir)
     if repair:
-        report = doctor_module.repair(settings.index_path, settings.models_dir, settings.home)
+        report = doctor_module.repair(settings.index_path, settings.models_dir, settings.home,
+                                      base_urls=base_url or (), api_key=api_key)
     else:
         report = doctor_module.check(settings.index_path)
     if json_output:

@@ -13,6 +13,7 @@ from .errors import ConfigError
 CONFIG_FILE_NAME = "fsearch.toml"
 ENV_PREFIX = "FSEARCH_"
 DEFAULT_MODEL = "multilingual-e5-small-q4"
+MAX_TOP_K = 10_000
 
 
 def default_home() -> Path:
@@ -35,6 +36,8 @@ class Settings:
     batch_size: int = 16
     #: larger files are skipped (and counted) without being read
     max_file_mb: int = 20
+    #: the settings given by a file, the environment or a flag (the rest are defaults)
+    explicit: frozenset[str] = frozenset()
 
     @property
     def index_path(self) -> Path:
@@ -52,18 +55,27 @@ class Settings:
                 f"chunk_overlap must be between 0 and chunk_size - 1 ({self.chunk_size - 1}), "
                 f"got {self.chunk_overlap}"
             )
-        if self.top_k < 1:
-            raise ConfigError(f"top_k must be at least 1, got {self.top_k}")
+        if not 1 <= self.top_k <= MAX_TOP_K:
+            raise ConfigError(f"top_k must be at least 1 and at most {MAX_TOP_K}, got {self.top_k}")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}")
         if self.max_file_mb < 1:
             raise ConfigError(f"max_file_mb must be at least 1, got {self.max_file_mb}")
         if self.model is not None and not self.model.strip():
             raise ConfigError("model must not be empty")
+        if self.index_path.exists() and not self.index_path.is_dir():
+            raise ConfigError(f"the index folder {self.index_path} is a file", hint="point it at a folder")
         return self
 
+    def for_index(self, manifest: dict | None) -> "Settings":
+        """An existing index's own chunking is the default for that index (a flag, env or file still wins)."""
+        chunking = (manifest or {}).get("chunking") or {}
+        own = {name: chunking[name] for name in ("chunk_size", "chunk_overlap")
+               if name in chunking and name not in self.explicit}
+        return replace(self, **own).validate()
 
-_FIELD_TYPES = {f.name: f.type for f in fields(Settings)}
+
+_FIELD_TYPES = {f.name: f.type for f in fields(Settings) if f.name != "explicit"}
 
 
 def _coerce(name: str, value: Any, origin: str) -> Any:
@@ -117,5 +129,5 @@ def load_settings(config_file: Path | None = None, **flags: Any) -> Settings:
         values.update(_from_file(Path(CONFIG_FILE_NAME)))
     values.update(_from_env())
     values.update({k: _coerce(k, v, "option") for k, v in flags.items() if v is not None})
-    settings = Settings(home=values.pop("home", None) or default_home())
+    settings = Settings(home=values.pop("home", None) or default_home(), explicit=frozenset(values))
     return replace(settings, **values).validate()

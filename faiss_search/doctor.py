@@ -9,16 +9,28 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
 
 from . import lexical
 from . import vectors as vector_index
-from .embedding import load_embedder
-from .errors import IndexCorruptError, IndexNotFoundError
+from .errors import IndexBusyError, IndexCorruptError, IndexNotFoundError
 from .fileio import file_sha256
-from .models.registry import resolve_model
-from .store import MANIFEST, SIDECAR, IndexWriter, vectors_file
+from .indexer import text_hash
+from .locking import WriterLock
+from .store import (
+    MANIFEST,
+    SIDECAR,
+    IndexWriter,
+    committed_manifest,
+    connect_sidecar,
+    vectors_file,
+    write_errors,
+)
+
+RERUN_HINT = "run the same `fsearch index PATH` again to finish it"
 
 
 @dataclass
@@ -28,6 +40,8 @@ class DoctorReport:
     repaired: list[str] = field(default_factory=list)
     generation: int = 0
     chunks: int = 0
+    #: a writer held the lock during the check: its files in progress were not counted as leftovers
+    writer_active: bool = False
 
     @property
     def healthy(self) -> bool:
@@ -35,38 +49,81 @@ class DoctorReport:
 
     def to_dict(self) -> dict:
         return {"index_dir": self.index_dir, "healthy": self.healthy, "problems": self.problems,
-                "repaired": self.repaired, "generation": self.generation, "chunks": self.chunks}
+                "repaired": self.repaired, "generation": self.generation, "chunks": self.chunks,
+                "writer_active": self.writer_active}
+
+
+class _Moved(Exception):
+    """Internal: a writer committed (and removed the checked generation's vectors) during the check."""
 
 
 def _sidecar(folder: Path) -> tuple[sqlite3.Connection, dict]:
+    """A read transaction on the sidecar, and the manifest it holds."""
     path = folder / SIDECAR
     if not path.is_file():
         raise IndexNotFoundError(f"no index at {folder}", hint="run `fsearch index PATH` first")
+    conn = None
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        conn = connect_sidecar(path, readonly=True)
+        conn.execute("BEGIN")
         status = conn.execute("PRAGMA quick_check").fetchone()[0]
         if status != "ok":
             raise sqlite3.DatabaseError(status)
-        row = conn.execute("SELECT value FROM meta WHERE key = 'manifest'").fetchone()
+        has_meta = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone()
+        row = conn.execute("SELECT value FROM meta WHERE key = 'manifest'").fetchone() if has_meta else None
     except sqlite3.DatabaseError as exc:
+        if conn is not None:
+            conn.close()
         raise IndexCorruptError(f"the sidecar {path} is damaged ({exc}); it cannot be repaired",
                                 hint="rebuild the index with `fsearch index PATH --rebuild`") from None
     if row is None:
-        raise IndexCorruptError(f"the index at {folder} was never committed",
-                                hint="rebuild the index with `fsearch index PATH --rebuild`")
+        conn.close()
+        raise IndexCorruptError(f"the index at {folder} was never completed (an interrupted first build?)",
+                                hint=RERUN_HINT)
     return conn, json.loads(row[0])
 
 
-def check(folder: Path) -> DoctorReport:
-    """Every inconsistency found, in words; an empty list means healthy."""
-    import faiss
+def _writer_active(folder: Path) -> bool:
+    """Whether an update holds the writer lock now (on read-only media nobody can)."""
+    try:
+        WriterLock(folder, wait=False).acquire().release()
+    except IndexBusyError:
+        return True
+    except OSError:
+        pass
+    return False
 
+
+def check(folder: Path) -> DoctorReport:
+    """Every inconsistency found, in words; an empty list means healthy. Safe while a writer works."""
+    for attempt in range(5):
+        try:
+            return _check(folder, _writer_active(folder))
+        except _Moved:
+            continue
+    return _check(folder, True)
+
+
+def _check(folder: Path, writer_active: bool) -> DoctorReport:
     conn, manifest = _sidecar(folder)
-    report = DoctorReport(str(folder), generation=manifest["generation"], chunks=manifest["counts"]["chunks"])
-    problems = report.problems
-    ids = {r[0] for r in conn.execute("SELECT id FROM chunks")}
+    with closing(conn):
+        report = DoctorReport(str(folder), generation=manifest["generation"], chunks=manifest["counts"]["chunks"],
+                              writer_active=writer_active)
+        problems = report.problems
+        ids = _check_rows(conn, manifest, problems)
+        _check_vectors(folder, manifest, ids, problems)
+    _check_files(folder, manifest, writer_active, problems)
+    return report
+
+
+def _check_rows(conn: sqlite3.Connection, manifest: dict, problems: list[str]) -> set[int]:
+    rows = conn.execute("SELECT id, text, text_hash FROM chunks").fetchall()
+    ids = {r[0] for r in rows}
     if len(ids) != manifest["counts"]["chunks"]:
         problems.append(f"the manifest counts {manifest['counts']['chunks']} chunks, the sidecar has {len(ids)}")
+    altered = sum(1 for _, text, stored in rows if text_hash(text) != stored)
+    if altered:
+        problems.append(f"{altered} chunk text(s) do not match their stored hash (altered inside the sidecar)")
     orphans = conn.execute("SELECT COUNT(*) FROM chunks WHERE file_id NOT IN (SELECT id FROM files)").fetchone()[0]
     if orphans:
         problems.append(f"{orphans} chunk(s) belong to no file")
@@ -74,46 +131,66 @@ def check(folder: Path) -> DoctorReport:
     if terms != ids:
         problems.append(f"the keyword index has {len(terms - ids)} row(s) without a chunk and misses "
                         f"{len(ids - terms)} chunk(s)")
+    return ids
+
+
+def _check_vectors(folder: Path, manifest: dict, ids: set[int], problems: list[str]) -> None:
+    import faiss
+
     path = vectors_file(folder, manifest["generation"])
     if not path.is_file():
+        if (committed_manifest(folder) or {}).get("generation", 0) > manifest["generation"]:
+            raise _Moved()
         problems.append(f"the vectors file {path.name} is missing")
     elif manifest.get("vectors_sha256") and file_sha256(path) != manifest["vectors_sha256"]:
         problems.append(f"the vectors file {path.name} does not match its checksum (damaged)")
     else:
         try:
             index = faiss.read_index(str(path))
-            stored = set(vector_index.stored_ids(index, manifest.get("vectors", {})).tolist())
-            if stored != ids:
-                problems.append(f"the vectors hold {len(stored - ids)} id(s) without a chunk and miss "
-                                f"{len(ids - stored)} chunk(s)")
         except RuntimeError:
             problems.append(f"the vectors file {path.name} is unreadable")
+            return
+        stored = set(vector_index.stored_ids(index, manifest.get("vectors", {})).tolist())
+        if stored != ids:
+            problems.append(f"the vectors hold {len(stored - ids)} id(s) without a chunk and miss "
+                            f"{len(ids - stored)} chunk(s)")
+
+
+def _check_files(folder: Path, manifest: dict, writer_active: bool, problems: list[str]) -> None:
+    generation = manifest["generation"]
     try:
         copy = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-        if copy.get("generation") != manifest["generation"]:
-            problems.append(f"manifest.json is stale (generation {copy.get('generation')}, "
-                            f"committed {manifest['generation']})")
+        if copy.get("generation") != generation and not writer_active:
+            problems.append(f"manifest.json is stale (generation {copy.get('generation')}, committed {generation})")
     except (OSError, ValueError):
         problems.append("manifest.json is missing or unreadable")
+    if writer_active:
+        return  # temp files and the next generation's vectors are the writer's work in progress
+    current = vectors_file(folder, generation)
     stray = [p.name for p in folder.iterdir() if p.name.endswith(".tmp")
-             or (p.name.startswith("vectors-") and p != path)]
+             or (p.name.startswith("vectors-") and p != current)]
     if stray:
         problems.append(f"{len(stray)} leftover file(s) from an interrupted update: {', '.join(sorted(stray))}")
-    conn.close()
-    return report
 
 
-def repair(folder: Path, models_dir: Path, home: Path) -> DoctorReport:
+def repair(folder: Path, models_dir: Path, home: Path, base_urls: Sequence[str] = (),
+           api_key: str | None = None) -> DoctorReport:
     """Fix what ``check`` found; the result's ``problems`` are what a fresh check still finds."""
+    from .backends import choose_embedder
+    from .embedding import checked_vectors
+
     before = check(folder)
     if before.healthy:
         return before
-    conn, manifest = _sidecar(folder)
-    conn.close()
-    embedder = load_embedder(resolve_model(manifest["model"]["name"], models_dir))
+    manifest = committed_manifest(folder) or {}
+    embedder = choose_embedder(manifest["model"], models_dir, base_urls=base_urls, api_key=api_key)
     lexical.configure(home / "cache")
-    with IndexWriter(folder, embedder.info, manifest["chunking"], repair=True) as writer:
-        actions = writer.repair(embedder.encode_passages, lambda text: " ".join(lexical.segment(text)))
+
+    def encode(texts: list[str]):
+        return checked_vectors(embedder.encode_passages(texts), len(texts), embedder.info.dim, "chunk")
+
+    with write_errors(folder), IndexWriter(folder, embedder.info, manifest["chunking"], repair=True) as writer:
+        actions = writer.repair(encode, lambda text: " ".join(lexical.segment(text)), text_hash)
         writer.commit()  # also rewrites manifest.json and removes leftover vectors files
     for leftover in folder.glob("*.tmp"):
         leftover.unlink(missing_ok=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import hashlib
 import os
+import stat
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,31 +42,57 @@ class Document:
 
 @dataclass
 class Discovery:
-    """The files to read under a path, and what was passed over (reason -> count)."""
+    """The files to read under a path, what was passed over (reason -> count), and folders that could not be read."""
 
     files: list[Path] = field(default_factory=list)
     skipped: Counter = field(default_factory=Counter)
+    unreadable_folders: list[str] = field(default_factory=list)
 
 
 class NotText(Exception):
-    """Internal: a file whose bytes are not text we can decode."""
+    """Internal: a file whose bytes are not text we can decode; ``reason`` says why, for the skip counts."""
+
+    def __init__(self, reason: str = "binary") -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def source_name(path: Path) -> str:
+    """What the index stores and shows for a file: its absolute path as text.
+
+    The folder is resolved (one project, one name) but a symlinked file keeps the name it has
+    in the folder. A name that is not valid UTF-8 (GBK names from Windows zips) is shown with
+    replacement characters; it is the same text on every run, so updates still find it.
+    """
+    absolute = Path(os.path.abspath(path))
+    try:
+        absolute = absolute.parent.resolve() / absolute.name
+    except OSError:
+        pass
+    return os.fsencode(absolute).decode("utf-8", errors="replace")
 
 
 def discover(path: Path) -> Discovery:
-    """A file is taken as given; a folder is walked (hidden entries skipped, symlinked folders not followed)."""
-    if not path.exists():
+    """A file is taken as given; a folder is walked (hidden entries skipped, symlinked folders not followed).
+
+    Only regular files are taken: a FIFO would block the reader, a link to a device never ends.
+    """
+    if not os.path.lexists(path):
         raise InputError(f"path not found: {path}")
     found = Discovery()
-    if path.is_file():
+    if not path.is_dir():
+        if not path.is_file():
+            raise InputError(f"not a regular file or folder: {path}")
         found.files.append(path)
         return found
-    stack = [path]  # iterative: a very deep tree must not exhaust Python's recursion limit
+    stack = [path.resolve()]  # iterative: a very deep tree must not exhaust Python's recursion limit
     while stack:
         folder = stack.pop()
         try:
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError:
             found.skipped["unreadable folder"] += 1
+            found.unreadable_folders.append(source_name(folder))
             continue
         subfolders = []
         for entry in entries:
@@ -80,12 +107,21 @@ def discover(path: Path) -> Discovery:
                 subfolders.append(Path(entry.path))
             elif linked_dir:
                 found.skipped["symlinked folder"] += 1  # not followed: no loops, no double counting
-            elif Path(entry.name).suffix.lower() in TEXT_SUFFIXES:
+            elif Path(entry.name).suffix.lower() not in TEXT_SUFFIXES:
+                found.skipped["unsupported type"] += 1
+            elif _is_regular(entry):
                 found.files.append(Path(entry.path))
             else:
-                found.skipped["unsupported type"] += 1
+                found.skipped["not a regular file"] += 1
         stack.extend(reversed(subfolders))
     return found
+
+
+def _is_regular(entry: os.DirEntry) -> bool:
+    try:
+        return entry.is_file()  # follows a symlinked file; False for FIFOs, sockets and devices
+    except OSError:
+        return False
 
 
 def _utf16_without_bom(head: bytes) -> str | None:
@@ -95,6 +131,27 @@ def _utf16_without_bom(head: bytes) -> str | None:
         return "utf-16-le"
     if len(head) >= 4 and even.count(0) > 0.4 * len(even) and odd.count(0) == 0:
         return "utf-16-be"
+    return None
+
+
+def _cjk_utf16_without_bom(head: bytes) -> str | None:
+    """Chinese UTF-16 has no NUL pattern, but decodes to CJK text; GBK or binary read as UTF-16 does not.
+
+    Pairs of ASCII bytes also read as CJK characters, so bytes that are nearly all ASCII (or NUL)
+    are not taken for Chinese UTF-16 (whose high bytes are mostly 0x4E to 0x9F).
+    """
+    even = head[:len(head) // 2 * 2]
+    if sum(1 for b in even if b < 0x7F) > 0.9 * len(even):
+        return None
+    for encoding in ("utf-16-le", "utf-16-be"):
+        try:
+            text = even.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        letters = [c for c in text if not c.isspace()]
+        plain = sum(1 for c in letters if _is_cjk(c) or " " <= c <= "~")
+        if len(letters) >= 2 and plain >= 0.95 * len(letters) and sum(map(_is_cjk, letters)) >= 0.3 * len(letters):
+            return encoding
     return None
 
 
@@ -116,10 +173,10 @@ def _looks_binary(text: str) -> bool:
     return controls > 0.05 * max(1, len(sample))
 
 
-def decode(data: bytes) -> tuple[str, str]:
-    """Return (text, encoding). Raises NotText for binary data."""
+def decode(data: bytes, sniff_binary: bool = True) -> tuple[str, str]:
+    """Return (text, encoding). Raises NotText for binary data (a NUL, or many control characters when sniffing)."""
     text, encoding = _decode(data)
-    if _looks_binary(text):
+    if sniff_binary and _looks_binary(text):
         raise NotText("binary")
     return text, encoding
 
@@ -132,12 +189,16 @@ def _decode(data: bytes) -> tuple[str, str]:
     utf16 = _utf16_without_bom(head)
     if utf16:
         return data.decode(utf16, errors="replace"), utf16
+    if b"\x00" not in head:
+        try:
+            return data.decode("utf-8"), "utf-8"
+        except UnicodeDecodeError:
+            pass
+    utf16 = _cjk_utf16_without_bom(head)  # after UTF-8: ASCII read as UTF-16 looks like CJK
+    if utf16:
+        return data.decode(utf16, errors="replace"), utf16
     if b"\x00" in head:
         raise NotText("binary")
-    try:
-        return data.decode("utf-8"), "utf-8"
-    except UnicodeDecodeError:
-        pass
     try:
         text = data.decode("gb18030")
         if _cjk_share(text) > 0.6:
@@ -182,33 +243,51 @@ def _decode_lines(data: bytes) -> str | None:
     return text if text.count("\ufffd") <= max(8, 0.01 * len(text)) else None
 
 
-def read_document(path: Path) -> Document:
-    """Read and decode one file. Raises NotText for binary files, OSError when unreadable."""
-    data = path.read_bytes()
-    stat = path.stat()
+def read_regular_file(path: Path, max_bytes: int | None = None) -> tuple[bytes, os.stat_result]:
+    """The bytes of a regular file (at most ``max_bytes``) and its stat, taken *before* reading.
+
+    Stat first: an edit saved while we read then shows as a newer mtime next time, instead
+    of the new mtime being stored with the old text. O_NONBLOCK: a FIFO must not hang us.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise NotText("not a regular file")
+        if max_bytes is not None and info.st_size > max_bytes:
+            raise NotText(f"larger than {max_bytes // (1024 * 1024)} MB")
+        data = fh.read() if max_bytes is None else fh.read(max_bytes + 1)
+    if max_bytes is not None and len(data) > max_bytes:
+        raise NotText(f"larger than {max_bytes // (1024 * 1024)} MB")  # it grew while we read it
+    return data, info
+
+
+def read_document(path: Path, max_bytes: int | None = None) -> Document:
+    """Read and decode one file. Raises NotText (with a reason) for what is not text, OSError when unreadable."""
+    data, info = read_regular_file(path, max_bytes)
     text, encoding = decode(data)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     return Document(
-        source=str(path.resolve()),
+        source=source_name(path),
         text=text,
         encoding=encoding,
         sha256=hashlib.sha256(data).hexdigest(),
         size=len(data),
-        mtime=stat.st_mtime,
+        mtime=info.st_mtime,
     )
 
 
-def load_text(load: Callable[[], Document], skipped: Counter) -> Document | None:
-    """Run a document loader; a binary, unreadable or empty document is counted in ``skipped`` by reason."""
+UNREADABLE = "unreadable"
+
+
+def load_text(load: Callable[[], Document]) -> tuple[Document | None, str]:
+    """Run a document loader: the document, or None and why it was skipped (binary, unreadable, empty ...)."""
     try:
         doc = load()
-    except NotText:
-        skipped["binary"] += 1
-        return None
+    except NotText as exc:
+        return None, exc.reason
     except OSError:
-        skipped["unreadable"] += 1
-        return None
+        return None, UNREADABLE
     if not doc.text.strip():
-        skipped["empty"] += 1
-        return None
-    return doc
+        return None, "empty"
+    return doc, ""

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from importlib import metadata
 from typing import TYPE_CHECKING, Protocol, Sequence
 
-from .errors import ConfigError, ModelLoadError
+from .errors import ConfigError, InvalidVectorError, ModelLoadError
 from .models.registry import BUNDLED_BACKEND, ResolvedModel
 
 if TYPE_CHECKING:
@@ -39,6 +39,36 @@ class ModelInfo:
         """What the stored vectors depend on (the query prefix does not: it may change at search time)."""
         return {k: v for k, v in asdict(self).items()
                 if k not in ("source", "revision", "max_tokens", "query_prefix")}
+
+
+def invalid_rows(vectors: "np.ndarray") -> list[int]:
+    """Rows that are not unit-length-able vectors: NaN, Inf or (near) zero. They would be stored as noise."""
+    import numpy as np
+
+    finite = np.isfinite(vectors).all(axis=1)
+    norms = np.linalg.norm(np.where(np.isfinite(vectors), vectors, 0), axis=1)
+    return np.flatnonzero(~finite | (norms < 1e-6)).tolist()
+
+
+def checked_vectors(vectors: "np.ndarray", rows: int, dim: int, what: str,
+                    names: Sequence[str] = ()) -> "np.ndarray":
+    """``vectors`` as float32 (rows, dim), or InvalidVectorError: no backend's NaN, Inf or zero vector gets through.
+
+    ``names`` says, row by row, where each input came from (for the message).
+    """
+    import numpy as np
+
+    array = np.asarray(vectors, dtype=np.float32)
+    if array.ndim != 2 or array.shape != (rows, dim):
+        raise InvalidVectorError(f"the model returned vectors of shape {array.shape} for {rows} {what}(s) "
+                                 f"of dimension {dim}")
+    bad = invalid_rows(array)
+    if bad:
+        where = f" ({names[bad[0]]})" if names else ""
+        raise InvalidVectorError(f"the model returned {len(bad)} invalid vector(s) (NaN, Inf or all zeros) "
+                                 f"for {what}s{where}; nothing was stored",
+                                 hint="check the model (or the embedding server) with a short text")
+    return array
 
 
 class Embedder(Protocol):
@@ -183,6 +213,8 @@ class SentenceTransformerEmbedder:
         self._query_prefix_on = on
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        if not texts:
+            return []  # the tokenizer fails on an empty batch
         prefix = self.info.passage_prefix
         encoded = self.model.tokenizer([prefix + t for t in texts], add_special_tokens=True)
         return [len(ids) for ids in encoded["input_ids"]]

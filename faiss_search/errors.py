@@ -58,3 +58,7 @@ class IndexWriteError(FsearchError):
 
 class RemoteEmbeddingError(FsearchError):
     """An OpenAI-compatible embedding server failed, kept failing, or answered nonsense."""
+
+
+class InvalidVectorError(FsearchError):
+    """A model or server returned a vector that cannot be searched (NaN, Inf, all zeros, wrong shape)."""

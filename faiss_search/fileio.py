@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 from pathlib import Path
-from typing import Callable
+from typing import BinaryIO, Callable
 
 
 def fsync_dir(folder: Path) -> None:
@@ -17,12 +17,13 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """``write`` fills a temp file; it is fsynced and renamed over ``path``: readers see old or new, never half."""
+def atomic_write_stream(path: Path, write: Callable[[BinaryIO], None]) -> None:
+    """``write`` fills an open temp file; it is fsynced and renamed over ``path``: readers see old or new."""
     tmp = path.with_name(path.name + ".tmp")
     try:
-        write(tmp)
-        with open(tmp, "rb+") as fh:
+        with open(tmp, "wb") as fh:
+            write(fh)
+            fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -32,7 +33,7 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    atomic_write(path, lambda tmp: tmp.write_bytes(data))
+    atomic_write_stream(path, lambda fh: fh.write(data))
 
 
 def file_sha256(path: Path) -> str:

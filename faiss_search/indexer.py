@@ -8,20 +8,21 @@ in the index reuses its stored vector; files that disappeared are removed.
 from __future__ import annotations
 
 import hashlib
+import os
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
 from . import lexical
 from .chunking import Chunk, chunk_text
 from .config import Settings
-from .documents import TEXT_SUFFIXES, Document, discover, load_text, read_document
-from .embedding import Embedder
+from .documents import TEXT_SUFFIXES, UNREADABLE, Document, discover, load_text, read_document, source_name
+from .embedding import Embedder, checked_vectors
 from .errors import NothingToIndexError
 from .search import CALIBRATION_VERSION, calibrate
-from .store import FileState, IndexWriter
+from .store import FileState, IndexWriter, write_errors
 
 ProgressCallback = Callable[[int, int], None]
 
@@ -36,6 +37,8 @@ class IndexReport:
     files_changed: int = 0
     files_removed: int = 0
     files_unchanged: int = 0
+    #: files that could not be read this time (or sit in unreadable folders) and keep their indexed version
+    files_kept_unreadable: int = 0
     chunks_added: int = 0
     chunks_embedded: int = 0
     chunks_reused: int = 0
@@ -51,6 +54,7 @@ class IndexReport:
     characters_embedded: int = 0
     fusion: dict = field(default_factory=dict)
     vectors: dict = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def files_indexed(self) -> int:
@@ -88,6 +92,16 @@ def _unchanged(candidate: Candidate, state: FileState | None) -> bool:
     return candidate.size == state.size and candidate.mtime == state.mtime
 
 
+#: git's racy-clean rule: a file modified this close to (or after) the run's start may change again within
+#: the same mtime tick; its mtime is stored as unknown, so the next run reads it (and compares its hash)
+RACY_SECONDS = 2.0
+UNKNOWN_MTIME = -1.0
+
+
+def _stored_mtime(mtime: float, run_started: float) -> float:
+    return UNKNOWN_MTIME if mtime >= run_started - RACY_SECONDS else mtime
+
+
 def text_hash(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
@@ -97,67 +111,91 @@ Pending = tuple[Document, list[Chunk], bool]
 
 
 def _embed_new(embedder: Embedder, texts: list[str], known: dict[str, "object"], batch_size: int,
-               progress: ProgressCallback | None) -> dict[str, "object"]:
-    """Vectors for texts not already stored, longest first in batches of similar length (less padding)."""
+               progress: ProgressCallback | None, where: dict[str, str]) -> dict[str, "object"]:
+    """Vectors for texts not already stored, longest first in batches of similar length (less padding).
+
+    ``where`` names each text's source (by hash) for the message when a vector is invalid.
+    """
     hashes = {text_hash(t): t for t in texts}
     todo = sorted((h for h in hashes if h not in known), key=lambda h: -len(hashes[h]))
     vectors = dict(known)
     for start in range(0, len(todo), batch_size):
         part = todo[start:start + batch_size]
-        for h, vector in zip(part, embedder.encode_passages([hashes[h] for h in part])):
-            vectors[h] = vector
+        encoded = checked_vectors(embedder.encode_passages([hashes[h] for h in part]), len(part),
+                                  embedder.info.dim, "chunk", [where.get(h, "") for h in part])
+        vectors.update(zip(part, encoded))
         if progress:
             progress(min(start + batch_size, len(todo)), len(todo))
     return vectors
 
 
 def run_index(candidates: Iterable[Candidate], settings: Settings, embedder: Embedder, *, rebuild: bool = False,
-              prune_under: str | None = None, index_type: str = "auto", skipped: Counter | None = None,
-              progress: ProgressCallback | None = None, wait: bool = True,
+              prune_under: str | None = None, keep_under: Iterable[str] = (), index_type: str = "auto",
+              skipped: Counter | None = None, progress: ProgressCallback | None = None, wait: bool = True,
               on_wait: Callable[[str], None] | None = None) -> IndexReport:
     """Bring the index up to date with ``candidates``.
 
-    Indexed files under ``prune_under`` (a folder path, or "" for all) that are not among
-    the candidates, or no longer readable as text, are removed.
+    Indexed files under ``prune_under`` (a folder path, or "" for all) that are not among the
+    candidates, or are now empty or binary, are removed; files that could not be read, and
+    files under the ``keep_under`` folders (which could not be listed), keep their indexed version.
     """
     started = time.perf_counter()
+    run_started = time.time()
     skipped = skipped if skipped is not None else Counter()
     report = IndexReport(index_dir=str(settings.index_path), model=embedder.info.name,
                          max_tokens=embedder.info.max_tokens, long_input_policy=embedder.long_input_policy,
                          skipped=skipped)
     chunking = {"chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap}
     lexical.configure(settings.home / "cache")
-    with IndexWriter(settings.index_path, embedder.info, chunking, rebuild=rebuild, index_type=index_type,
-                     wait=wait, on_wait=on_wait) as writer:
+    with write_errors(settings.index_path), IndexWriter(
+            settings.index_path, embedder.info, chunking, rebuild=rebuild, index_type=index_type, wait=wait,
+            on_wait=on_wait) as writer:
         known = {} if prune_under is None else writer.file_states(prune_under or None)
         pending: list[Pending] = []
         kept: set[str] = set()
+        gone: list[str] = []
         for candidate in candidates:
             state = (known if prune_under is not None else writer.file_states(candidate.source)).get(candidate.source)
             if _unchanged(candidate, state):
                 kept.add(candidate.source)
                 report.files_unchanged += 1
                 continue
-            doc = load_text(candidate.load, skipped)
+            doc, reason = load_text(candidate.load)
             if doc is None:
+                skipped[reason] += 1
+                if state is not None and reason == UNREADABLE:
+                    kept.add(candidate.source)  # what could not be read now is kept as it was
+                    report.files_kept_unreadable += 1
+                elif state is not None:
+                    gone.append(candidate.source)  # emptied, or no longer text
                 continue
             kept.add(doc.source)
+            mtime = _stored_mtime(doc.mtime, run_started)
             if state is not None and state.sha256 == doc.sha256:
-                writer.touch_file(doc.source, doc.size, doc.mtime)
+                writer.touch_file(doc.source, doc.size, mtime)
                 report.files_unchanged += 1
                 continue
-            pending.append((doc, chunk_text(doc.text, settings.chunk_size, settings.chunk_overlap),
-                               state is not None))
-        if not pending and not kept:
+            pending.append((replace(doc, mtime=mtime), chunk_text(doc.text, settings.chunk_size,
+                                                                  settings.chunk_overlap), state is not None))
+        unlisted = _under_any(known, keep_under)
+        report.files_kept_unreadable += len(unlisted - kept)
+        gone += [s for s in known if s not in kept and s not in unlisted and s not in gone]
+        if not pending and not kept and not gone and not unlisted:
             raise NothingToIndexError("nothing indexable")
-        _write(writer, pending, [s for s in known if s not in kept], embedder, settings, report, progress)
+        _write(writer, pending, gone, embedder, settings, report, progress)
         _update_calibration(writer, embedder, report.chunks_added + report.chunks_removed)
         manifest = writer.commit()
+        report.warnings += writer.warnings
     report.total_files = manifest["counts"]["files"]
     report.total_chunks = manifest["counts"]["chunks"]
     report.fusion, report.vectors = manifest["fusion"], manifest["vectors"]
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _under_any(sources: Iterable[str], folders: Iterable[str]) -> set[str]:
+    prefixes = tuple(folder.rstrip(os.sep) + os.sep for folder in folders)
+    return {s for s in sources if prefixes and s.startswith(prefixes)}
 
 
 RECALIBRATE_AFTER = 0.1  # of the index's chunks changed since the fusion weights were measured
@@ -186,7 +224,8 @@ def _write(writer: IndexWriter, pending: list[Pending], gone: list[str], embedde
     new_texts = list({h: t for h, t in zip(hashes, texts) if h not in reusable}.values())
     report.chunks_over_token_limit = sum(n > limit for n in embedder.count_tokens(new_texts))
     embed_started = time.perf_counter()
-    vectors = _embed_new(embedder, texts, reusable, settings.batch_size, progress)
+    where = {text_hash(c.text): f"{doc.source}:{c.line}" for doc, chunks, _ in pending for c in chunks}
+    vectors = _embed_new(embedder, texts, reusable, settings.batch_size, progress, where)
     report.embed_seconds = time.perf_counter() - embed_started
     report.chunks_embedded = len(new_texts)
     report.characters_embedded = sum(len(t) for t in new_texts)
@@ -204,12 +243,28 @@ def _write(writer: IndexWriter, pending: list[Pending], gone: list[str], embedde
     report.chunks_added = len(texts)
 
 
-def _file_candidate(path: Path) -> Candidate | None:
-    try:
-        stat = path.stat()
-    except OSError:
-        return None
-    return Candidate(str(path.resolve()), stat.st_size, stat.st_mtime, lambda: read_document(path))
+def _file_candidates(files: list[Path], settings: Settings, skipped: Counter) -> list[Candidate]:
+    """One candidate per file: stat'ed, size-checked, and one name per file (symlinks and links share it)."""
+    max_bytes = settings.max_file_mb * 1024 * 1024
+    candidates, seen_files, seen_sources = [], set(), set()
+    for path in files:
+        try:
+            info = path.stat()
+        except OSError:
+            skipped[UNREADABLE] += 1
+            continue
+        source = source_name(path)
+        if (info.st_dev, info.st_ino) in seen_files or source in seen_sources:
+            skipped["another name for an indexed file"] += 1
+            continue
+        seen_files.add((info.st_dev, info.st_ino))
+        seen_sources.add(source)
+        if info.st_size > max_bytes:
+            skipped[f"larger than {settings.max_file_mb} MB"] += 1
+        else:
+            candidates.append(Candidate(source, info.st_size, info.st_mtime,
+                                        lambda path=path: read_document(path, max_bytes)))
+    return candidates
 
 
 def document_candidate(doc: Document) -> Candidate:
@@ -229,22 +284,13 @@ def index_path(path: Path, settings: Settings, embedder: Embedder, rebuild: bool
                on_wait: Callable[[str], None] | None = None) -> IndexReport:
     """Index a file or a folder; files that vanished from an indexed folder leave the index too."""
     found = discover(path)
-    candidates = []
-    for file in found.files:
-        candidate = _file_candidate(file)
-        if candidate is None:
-            found.skipped["unreadable"] += 1
-        elif candidate.size > settings.max_file_mb * 1024 * 1024:
-            found.skipped[f"larger than {settings.max_file_mb} MB"] += 1
-        else:
-            candidates.append(candidate)
-    prune = str(path.resolve()) if path.is_dir() else None
+    candidates = _file_candidates(found.files, settings, found.skipped)
+    prune = source_name(path.resolve()) if path.is_dir() else None
     try:
         return run_index(candidates, settings, embedder, rebuild=rebuild, prune_under=prune,
-                         index_type=index_type, skipped=found.skipped, progress=progress, wait=wait,
-                         on_wait=on_wait)
+                         keep_under=found.unreadable_folders, index_type=index_type, skipped=found.skipped,
+                         progress=progress, wait=wait, on_wait=on_wait)
     except NothingToIndexError:
         reasons = ", ".join(f"{n} {why}" for why, n in sorted(found.skipped.items())) or "no files"
         raise NothingToIndexError(f"nothing indexable in {path} ({reasons})",
                                   hint=f"fsearch reads text files ({', '.join(sorted(TEXT_SUFFIXES))})") from None
-

@@ -85,6 +85,11 @@ def print_index_report(report: IndexReport) -> None:
     )
     if report.skipped:
         out.print("Skipped: " + ", ".join(f"{n} {why}" for why, n in sorted(report.skipped.items())))
+    if report.files_kept_unreadable:
+        err.print(f"[yellow]warning:[/] {report.files_kept_unreadable} indexed file(s) could not be read now "
+                  "(or sit in a folder that could not be listed); their indexed versions are kept")
+    for warning in report.warnings:
+        err.print(f"[yellow]warning:[/] {escape(warning)}")
     if report.chunks_over_token_limit:
         err.print(
             f"[yellow]warning:[/] {report.chunks_over_token_limit} chunk(s) exceed the model's "
@@ -92,7 +97,8 @@ def print_index_report(report: IndexReport) -> None:
             "a smaller --chunk-size keeps them whole"
         )
     out.print(f"Index {escape(report.index_dir)}: {report.total_files} file(s), "
-              f"{report.total_chunks} chunk(s), model {escape(report.model)}, {report.vectors.get('type', 'flat')}")
+              f"{report.total_chunks} chunk(s), model {escape(report.model)}, {report.vectors.get('type', 'flat')}"
+              + (" (the index is now empty)" if not report.total_chunks else ""))
 
 
 def human_size(n: int) -> str:
@@ -205,6 +211,8 @@ def print_doctor(report, repaired: bool) -> None:
         out.print(f"[green]repaired:[/] {escape(action)}")
     for problem in report.problems:
         out.print(f"[red]problem:[/] {escape(problem)}")
+    if report.writer_active:
+        out.print("[dim]an update is running: its files in progress were not counted as leftovers[/]")
     if report.healthy:
         out.print(f"ok: {escape(report.index_dir)} is consistent (generation {report.generation}, "
                   f"{report.chunks} chunks)")

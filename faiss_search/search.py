@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from . import lexical
-from .embedding import Embedder
-from .errors import InputError
-from .store import IndexReader, check_model, open_index
+from .embedding import Embedder, checked_vectors
+from .errors import IndexCorruptError, InputError
+from .store import REPAIR_HINT, IndexReader, check_model, open_index
 
 if TYPE_CHECKING:
     from .store import _IndexView
@@ -142,20 +142,25 @@ def calibrate(view: "_IndexView", embedder: Embedder) -> dict:
 
 
 class Searcher:
-    """Keeps the index and the model loaded between queries. The model loads on the first dense query."""
+    """Keeps the index and the model loaded between queries. The model loads on the first dense query.
+
+    Each query is answered inside one reader snapshot, so a commit made since the last query
+    (an update or a rebuild) is followed, and vectors and texts always come from the same one.
+    """
 
     def __init__(self, reader: IndexReader, embedder: Embedder, query_instruction: bool = True) -> None:
         self.reader = reader
         self._embedder = embedder
-        self._checked = False
+        self._checked_model: dict | None = None
         self.query_instruction = query_instruction
 
     @property
     def embedder(self) -> Embedder:
-        if not self._checked:
+        """The model, checked against the index's (again after a rebuild with another model)."""
+        if self._checked_model != self.reader.manifest["model"]:
             check_model(self.reader.manifest, self._embedder.info)
             self._embedder.use_query_prefix(self.query_instruction)
-            self._checked = True
+            self._checked_model = self.reader.manifest["model"]
         return self._embedder
 
     @property
@@ -164,7 +169,9 @@ class Searcher:
 
     @property
     def size(self) -> int:
-        return self.reader.index.ntotal
+        """Chunks in the newest committed generation."""
+        with self.reader.snapshot():
+            return self.reader.index.ntotal
 
     @property
     def default_mode(self) -> str:
@@ -175,46 +182,53 @@ class Searcher:
         return fusion.get("dense_weight", 1.0), fusion.get("keyword_weight", 1.0)
 
     def search_many(self, queries: list[str], k: int, mode: str | None = None) -> list[SearchResult]:
-        """Answer several queries; their dense vectors are encoded in one batch."""
-        mode = mode or self.default_mode
-        if mode not in MODES:
-            raise InputError(f"unknown mode '{mode}'", hint=f"use one of {', '.join(MODES)}")
+        """Answer several queries from one generation of the index; their dense vectors are encoded in one batch."""
         if k < 1:
             raise InputError(f"top-k must be at least 1, got {k}")
-        started = time.perf_counter()
         cleaned = [clean_query(q) for q in queries]
-        depth = max(CANDIDATES, k) if mode == "hybrid" else k
-        dense_rows: list[Ranked] = [[] for _ in cleaned]
-        keyword_rows: list[Ranked] = [[] for _ in cleaned]
-        if mode != "keyword":
-            vectors = self.embedder.encode_queries(cleaned)
-            dense_rows = self.reader.dense_search(vectors.reshape(len(cleaned), -1), depth)
-        if mode != "dense":
-            keyword_rows = [self.reader.keyword_search(lexical.match_expression(q), depth) for q in cleaned]
-        ranked_rows, weight_rows = [], []
-        for dense, keyword in zip(dense_rows, keyword_rows):
-            if mode == "hybrid":
-                fused, weights = fuse(dense, keyword, self._leg_weights())
-                ranked_rows.append(fused[:k])
-                weight_rows.append({"dense": round(weights[0], 4), "keyword": round(weights[1], 4)})
-            else:
-                ranked_rows.append((dense or keyword)[:k])
-                weight_rows.append({})
-        chunks = self.reader.fetch({cid for row in ranked_rows for cid, _ in row})
+        started = time.perf_counter()
+        with self.reader.snapshot():
+            mode = mode or self.default_mode
+            if mode not in MODES:
+                raise InputError(f"unknown mode '{mode}'", hint=f"use one of {', '.join(MODES)}")
+            ranked = self._rank(cleaned, k, mode)
+            chunks = self.reader.fetch({cid for row, _, _, _ in ranked for cid, _ in row})
         seconds = (time.perf_counter() - started) / max(1, len(queries))
         results = []
-        for query, row, dense, keyword, weights in zip(cleaned, ranked_rows, dense_rows, keyword_rows, weight_rows):
+        for query, (row, dense, keyword, weights) in zip(cleaned, ranked):
             legs = {"dense": _positions(dense), "keyword": _positions(keyword)}
             hits = []
             for chunk_id, score in row:
-                if chunk_id not in chunks:
-                    continue  # removed by a concurrent update since the vectors were loaded
-                c = chunks[chunk_id]
+                c = chunks.get(chunk_id)  # the same snapshot: every id found has its row, unless damaged
+                if c is None:
+                    raise IndexCorruptError(f"the vectors name chunk {chunk_id}, which the sidecar lacks",
+                                            hint=REPAIR_HINT)
                 d, kw = legs["dense"].get(chunk_id, (None, None)), legs["keyword"].get(chunk_id, (None, None))
                 hits.append(Hit(len(hits) + 1, score, c.text, c.source, c.line, c.start, c.end, c.id,
                                 d[0], d[1], kw[0], kw[1]))
             results.append(SearchResult(query, mode, hits, seconds, weights))
         return results
+
+    def _rank(self, cleaned: list[str], k: int, mode: str) -> list[tuple[Ranked, Ranked, Ranked, dict]]:
+        """Per query: the top-k (chunk id, score), each leg's ranking, and the fusion weights used."""
+        depth = max(CANDIDATES, k) if mode == "hybrid" else k
+        dense_rows: list[Ranked] = [[] for _ in cleaned]
+        keyword_rows: list[Ranked] = [[] for _ in cleaned]
+        if mode != "keyword":
+            vectors = checked_vectors(self.embedder.encode_queries(cleaned), len(cleaned), self.embedder.info.dim,
+                                      "query")
+            dense_rows = self.reader.dense_search(vectors, depth)
+        if mode != "dense":
+            keyword_rows = [self.reader.keyword_search(lexical.match_expression(q), depth) for q in cleaned]
+        ranked = []
+        for dense, keyword in zip(dense_rows, keyword_rows):
+            if mode == "hybrid":
+                fused, weights = fuse(dense, keyword, self._leg_weights())
+                ranked.append((fused[:k], dense, keyword, {"dense": round(weights[0], 4),
+                                                            "keyword": round(weights[1], 4)}))
+            else:
+                ranked.append(((dense or keyword)[:k], dense, keyword, {}))
+        return ranked
 
     def search(self, query: str, k: int, mode: str | None = None) -> SearchResult:
         return self.search_many([query], k, mode)[0]

@@ -12,6 +12,11 @@ The commit point is the SQLite transaction. A writer first writes the new vector
 rows together with the new generation, then rewrites manifest.json and deletes the old
 vectors file. A crash at any moment leaves SQLite naming a complete vectors file that
 matches its rows; files of an unfinished generation are orphans cleaned up next time.
+
+Readers answer every query from one generation: a read transaction pins the rows of one
+commit, and the vectors of that same generation are loaded (again) when it differs from
+the ones in memory. Chunk ids are never reused, not even by ``--rebuild``, so an id can
+never name another text.
 """
 
 from __future__ import annotations
@@ -21,22 +26,25 @@ import json
 import os
 import signal
 import sqlite3
+import threading
 import time
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from urllib.parse import quote
 
 from . import vectors as vector_index
 from .embedding import ModelInfo
 from .errors import (
     ConfigError,
+    FsearchError,
     IndexCorruptError,
     IndexNotFoundError,
     IndexWriteError,
     ModelMismatchError,
 )
-from .fileio import atomic_write, atomic_write_bytes, file_sha256
+from .fileio import atomic_write_bytes, atomic_write_stream, file_sha256
 from .locking import WriterLock
 
 if TYPE_CHECKING:
@@ -46,6 +54,11 @@ FORMAT_VERSION = 2
 SIDECAR = "chunks.sqlite"
 MANIFEST = "manifest.json"
 REPAIR_HINT = "`fsearch doctor --repair` rebuilds it from the sidecar (or re-index with --rebuild)"
+REBUILD_HINT = "rebuild it with `fsearch index PATH --rebuild`"
+#: readers verify the vectors file's checksum when they load one no larger than this (sha256 runs at
+#: about 1.5 GB/s here, so at most ~0.2 s); larger files are checked for size, count and dimension
+VERIFY_MAX_BYTES = 256 * 1024 * 1024
+SIDECAR_FILES = (SIDECAR, SIDECAR + "-wal", SIDECAR + "-shm", SIDECAR + "-journal")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -110,21 +123,57 @@ def vectors_file(folder: Path, generation: int) -> Path:
 
 
 def _write_faiss(index: Any, path: Path) -> None:
+    """Through Python's file objects, so that a full disk is an OSError with its errno, not a faiss message."""
     import faiss
 
-    atomic_write(path, lambda tmp: faiss.write_index(index, str(tmp)))
+    atomic_write_stream(path, lambda fh: faiss.write_index(index, faiss.PyCallbackIOWriter(fh.write)))
 
 
-def _connect(path: Path, readonly: bool) -> sqlite3.Connection:
-    uri = f"file:{path}?mode=ro" if readonly else f"file:{path}"
-    conn = sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
+def sqlite_uri(path: Path, **params: str) -> str:
+    """A SQLite URI for ``path``: '#', '?', '%', spaces and non-ASCII are percent-encoded, as URIs need."""
+    query = "&".join(f"{key}={value}" for key, value in params.items())
+    return f"file:{quote(str(path.absolute()))}" + (f"?{query}" if query else "")
+
+
+def connect_sidecar(path: Path, readonly: bool, immutable: bool = False) -> sqlite3.Connection:
+    """The one way fsearch opens a sidecar; ``immutable`` reads media nobody can write (no -shm needed)."""
+    params = {"mode": "ro", **({"immutable": "1"} if immutable else {})} if readonly else {}
+    conn = sqlite3.connect(sqlite_uri(path, **params), uri=True, isolation_level=None, check_same_thread=False)
     conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute("PRAGMA busy_timeout = 5000")
     return conn
 
 
+def _connect_reader(path: Path) -> tuple[sqlite3.Connection, dict]:
+    """A read-only connection and the committed manifest; falls back to immutable mode on read-only media.
+
+    A WAL database needs its -shm file, which SQLite cannot create on a read-only mount. The
+    fallback is safe only when no -wal file holds commits that the main file lacks, which is
+    the state a writer leaves when it closes.
+    """
+    conn = connect_sidecar(path, readonly=True)
+    try:
+        return conn, _read_meta(conn)
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        wal = path.with_name(path.name + "-wal")
+        if exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY) or (
+                wal.exists() and wal.stat().st_size > 0):
+            raise
+    conn = connect_sidecar(path, readonly=True, immutable=True)
+    return conn, _read_meta(conn)
+
+
+def _manifest_text(conn: sqlite3.Connection) -> str | None:
+    if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone():
+        return None
+    row = conn.execute("SELECT value FROM meta WHERE key = 'manifest'").fetchone()
+    return row[0] if row else None
+
+
 def _read_meta(conn: sqlite3.Connection) -> dict[str, Any]:
-    rows = dict(conn.execute("SELECT key, value FROM meta").fetchall())
-    return json.loads(rows["manifest"]) if "manifest" in rows else {}
+    text = _manifest_text(conn)
+    return json.loads(text) if text else {}
 
 
 def check_model(manifest: dict, info: ModelInfo) -> None:
@@ -175,8 +224,18 @@ class _IndexView:
             "WHERE n % ? = 0 LIMIT ?", (step, n)).fetchall()
 
 
+class _StaleSnapshot(Exception):
+    """Internal: the generation a read transaction sees was replaced before its vectors could be loaded."""
+
+
 class IndexReader(_IndexView):
-    """A read-only view: vectors memory-mapped, chunk texts fetched k at a time from SQLite."""
+    """A read-only view that follows commits: each ``snapshot()`` sees the newest generation, whole.
+
+    Vectors are memory-mapped, chunk texts fetched k at a time from SQLite. Long-running
+    readers (the prompt, ``fsearch serve``) pick up every commit before their next query.
+    """
+
+    SNAPSHOT_ATTEMPTS = 20
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
@@ -187,43 +246,94 @@ class IndexReader(_IndexView):
                 hint="run `fsearch index PATH` first, or point --index-dir at an index folder",
             )
         try:
-            self._conn = _connect(sidecar, readonly=True)
-            self.manifest = _read_meta(self._conn)
+            self._conn, manifest = _connect_reader(sidecar)
         except sqlite3.DatabaseError as exc:
-            raise IndexCorruptError(f"index sidecar {sidecar} is unreadable ({exc})",
-                                    hint="rebuild it with `fsearch index PATH --rebuild`") from None
-        if not self.manifest:
-            raise IndexCorruptError(f"index at {folder} has no manifest (an interrupted first build?)",
-                                    hint="rebuild it with `fsearch index PATH --rebuild`")
-        if self.manifest.get("format_version") != FORMAT_VERSION:
-            raise IndexCorruptError(
-                f"index at {folder} has format {self.manifest.get('format_version')}, "
-                f"this fsearch reads format {FORMAT_VERSION}",
-                hint="rebuild it with `fsearch index PATH --rebuild`",
-            )
-        for attempt in range(3):
-            try:
-                self.index = self._load_vectors()
-                break
-            except IndexCorruptError:
-                # a writer may have committed (and deleted our generation's file) in between
-                latest = _read_meta(self._conn)
-                if attempt == 2 or latest.get("generation") == self.manifest["generation"]:
-                    raise
-                self.manifest = latest
+            raise IndexCorruptError(f"index sidecar {sidecar} is unreadable ({exc})", hint=REBUILD_HINT) from None
+        if not manifest:
+            raise IndexCorruptError(f"index at {folder} was never completed (an interrupted first build?)",
+                                    hint="run the same `fsearch index PATH` again to finish it")
+        self.manifest: dict = {}
+        self._manifest_text: str | None = None
+        self.index: Any = None
+        self._lock = threading.RLock()
+        with self.snapshot():
+            pass
 
-    def _load_vectors(self) -> Any:
+    @property
+    def generation(self) -> int:
+        return int(self.manifest.get("generation", 0))
+
+    @contextmanager
+    def snapshot(self) -> Iterator["IndexReader"]:
+        """Hold one commit's rows (a read transaction) with the same generation's vectors loaded."""
+        with self._lock:
+            for attempt in range(self.SNAPSHOT_ATTEMPTS):
+                try:
+                    self._conn.execute("BEGIN")
+                    self._follow(self._manifest_text_now())
+                    break
+                except _StaleSnapshot:
+                    self._rollback()
+                    if attempt == self.SNAPSHOT_ATTEMPTS - 1:
+                        raise IndexCorruptError(f"index vectors in {self.folder} are missing", hint=REPAIR_HINT
+                                                ) from None
+                    time.sleep(0.01 * (attempt + 1))  # a writer is between its commit and its clean-up
+                except BaseException:
+                    self._rollback()
+                    raise
+            try:
+                yield self
+            finally:
+                self._rollback()  # a read transaction: nothing to keep
+
+    def _rollback(self) -> None:
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+
+    def _manifest_text_now(self) -> str:
+        try:
+            text = _manifest_text(self._conn)
+        except sqlite3.DatabaseError as exc:
+            raise IndexCorruptError(f"index sidecar in {self.folder} is unreadable ({exc})",
+                                    hint=REBUILD_HINT) from None
+        if not text:
+            raise IndexCorruptError(f"index at {self.folder} has no manifest", hint=REBUILD_HINT)
+        return text
+
+    def _follow(self, text: str) -> None:
+        """Load the vectors of the generation this transaction sees, if they are not the ones in memory."""
+        if text == self._manifest_text:
+            return
+        manifest = json.loads(text)
+        if manifest.get("format_version") != FORMAT_VERSION:
+            raise IndexCorruptError(
+                f"index at {self.folder} has format {manifest.get('format_version')}, "
+                f"this fsearch reads format {FORMAT_VERSION}", hint=REBUILD_HINT)
+        previous = self.manifest
+        if manifest.get("generation") != previous.get("generation") or self.index is None:
+            self.index = self._load_vectors(manifest)
+        self.manifest, self._manifest_text = manifest, text
+
+    def _load_vectors(self, manifest: dict) -> Any:
         import faiss
 
-        path = vectors_file(self.folder, self.manifest["generation"])
-        params = self.manifest.get("vectors", {})
+        path = vectors_file(self.folder, manifest["generation"])
+        params = manifest.get("vectors", {})
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            if self._newer_generation_committed(manifest["generation"]):
+                raise _StaleSnapshot() from None
+            raise IndexCorruptError(f"index vectors {path} are missing", hint=REPAIR_HINT) from None
+        if manifest.get("vectors_sha256") and size <= VERIFY_MAX_BYTES and \
+                file_sha256(path) != manifest["vectors_sha256"]:
+            raise IndexCorruptError(f"index vectors {path} are damaged (checksum mismatch)", hint=REPAIR_HINT)
         try:
             index = faiss.read_index(str(path), vector_index.mmap_flags(params))
             vector_index.prepare_for_search(index, params)
         except RuntimeError:
-            raise IndexCorruptError(f"index vectors {path} are missing or truncated",
-                                    hint=REPAIR_HINT) from None
-        counts, dim = self.manifest["counts"], self.manifest["model"]["dim"]
+            raise IndexCorruptError(f"index vectors {path} are truncated or unreadable", hint=REPAIR_HINT) from None
+        counts, dim = manifest["counts"], manifest["model"]["dim"]
         if index.ntotal != counts["chunks"] or index.d != dim:
             raise IndexCorruptError(
                 f"index at {self.folder} is inconsistent: {index.ntotal} vectors of dim {index.d}, "
@@ -232,7 +342,13 @@ class IndexReader(_IndexView):
             )
         return index
 
+    def _newer_generation_committed(self, generation: int) -> bool:
+        """Asked outside our transaction: has a writer committed past ``generation``?"""
+        latest = committed_manifest(self.folder) or {}
+        return int(latest.get("generation", generation)) > generation
+
     def fetch(self, ids: Iterable[int]) -> dict[int, StoredChunk]:
+        """Chunk rows by id; call inside ``snapshot()`` so they belong to the vectors searched."""
         wanted = list(ids)
         if not wanted:
             return {}
@@ -259,62 +375,77 @@ class IndexWriter(_IndexView):
     """
 
     FLUSH_ROWS = 16384
+    committed = False
 
     def __init__(self, folder: Path, model: ModelInfo, chunking: dict[str, int], rebuild: bool = False,
                  index_type: str = "auto", wait: bool = True, on_wait: Callable[[str], None] | None = None,
                  repair: bool = False) -> None:
+        if folder.exists() and not folder.is_dir():
+            raise ConfigError(f"the index folder {folder} is a file", hint="point --index-dir at a folder")
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
         self._lock = WriterLock(folder, wait=wait, on_wait=on_wait).acquire()
-        try:
-            self._conn = _connect(folder / SIDECAR, readonly=False)
-        except BaseException:
-            self._lock.release()
-            raise
         self._buffer: list[tuple[int, "np.ndarray"]] = []
         self._dim = model.dim
         self._index_type = index_type
         self._rebuild_graph = False
         self._repair = repair
         self.vectors_lost = False
+        self.warnings: list[str] = []
         self.index: Any = None
+        self._conn: sqlite3.Connection | None = None
         try:
-            self._open(model, chunking, rebuild)
-        except sqlite3.DatabaseError as exc:
-            self.close()
-            raise IndexCorruptError(f"cannot update the index at {folder}: {exc}",
-                                    hint="rebuild it with `fsearch index PATH --rebuild`") from None
+            try:
+                self._conn = connect_sidecar(folder / SIDECAR, readonly=False)
+                self._open(model, chunking, rebuild)
+            except sqlite3.DatabaseError as exc:
+                if not rebuild or exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+                    raise IndexCorruptError(f"cannot update the index at {folder}: {exc}", hint=REBUILD_HINT
+                                            ) from None
+                self._start_afresh(model, chunking)  # --rebuild always works: the damaged sidecar goes
         except BaseException:
             self.close()
             raise
+
+    def _start_afresh(self, model: ModelInfo, chunking: dict[str, int]) -> None:
+        if self._conn is not None:
+            self._conn.close()
+        for name in SIDECAR_FILES:
+            (self.folder / name).unlink(missing_ok=True)
+        self._conn = connect_sidecar(self.folder / SIDECAR, readonly=False)
+        self._open(model, chunking, rebuild=True)
 
     def _open(self, model: ModelInfo, chunking: dict[str, int], rebuild: bool) -> None:
         import faiss
 
         self._conn.execute("PRAGMA journal_mode = WAL")
         self._conn.execute("BEGIN IMMEDIATE")
-        old = _read_meta(self._conn) if self._has_meta() else {}
-        self._old_generation = old.get("generation", 0)
+        old = _read_meta(self._conn)
+        self._old_generation = old.get("generation", 0) or _last_known(self.folder, "generation")
         keep = bool(old) and not rebuild
         if keep:
             self._check_compatible(old, model, chunking)
             path = vectors_file(self.folder, self._old_generation)
             try:
-                if self._repair and old.get("vectors_sha256") and file_sha256(path) != old["vectors_sha256"]:
-                    raise RuntimeError("checksum mismatch")  # readable but damaged: rebuild from the sidecar
+                if old.get("vectors_sha256") and file_sha256(path) != old["vectors_sha256"]:
+                    raise RuntimeError("checksum mismatch")  # readable but damaged: never carried forward
                 self.index = faiss.read_index(str(path))
             except (RuntimeError, OSError):
                 if not self._repair:
-                    raise IndexCorruptError(f"index vectors {path} are missing or truncated",
-                                            hint=REPAIR_HINT) from None
+                    raise IndexCorruptError(f"index vectors {path} are missing, truncated or damaged; "
+                                            "nothing was changed", hint=REPAIR_HINT) from None
                 self.vectors_lost = True
                 self._index_type = old.get("vectors", {}).get("type", "auto")
         else:
+            last_id = self._last_chunk_id() or _last_known(self.folder, "last_chunk_id")
             for table in ("chunk_terms", "chunks", "files", "meta"):
                 self._conn.execute(f"DROP TABLE IF EXISTS {table}")
         for statement in _SCHEMA.split(";"):  # not executescript: it would commit the open transaction
             if statement.strip():
                 self._conn.execute(statement)
+        if not keep and last_id:
+            # ids are never reused: a reader holding old vectors must not find new text under an old id
+            self._conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('chunks', ?)", (last_id,))
         now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         self.manifest = {
             "format_version": FORMAT_VERSION,
@@ -328,8 +459,11 @@ class IndexWriter(_IndexView):
             "created_at": old["created_at"] if keep else now,
         }
 
-    def _has_meta(self) -> bool:
-        return bool(self._conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'meta'").fetchone())
+    def _last_chunk_id(self) -> int:
+        if not self._conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'").fetchone():
+            return 0
+        row = self._conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'chunks'").fetchone()
+        return int(row[0]) if row else 0
 
     def _check_compatible(self, old: dict, model: ModelInfo, chunking: dict[str, int]) -> None:
         if old.get("format_version") != FORMAT_VERSION:
@@ -443,11 +577,26 @@ class IndexWriter(_IndexView):
         if ids:
             self.index.add_with_ids(kept, np.asarray(ids, dtype=np.int64))
 
-    def repair(self, encode: Callable[[list[str]], "np.ndarray"], segment: Callable[[str], str]) -> list[str]:
-        """Make vectors and keyword rows agree with the chunk rows (the sidecar is the source of truth)."""
+    def repair(self, encode: Callable[[list[str]], "np.ndarray"], segment: Callable[[str], str],
+               text_hash: Callable[[str], str]) -> list[str]:
+        """Make vectors and keyword rows agree with the chunk rows (the sidecar is the source of truth).
+
+        Files whose chunk texts no longer match their stored hashes were altered inside the
+        sidecar: nothing in the index can say what they held, so they leave it (re-index to add them).
+        """
         import numpy as np
 
         actions = []
+        altered = [path for path, text, stored in self._conn.execute(
+            "SELECT f.path, c.text, c.text_hash FROM chunks c JOIN files f ON f.id = c.file_id")
+            if text_hash(text) != stored]
+        if altered:
+            files = sorted(set(altered))
+            for path in files:
+                self._conn.execute("DELETE FROM chunks WHERE file_id = (SELECT id FROM files WHERE path = ?)", (path,))
+                self._conn.execute("DELETE FROM files WHERE path = ?", (path,))
+            actions.append(f"removed {len(files)} file(s) whose stored text was altered; run `fsearch index` on "
+                           f"them to add them back: {', '.join(files[:3])}{' ...' if len(files) > 3 else ''}")
         rows = dict(self._conn.execute("SELECT id, text FROM chunks").fetchall())
         ids = set(rows)
         if self.index is None:
@@ -489,17 +638,8 @@ class IndexWriter(_IndexView):
 
     def commit(self) -> dict:
         """Publish everything since opening; returns the new manifest. On failure nothing changes."""
-        try:
+        with write_errors(self.folder):
             return self._commit()
-        except (OSError, sqlite3.OperationalError) as exc:
-            if getattr(exc, "errno", None) == errno.ENOSPC or "full" in str(exc):
-                raise IndexWriteError(f"no space left on the device while writing the index at {self.folder}; "
-                                      "the previous index is unchanged", hint="free some space and run it again"
-                                      ) from None
-            if isinstance(exc, PermissionError):
-                raise IndexWriteError(f"permission denied writing the index at {self.folder}; "
-                                      "the previous index is unchanged") from None
-            raise
 
     def _commit(self) -> dict:
         self.prepare()
@@ -509,7 +649,7 @@ class IndexWriter(_IndexView):
         if chunks != self.index.ntotal:
             raise IndexCorruptError(f"internal error: {chunks} chunk rows but {self.index.ntotal} vectors")
         self.manifest.update(generation=generation, counts={"files": files, "chunks": chunks},
-                             updated_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+                             last_chunk_id=self._last_chunk_id(), updated_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
         _crash_point("before-vectors")
         path = vectors_file(self.folder, generation)
         _write_faiss(self.index, path)
@@ -518,11 +658,16 @@ class IndexWriter(_IndexView):
         self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('manifest', ?)",
                            (json.dumps(self.manifest, ensure_ascii=False),))
         self._conn.execute("COMMIT")
+        self.committed = True
         _crash_point("after-commit")
-        atomic_write_bytes(self.folder / MANIFEST,
-                           json.dumps(self.manifest, ensure_ascii=False, indent=2).encode("utf-8"))
-        _crash_point("after-manifest")
-        self._remove_stale_vectors(keep=generation)
+        try:  # the commit is done: what follows is tidying up, and a failure there is a warning, not a lie
+            atomic_write_bytes(self.folder / MANIFEST,
+                               json.dumps(self.manifest, ensure_ascii=False, indent=2).encode("utf-8"))
+            _crash_point("after-manifest")
+            self._remove_stale_vectors(keep=generation)
+        except OSError as exc:
+            self.warnings.append(f"generation {generation} is committed, but tidying up failed ({describe(exc)}); "
+                                 "`fsearch doctor --repair` finishes it")
         return self.manifest
 
     def _remove_stale_vectors(self, keep: int) -> None:
@@ -532,9 +677,10 @@ class IndexWriter(_IndexView):
 
     def close(self) -> None:
         try:
-            if self._conn.in_transaction:
-                self._conn.execute("ROLLBACK")
-            self._conn.close()
+            if self._conn is not None:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+                self._conn.close()
         finally:
             self._lock.release()
 
@@ -554,7 +700,49 @@ def committed_manifest(folder: Path) -> dict | None:
     if not (folder / SIDECAR).is_file():
         return None
     try:
-        with closing(_connect(folder / SIDECAR, readonly=True)) as conn:
-            return _read_meta(conn) or None
+        conn, manifest = _connect_reader(folder / SIDECAR)
+        conn.close()
+        return manifest or None
     except sqlite3.DatabaseError:
         return None
+
+
+def _last_known(folder: Path, key: str) -> int:
+    """A number from manifest.json, for a rebuild whose sidecar is gone: generations and ids keep rising."""
+    try:
+        return int(json.loads((folder / MANIFEST).read_text(encoding="utf-8")).get(key, 0))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return 0
+
+
+_NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+_NO_PERMISSION = {errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+def describe(exc: BaseException) -> str:
+    """What went wrong, by error number (the words of a message vary with the byte it struck at)."""
+    code = getattr(exc, "errno", None)
+    sqlite_code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
+    if code in _NO_SPACE or sqlite_code == sqlite3.SQLITE_FULL:
+        return "no space left on the device"
+    if code == errno.EROFS or sqlite_code == sqlite3.SQLITE_READONLY:
+        return "the file system is read-only"
+    if code in _NO_PERMISSION or sqlite_code in (sqlite3.SQLITE_PERM, sqlite3.SQLITE_CANTOPEN):
+        return "permission denied"
+    if code == errno.EIO or sqlite_code == sqlite3.SQLITE_IOERR:
+        return "an I/O error (a full or failing disk?)"
+    return f"{type(exc).__name__}: {exc}"
+
+
+@contextmanager
+def write_errors(folder: Path) -> Iterator[None]:
+    """Turn OS and SQLite failures while updating ``folder`` into one line that says what is live."""
+    try:
+        yield
+    except FsearchError:
+        raise  # already says what happened (some of ours are OSErrors too)
+    except (OSError, sqlite3.OperationalError) as exc:
+        live = (committed_manifest(folder) or {}).get("generation")
+        state = f"the previous index is unchanged (generation {live})" if live else "no index was written"
+        hint = "free some space and run it again" if "space" in describe(exc) else None
+        raise IndexWriteError(f"cannot write the index at {folder}: {describe(exc)}; {state}", hint=hint) from None

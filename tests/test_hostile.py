@@ -8,7 +8,7 @@ from pathlib import Path
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from faiss_search import indexer
+from faiss_search import documents, indexer
 from faiss_search.chunking import chunk_text
 from faiss_search.cli import app
 from faiss_search.config import load_settings
@@ -57,7 +57,7 @@ def test_a_huge_file_is_skipped_without_reading_it(home, runner, tmp_path, monke
         fh.write(b"a" * (3 * 1024 * 1024))
     reads = []
     original = indexer.read_document
-    monkeypatch.setattr(indexer, "read_document", lambda p: reads.append(p.name) or original(p))
+    monkeypatch.setattr(indexer, "read_document", lambda p, *a: reads.append(p.name) or original(p, *a))
     report = index_json(runner, tmp_path)
     assert report["skipped"] == {"larger than 1 MB": 1} and reads == ["small.txt"]
 
@@ -84,7 +84,7 @@ def test_deep_trees_symlink_loops_and_odd_names(home, runner, tmp_path):
         (root / name).write_text(f"内容：{name}\n", encoding="utf-8")
     report = index_json(runner, root)
     assert report["total_files"] == 5
-    assert report["skipped"] == {"unreadable": 2, "symlinked folder": 1}
+    assert report["skipped"] == {"not a regular file": 2, "symlinked folder": 1}  # the self-link and the dangling one
     sources = json.loads(runner.invoke(app, ["search", "内容", "--json", "-k", "10", "--mode", "keyword"])
                          .stdout)["results"]
     assert {Path(hit["source"]).name for hit in sources} >= {"with space.txt", "中文 文件名.md"}
@@ -93,14 +93,14 @@ def test_deep_trees_symlink_loops_and_odd_names(home, runner, tmp_path):
 def test_unreadable_and_vanishing_files_are_counted(home, tmp_path, fake_embedder, monkeypatch):
     for name in ("a.txt", "locked.txt", "gone.txt"):
         (tmp_path / name).write_text(f"{name} text\n")
-    original_read = Path.read_bytes
+    original_read = documents.read_regular_file
 
-    def read_bytes(path):
+    def read_regular_file(path, *args):
         if path.name == "locked.txt":
             raise PermissionError(13, "Permission denied", str(path))
-        return original_read(path)
+        return original_read(path, *args)
 
-    monkeypatch.setattr(Path, "read_bytes", read_bytes)
+    monkeypatch.setattr(documents, "read_regular_file", read_regular_file)
     original_discover = indexer.discover
 
     def discover_then_delete(path):
@@ -118,8 +118,8 @@ def test_a_file_that_changes_during_indexing_is_picked_up_next_time(home, tmp_pa
     target.write_text("first version\n")
     original = indexer.read_document
 
-    def read_after_change(path):
-        doc = original(path)
+    def read_after_change(path, *args):
+        doc = original(path, *args)
         path.write_text("second version, written while indexing\n")
         return doc
 

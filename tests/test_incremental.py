@@ -1,6 +1,8 @@
 """Re-indexing a folder that changes: only what changed is read and embedded; deleted files leave."""
 
 import json
+import os
+import time
 
 import pytest
 
@@ -49,16 +51,23 @@ def test_edit_delete_add_through_the_cli(home, runner, folder):
         assert all("panda" not in hit["source"] and "熊猫" not in hit["text"] for hit in top("熊猫吃竹子", mode))
 
 
+def age(folder, seconds=60):
+    """Files saved a while ago: not 'racy' (see indexer.RACY_SECONDS), so a stat is enough to trust them."""
+    for path in folder.rglob("*.*"):
+        os.utime(path, (time.time() - seconds, time.time() - seconds))
+
+
 def test_unchanged_files_are_not_read(home, folder, fake_embedder, monkeypatch):
     settings = load_settings()
+    age(folder)
     index_path(folder, settings, fake_embedder)
     reads = []
     original = indexer.read_document
-    monkeypatch.setattr(indexer, "read_document", lambda path: reads.append(path) or original(path))
+    monkeypatch.setattr(indexer, "read_document", lambda path, *a: reads.append(path) or original(path, *a))
     again = index_path(folder, settings, fake_embedder)
     assert reads == [] and again.files_unchanged == 3 and not again.changed_anything
-    # same content, new mtime: read once, recognised by its hash, and remembered
-    (folder / "tea.md").touch()
+    # same content, new mtime (old enough not to be racy): read once, recognised by its hash, and remembered
+    os.utime(folder / "tea.md", (time.time() - 60, time.time() - 60))
     touched = index_path(folder, settings, fake_embedder)
     assert len(reads) == 1 and touched.files_unchanged == 3 and touched.chunks_embedded == 0
     index_path(folder, settings, fake_embedder)
