@@ -25,7 +25,7 @@ from .store import (
     SIDECAR,
     IndexWriter,
     committed_manifest,
-    connect_sidecar,
+    connect_reader,
     vectors_file,
     write_errors,
 )
@@ -64,7 +64,7 @@ def _sidecar(folder: Path) -> tuple[sqlite3.Connection, dict]:
         raise IndexNotFoundError(f"no index at {folder}", hint="run `fsearch index PATH` first")
     conn = None
     try:
-        conn = connect_sidecar(path, readonly=True)
+        conn = connect_reader(path)[0]
         conn.execute("BEGIN")
         status = conn.execute("PRAGMA quick_check").fetchone()[0]
         if status != "ok":

@@ -24,6 +24,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import shutil
 import signal
 import sqlite3
 import threading
@@ -144,24 +145,27 @@ def connect_sidecar(path: Path, readonly: bool, immutable: bool = False) -> sqli
     return conn
 
 
-def _connect_reader(path: Path) -> tuple[sqlite3.Connection, dict]:
-    """A read-only connection and the committed manifest; falls back to immutable mode on read-only media.
+def connect_reader(path: Path, fallback: bool = True) -> tuple[sqlite3.Connection, bool]:
+    """A read-only connection; falls back to immutable mode where the -shm file cannot be made.
 
-    A WAL database needs its -shm file, which SQLite cannot create on a read-only mount. The
-    fallback is safe only when no -wal file holds commits that the main file lacks, which is
-    the state a writer leaves when it closes.
+    A WAL database needs its -shm file, which SQLite cannot create on a read-only mount or a
+    full disk. The fallback is safe only when no -wal file holds commits that the main file
+    lacks, which is the state a writer leaves when it closes (and no writer can work there).
+    Returns the connection and whether it is immutable.
     """
     conn = connect_sidecar(path, readonly=True)
     try:
-        return conn, _read_meta(conn)
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+        return conn, False
     except sqlite3.OperationalError as exc:
         conn.close()
         wal = path.with_name(path.name + "-wal")
-        if exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY) or (
-                wal.exists() and wal.stat().st_size > 0):
+        if not fallback or exc.sqlite_errorcode & 0xFF not in _NO_SHM or (wal.exists() and wal.stat().st_size > 0):
             raise
-    conn = connect_sidecar(path, readonly=True, immutable=True)
-    return conn, _read_meta(conn)
+    return connect_sidecar(path, readonly=True, immutable=True), True
+
+
+_NO_SHM = (sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL)
 
 
 def _manifest_text(conn: sqlite3.Connection) -> str | None:
@@ -246,7 +250,8 @@ class IndexReader(_IndexView):
                 hint="run `fsearch index PATH` first, or point --index-dir at an index folder",
             )
         try:
-            self._conn, manifest = _connect_reader(sidecar)
+            self._conn, self._immutable = connect_reader(sidecar)
+            manifest = _read_meta(self._conn)
         except sqlite3.DatabaseError as exc:
             raise IndexCorruptError(f"index sidecar {sidecar} is unreadable ({exc})", hint=REBUILD_HINT) from None
         if not manifest:
@@ -267,6 +272,8 @@ class IndexReader(_IndexView):
     def snapshot(self) -> Iterator["IndexReader"]:
         """Hold one commit's rows (a read transaction) with the same generation's vectors loaded."""
         with self._lock:
+            if self._immutable:
+                self._leave_immutable_mode()
             for attempt in range(self.SNAPSHOT_ATTEMPTS):
                 try:
                     self._conn.execute("BEGIN")
@@ -289,6 +296,15 @@ class IndexReader(_IndexView):
     def _rollback(self) -> None:
         if self._conn.in_transaction:
             self._conn.execute("ROLLBACK")
+
+    def _leave_immutable_mode(self) -> None:
+        """Space freed, or the medium made writable: use a locking connection again, so commits are seen."""
+        try:
+            conn, _ = connect_reader(self.folder / SIDECAR, fallback=False)
+        except sqlite3.DatabaseError:
+            return
+        self._conn.close()
+        self._conn, self._immutable = conn, False
 
     def _manifest_text_now(self) -> str:
         try:
@@ -399,7 +415,9 @@ class IndexWriter(_IndexView):
                 self._conn = connect_sidecar(folder / SIDECAR, readonly=False)
                 self._open(model, chunking, rebuild)
             except sqlite3.DatabaseError as exc:
-                if not rebuild or exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+                if exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
+                    raise  # full, read-only, I/O: write_errors says which
+                if not rebuild:
                     raise IndexCorruptError(f"cannot update the index at {folder}: {exc}", hint=REBUILD_HINT
                                             ) from None
                 self._start_afresh(model, chunking)  # --rebuild always works: the damaged sidecar goes
@@ -666,7 +684,8 @@ class IndexWriter(_IndexView):
             _crash_point("after-manifest")
             self._remove_stale_vectors(keep=generation)
         except OSError as exc:
-            self.warnings.append(f"generation {generation} is committed, but tidying up failed ({describe(exc)}); "
+            self.warnings.append(f"generation {generation} is committed, but tidying up failed "
+                                 f"({describe(exc, self.folder)}); "
                                  "`fsearch doctor --repair` finishes it")
         return self.manifest
 
@@ -700,9 +719,8 @@ def committed_manifest(folder: Path) -> dict | None:
     if not (folder / SIDECAR).is_file():
         return None
     try:
-        conn, manifest = _connect_reader(folder / SIDECAR)
-        conn.close()
-        return manifest or None
+        with closing(connect_reader(folder / SIDECAR)[0]) as conn:
+            return _read_meta(conn) or None
     except sqlite3.DatabaseError:
         return None
 
@@ -719,11 +737,16 @@ _NO_SPACE = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 _NO_PERMISSION = {errno.EACCES, errno.EPERM, errno.EROFS}
 
 
-def describe(exc: BaseException) -> str:
+#: SQLite reports some writes that failed for want of space as plain I/O errors; the free space tells
+LOW_SPACE_BYTES = 1024 * 1024
+
+
+def describe(exc: BaseException, folder: Path | None = None) -> str:
     """What went wrong, by error number (the words of a message vary with the byte it struck at)."""
     code = getattr(exc, "errno", None)
     sqlite_code = (getattr(exc, "sqlite_errorcode", None) or 0) & 0xFF
-    if code in _NO_SPACE or sqlite_code == sqlite3.SQLITE_FULL:
+    if code in _NO_SPACE or sqlite_code == sqlite3.SQLITE_FULL or (
+            sqlite_code == sqlite3.SQLITE_IOERR and folder is not None and _free_bytes(folder) < LOW_SPACE_BYTES):
         return "no space left on the device"
     if code == errno.EROFS or sqlite_code == sqlite3.SQLITE_READONLY:
         return "the file system is read-only"
@@ -732,6 +755,13 @@ def describe(exc: BaseException) -> str:
     if code == errno.EIO or sqlite_code == sqlite3.SQLITE_IOERR:
         return "an I/O error (a full or failing disk?)"
     return f"{type(exc).__name__}: {exc}"
+
+
+def _free_bytes(folder: Path) -> int:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return LOW_SPACE_BYTES
 
 
 @contextmanager
@@ -744,5 +774,6 @@ def write_errors(folder: Path) -> Iterator[None]:
     except (OSError, sqlite3.OperationalError) as exc:
         live = (committed_manifest(folder) or {}).get("generation")
         state = f"the previous index is unchanged (generation {live})" if live else "no index was written"
-        hint = "free some space and run it again" if "space" in describe(exc) else None
-        raise IndexWriteError(f"cannot write the index at {folder}: {describe(exc)}; {state}", hint=hint) from None
+        reason = describe(exc, folder)
+        hint = "free some space and run it again" if "space" in reason else None
+        raise IndexWriteError(f"cannot write the index at {folder}: {reason}; {state}", hint=hint) from None

@@ -72,3 +72,12 @@ def shared_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} not available")
     return path
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A sentence-transformers folder: the real bge-small-zh-v1.5 layout with tiny random weights."""
+    from .tiny_model import build_tiny_model
+
+    layout = shared_path("fixtures", "bge-small-zh-v1.5-layout")
+    return build_tiny_model(layout, tmp_path_factory.mktemp("tiny-bge"))

@@ -4,22 +4,12 @@ import json
 import shutil
 
 import numpy as np
-import pytest
 
 from faiss_search.cli import app
 from faiss_search.embedding import load_embedder
 from faiss_search.models.registry import METADATA_FILE, resolve_model
 
-from .conftest import shared_path
-from .tiny_model import build_tiny_model
-
 BGE_INSTRUCTION = "为这个句子生成表示以用于检索相关文章："
-
-
-@pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory):
-    layout = shared_path("fixtures", "bge-small-zh-v1.5-layout")
-    return build_tiny_model(layout, tmp_path_factory.mktemp("tiny-bge"))
 
 
 def test_folder_model_encodes_normalized_float32(tiny_model, tmp_path):

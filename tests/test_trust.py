@@ -120,11 +120,11 @@ def test_serve_follows_updates_and_rebuilds(home, fake_embedder):
 
 
 def race(home, embedder, seconds: float) -> dict:
-    """A writer alternating updates and rebuilds; one-shot readers and a long-running searcher check every hit."""
+    """A writer alternating updates and rebuilds, against one-shot readers, a long-running searcher and serve."""
     settings = load_settings()
     index_documents(doc_set("G0", 6), settings, embedder)
     stop = threading.Event()
-    counts = {"commits": 0, "one-shot": 0, "long-running": 0}
+    counts = {"commits": 0, "one-shot": 0, "long-running": 0, "serve": 0}
     failures: list = []
 
     def writer():
@@ -138,37 +138,57 @@ def race(home, embedder, seconds: float) -> dict:
                 index_documents(doc_set(prefix, 4) + doc_set("S", 3 + generation % 4), settings, embedder)
             counts["commits"] += 1
 
-    def reader(one_shot: bool):
-        searcher = Searcher(IndexReader(settings.index_path), embedder)
+    def check(kind: str, ask) -> None:
         i = 0
         while not stop.is_set():
             i += 1
-            if one_shot:
-                searcher.reader.close()
-                searcher = Searcher(IndexReader(settings.index_path), embedder)
             try:
                 for mode in ("dense", "hybrid", "keyword"):
-                    assert_true_hits(searcher, embedder, f"第{i % 7}号 {TOPICS[i % len(TOPICS)]}", 3, mode)
-                counts["one-shot" if one_shot else "long-running"] += 1
+                    ask(f"第{i % 7}号 {TOPICS[i % len(TOPICS)]}", mode)
+                counts[kind] += 1
             except Exception as exc:  # collected: a thread's assertion would vanish otherwise
-                failures.append(repr(exc))
+                failures.append(f"{kind}: {exc!r}")
                 stop.set()
 
-    threads = [threading.Thread(target=writer), threading.Thread(target=reader, args=(True,)),
-               threading.Thread(target=reader, args=(False,))]
-    for thread in threads:
-        thread.start()
-    time.sleep(seconds)
-    stop.set()
-    for thread in threads:
-        thread.join(60)
+    def one_shot(query, mode):
+        searcher = Searcher(IndexReader(settings.index_path), embedder)
+        try:
+            assert_true_hits(searcher, embedder, query, 3, mode)
+        finally:
+            searcher.reader.close()
+
+    long_running = Searcher(IndexReader(settings.index_path), embedder)
+    served = Searcher(IndexReader(settings.index_path), embedder)
+    with uvicorn_app(create_app(embedder, served)) as url:
+        def over_http(query, mode):
+            body = json.dumps({"query": query, "top_k": 3, "mode": mode}).encode()
+            request = urllib.request.Request(url + "/v1/search", body, {"Content-Type": "application/json"})
+            result = json.loads(urllib.request.urlopen(request, timeout=30).read())["results"]
+            vector = embedder.encode_queries([query])[0]
+            assert mode == "keyword" or len(result) == 3, result
+            for hit in result:
+                assert hit["text"].startswith(hit["source"] + "："), hit
+                if hit["dense_score"] is not None:
+                    assert abs(hit["dense_score"] - float(embedder.encode_passages([hit["text"]])[0] @ vector)) < 1e-4
+
+        threads = [threading.Thread(target=writer),
+                   threading.Thread(target=check, args=("one-shot", one_shot)),
+                   threading.Thread(target=check, args=("long-running", lambda q, m: assert_true_hits(
+                       long_running, embedder, q, 3, m))),
+                   threading.Thread(target=check, args=("serve", over_http))]
+        for thread in threads:
+            thread.start()
+        time.sleep(seconds)
+        stop.set()
+        for thread in threads:
+            thread.join(60)
     assert not failures, failures[:3]
     return counts
 
 
 def test_readers_racing_a_writer_never_see_a_wrong_or_missing_hit(home, fake_embedder):
     counts = race(home, fake_embedder, 4)
-    assert counts["commits"] >= 3 and counts["one-shot"] >= 3 and counts["long-running"] >= 3, counts
+    assert min(counts.values()) >= 3, counts
 
 
 @pytest.mark.slow
