@@ -46,7 +46,8 @@ def invalid_rows(vectors: "np.ndarray") -> list[int]:
     import numpy as np
 
     finite = np.isfinite(vectors).all(axis=1)
-    norms = np.linalg.norm(np.where(np.isfinite(vectors), vectors, 0), axis=1)
+    with np.errstate(all="ignore"):
+        norms = np.linalg.norm(np.where(np.isfinite(vectors), vectors, 0).astype(np.float64), axis=1)
     return np.flatnonzero(~finite | (norms < 1e-6)).tolist()
 
 
@@ -65,7 +66,7 @@ def checked_vectors(vectors: "np.ndarray", rows: int, dim: int, what: str,
     bad = invalid_rows(array)
     if bad:
         where = f" ({names[bad[0]]})" if names else ""
-        raise InvalidVectorError(f"the model returned {len(bad)} invalid vector(s) (NaN, Inf or all zeros) "
+        raise InvalidVectorError(f"the model returned {len(bad)} invalid vector(s) (NaN, Inf, all zeros or huge) "
                                  f"for {what}s{where}; nothing was stored",
                                  hint="check the model (or the embedding server) with a short text")
     return array

@@ -38,6 +38,20 @@ def base_urls_from_source(source: str) -> list[str]:
     return [u.strip() for u in source.removeprefix(SOURCE_PREFIX).split(",") if u.strip()]
 
 
+#: a server's raw vector with a norm outside this range is nonsense (NaN, Inf, 1e30, all zeros)
+SANE_NORMS = (1e-6, 1e6)
+
+
+def _normalized(vectors: "np.ndarray") -> "np.ndarray":
+    """Unit vectors; a row with a nonsensical norm becomes NaN, which the caller refuses with its source."""
+    import numpy as np
+
+    with np.errstate(all="ignore"):
+        norms = np.linalg.norm(vectors.astype(np.float64), axis=1, keepdims=True)
+        sane = np.isfinite(norms) & (norms > SANE_NORMS[0]) & (norms < SANE_NORMS[1])
+        return np.where(sane, vectors / np.where(sane, norms, 1.0), np.nan).astype(np.float32)
+
+
 class OpenAIEmbedder:
     """Embeds through one or more OpenAI-compatible servers."""
 
@@ -99,8 +113,7 @@ class OpenAIEmbedder:
                     raise RemoteEmbeddingError(f"{url} returned {vectors.shape[1]}-dimensional vectors, "
                                                f"expected {self._dim}",
                                                hint="every --base-url must serve the same model")
-                norms = np.linalg.norm(vectors, axis=1, keepdims=True)
-                return vectors / np.where(norms > 0, norms, 1.0)
+                return _normalized(vectors)
             except urllib.error.HTTPError as exc:
                 detail = exc.read()[:300].decode("utf-8", "replace")
                 if exc.code in (400, 422) and self.send_input_type and ("input_type" in detail or "xtra" in detail):

@@ -65,6 +65,7 @@ class Flaky(BaseHTTPRequestHandler):
     """Fails the first ``failures`` requests with 500, then answers with ``dim``-dimensional vectors."""
 
     failures, dim, seen, hang, strict = 2, 384, 0, False, False
+    first = 1.0  # the first component of every vector (the others are 0)
 
     def log_message(self, *args):
         pass
@@ -81,7 +82,7 @@ class Flaky(BaseHTTPRequestHandler):
             payload, code = b'{"error": {"message": "busy"}}', 500
         else:
             texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
-            data = [{"object": "embedding", "index": i, "embedding": [1.0] + [0.0] * (type(self).dim - 1)}
+            data = [{"object": "embedding", "index": i, "embedding": [type(self).first] + [0.0] * (type(self).dim - 1)}
                     for i in range(len(texts))]
             payload, code = json.dumps({"object": "list", "data": data, "model": "x"}).encode(), 200
         self.send_response(code)
@@ -92,7 +93,8 @@ class Flaky(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def flaky():
-    handler = type("Handler", (Flaky,), {"failures": 2, "dim": 384, "seen": 0, "hang": False, "strict": False})
+    handler = type("Handler", (Flaky,), {"failures": 2, "dim": 384, "seen": 0, "hang": False, "strict": False,
+                                         "first": 1.0})
     server = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -161,3 +163,20 @@ def test_remote_options_are_checked(home, runner):
     assert result.exit_code == 1 and "--base-url goes with --embedder openai" in result.stderr
     result = runner.invoke(app, ["index", ".", "--embedder", "gpu"])
     assert result.exit_code == 1 and "unknown embedder 'gpu'" in result.stderr
+
+
+@pytest.mark.parametrize("first", [float("nan"), float("inf"), 1e30, 0.0])
+def test_a_server_answering_nonsense_vectors_is_refused(flaky, home, runner, tmp_path, first):
+    url, handler = flaky
+    handler.failures = 0
+    (tmp_path / "a.txt").write_text("熊猫吃竹子\n", encoding="utf-8")
+    handler.first = 1.0
+    assert runner.invoke(app, ["index", str(tmp_path), "--embedder", "openai", "--model", "x",
+                               "--base-url", url]).exit_code == 0
+    (tmp_path / "b.txt").write_text("长城在北方\n", encoding="utf-8")
+    handler.first = first
+    result = runner.invoke(app, ["index", str(tmp_path)])
+    assert result.exit_code == 1 and "invalid vector" in result.stderr and "b.txt:1" in result.stderr
+    assert "Traceback" not in result.output
+    status = json.loads(runner.invoke(app, ["status", "--json"]).stdout)
+    assert status["chunks"] == 1 and status["files"] == 1  # nothing of it was stored
