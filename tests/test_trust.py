@@ -45,6 +45,17 @@ def doc_set(prefix: str, n: int) -> list:
     return docs
 
 
+def docs_folder(root: Path, files: dict[str, str]) -> Path:
+    folder = root / "docs"
+    folder.mkdir()
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+PANDA_AND_WALL = {"a.txt": "熊猫每天吃竹子。\n", "b.txt": "长城在北方。\n"}
+
+
 def assert_true_hits(searcher: Searcher, embedder: FakeEmbedder, query: str, k: int, mode: str) -> list:
     """Every hit's text belongs to its source, and (dense) its score is the query's cosine with that text."""
     result = searcher.search(query, k, mode)
@@ -211,10 +222,7 @@ def swap_two_ids(index_dir: Path) -> None:
 
 
 def test_swapped_ids_are_refused_by_search_and_update_until_repaired(home, runner, tmp_path):
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    (folder / "a.txt").write_text("熊猫每天吃竹子。\n", encoding="utf-8")
-    (folder / "b.txt").write_text("显卡可以训练神经网络。\n", encoding="utf-8")
+    folder = docs_folder(tmp_path, {"a.txt": "熊猫每天吃竹子。\n", "b.txt": "显卡可以训练神经网络。\n"})
     assert runner.invoke(app, ["index", str(folder)]).exit_code == 0
     swap_two_ids(home / "index")
     searched = runner.invoke(app, ["search", "熊猫吃什么"])
@@ -246,9 +254,7 @@ class BrokenEmbedder(FakeEmbedder):
 @pytest.mark.parametrize("poison", ["NaN", "ZERO"])
 def test_invalid_vectors_are_never_written(home, tmp_path, poison):
     embedder = BrokenEmbedder()
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    (folder / "good.txt").write_text("熊猫每天吃竹子。\n", encoding="utf-8")
+    folder = docs_folder(tmp_path, {"good.txt": "熊猫每天吃竹子。\n"})
     index_path(folder, load_settings(), embedder)
     (folder / "bad.txt").write_text(f"这一段会变成 {poison}。\n", encoding="utf-8")
     with pytest.raises(InvalidVectorError, match=r"invalid vector.*bad\.txt:1"):
@@ -257,10 +263,7 @@ def test_invalid_vectors_are_never_written(home, tmp_path, poison):
 
 
 def test_doctor_finds_text_altered_inside_the_sidecar_and_repair_removes_it(home, runner, tmp_path):
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    (folder / "a.txt").write_text("熊猫每天吃竹子。\n", encoding="utf-8")
-    (folder / "b.txt").write_text("长城在北方。\n", encoding="utf-8")
+    folder = docs_folder(tmp_path, PANDA_AND_WALL)
     assert runner.invoke(app, ["index", str(folder)]).exit_code == 0
     with sqlite3.connect(home / "index" / "chunks.sqlite") as conn:
         conn.execute("UPDATE chunks SET text = '熊猫其实吃肉。' WHERE text = '熊猫每天吃竹子。'")
@@ -292,10 +295,7 @@ def test_a_same_size_edit_within_the_mtime_tick_is_not_lost(home, tmp_path, fake
 
 
 def test_a_folder_emptied_or_deleted_empties_the_index(home, runner, tmp_path):
-    folder = tmp_path / "docs"
-    folder.mkdir()
-    (folder / "a.txt").write_text("熊猫每天吃竹子。\n", encoding="utf-8")
-    (folder / "b.txt").write_text("长城在北方。\n", encoding="utf-8")
+    folder = docs_folder(tmp_path, PANDA_AND_WALL)
     assert runner.invoke(app, ["index", str(folder)]).exit_code == 0
     (folder / "a.txt").unlink()
     (folder / "b.txt").write_text("   \n")
