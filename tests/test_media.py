@@ -74,18 +74,21 @@ def test_a_full_disk_at_any_moment_is_one_true_line(home, tmp_path, env):
     write_docs(tmp_path / "more", range(6))
     mnt = tmp_path / "mnt"
     mnt.mkdir()
+    update = f"{FSEARCH} index '{mnt}/kb' --index-dir '{mnt}/idx' --chunk-size 200 > /dev/null"
+    live = (f"{sys.executable} -c \"import json, sqlite3; print(json.loads(sqlite3.connect('{mnt}/idx/chunks.sqlite')"
+            f".execute('SELECT value FROM meta').fetchone()[0])['generation'])\"")
     result = in_namespace(f"""
         mount -t tmpfs -o size=1m tmpfs '{mnt}'
         mkdir '{mnt}/kb' && cp '{tmp_path}'/more/d[0-2].txt '{mnt}/kb/'
-        {FSEARCH} index '{mnt}/kb' --index-dir '{mnt}/idx' --chunk-size 200 > /dev/null
+        {update}
         cp '{tmp_path}'/more/d[3-5].txt '{mnt}/kb/'
         for free in 8 40 72 400; do
             avail=$(df -k --output=avail '{mnt}' | tail -1)
             dd if=/dev/zero of='{mnt}/filler' bs=1k count=$((avail - free)) 2> /dev/null || true
             code=0
-            {FSEARCH} index '{mnt}/kb' --index-dir '{mnt}/idx' --chunk-size 200 > /dev/null 2> '{tmp_path}/err' || code=$?
+            {update} 2> '{tmp_path}/err' || code=$?
             rm -f '{mnt}/filler'
-            generation=$({sys.executable} -c "import json, sqlite3; print(json.loads(sqlite3.connect('{mnt}/idx/chunks.sqlite').execute('SELECT value FROM meta').fetchone()[0])['generation'])")
+            generation=$({live})
             echo "$free $code $generation $(head -1 '{tmp_path}/err')" >> '{tmp_path}/runs'
             echo "$(wc -l < '{tmp_path}/err')" >> '{tmp_path}/lines'
         done

@@ -13,7 +13,7 @@ import faiss
 import numpy as np
 import pytest
 
-from faiss_search import documents, indexer
+from faiss_search import documents
 from faiss_search.cli import app
 from faiss_search.config import load_settings
 from faiss_search.errors import IndexCorruptError, InvalidVectorError
