@@ -264,10 +264,6 @@ class IndexReader(_IndexView):
         with self.snapshot():
             pass
 
-    @property
-    def generation(self) -> int:
-        return int(self.manifest.get("generation", 0))
-
     @contextmanager
     def snapshot(self) -> Iterator["IndexReader"]:
         """Hold one commit's rows (a read transaction) with the same generation's vectors loaded."""
@@ -391,7 +387,6 @@ class IndexWriter(_IndexView):
     """
 
     FLUSH_ROWS = 16384
-    committed = False
 
     def __init__(self, folder: Path, model: ModelInfo, chunking: dict[str, int], rebuild: bool = False,
                  index_type: str = "auto", wait: bool = True, on_wait: Callable[[str], None] | None = None,
@@ -463,6 +458,7 @@ class IndexWriter(_IndexView):
                 self._conn.execute(statement)
         if not keep and last_id:
             # ids are never reused: a reader holding old vectors must not find new text under an old id
+            self._conn.execute("DELETE FROM sqlite_sequence WHERE name = 'chunks'")
             self._conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('chunks', ?)", (last_id,))
         now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         self.manifest = {
@@ -676,7 +672,6 @@ class IndexWriter(_IndexView):
         self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('manifest', ?)",
                            (json.dumps(self.manifest, ensure_ascii=False),))
         self._conn.execute("COMMIT")
-        self.committed = True
         _crash_point("after-commit")
         try:  # the commit is done: what follows is tidying up, and a failure there is a warning, not a lie
             atomic_write_bytes(self.folder / MANIFEST,
