@@ -15,9 +15,9 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .backends import choose_embedder
 from .config import DEFAULT_MODEL, Settings
 from .documents import Document
-from .embedding import load_embedder
 from .errors import InputError, ModelMismatchError
 from .indexer import ProgressCallback, index_documents
 from .models.registry import ResolvedModel, local_folder_name, resolve_model
@@ -151,7 +151,7 @@ def evaluate(folder: Path, settings: Settings, models: list[str], modes: list[st
         index_dir = settings.index_dir if settings.index_dir and len(models) <= 1 else \
             eval_index_dir(settings, dataset.name, resolved)
         run_settings = replace(settings, index_dir=index_dir)
-        embedder = load_embedder(resolved)
+        embedder = choose_embedder(None, settings.models_dir, model)
         try:
             report = index_documents(dataset.documents, run_settings, embedder, rebuild=rebuild, progress=progress)
         except ModelMismatchError:
