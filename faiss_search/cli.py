@@ -59,7 +59,7 @@ BaseUrlOpt = Annotated[Optional[list[str]], typer.Option(
     "--base-url", help="An OpenAI-compatible server, e.g. http://gpu1:8000 (repeat for round-robin).",
     show_default=False)]
 ApiKeyOpt = Annotated[Optional[str], typer.Option(
-    "--api-key", help="Bearer token for the servers [default: $FSEARCH_API_KEY, $OPENAI_API_KEY].",
+    "--api-key", help="Bearer token for the servers [default: $FSEARCH_API_KEY; $OPENAI_API_KEY is never sent].",
     show_default=False)]
 
 
@@ -448,13 +448,20 @@ def serve(
     index_dir: IndexDirOpt = None,
     model: ModelOpt = None,
     api_key: Annotated[Optional[str], typer.Option(
-        "--api-key", help="Require 'Authorization: Bearer KEY' on every route but /health "
+        "--api-key", help="Require 'Authorization: Bearer KEY' on every route but /health and /ready "
         "[default: $FSEARCH_SERVE_API_KEY, else no key].", show_default=False)] = None,
+    request_seconds: Annotated[float, typer.Option(
+        "--request-timeout", min=1, help="Seconds a request may take before it is answered with a 504.")] = 120.0,
+    shutdown_seconds: Annotated[float, typer.Option(
+        "--shutdown-timeout", min=0, help="On SIGTERM or Ctrl-C: seconds to finish work in progress.")] = 10.0,
+    access_log: Annotated[bool, typer.Option("--access-log/--no-access-log",
+                                             help="One JSON line per request on stderr.")] = True,
     config: ConfigOpt = None,
 ) -> None:
     """Serve the model as an OpenAI-compatible /v1/embeddings API (and the index as /v1/search).
 
-    Needs the serve extra: pip install 'fsearch[serve]'. Example: fsearch serve --port 8000
+    Also /health (liveness), /ready (readiness) and /metrics (Prometheus). Needs the serve extra:
+    pip install 'fsearch[serve]'. Example: fsearch serve --port 8000
     """
     try:
         import uvicorn
@@ -467,6 +474,7 @@ def serve(
     from .store import committed_manifest
 
     settings = load_settings(config, index_dir=index_dir, model=model)
+    listener = _listen(host, port)  # before anything says "serving": a busy port is one clear line
     searcher = None
     if committed_manifest(settings.index_path):
         searcher = open_searcher(settings.index_path, settings.models_dir, settings.model, home=settings.home)
@@ -474,11 +482,33 @@ def serve(
     else:
         embedder = choose_embedder(None, settings.models_dir, settings.model)
     key = api_key or os.environ.get("FSEARCH_SERVE_API_KEY")
-    application = create_app(embedder, searcher, api_key=key)
+    application = create_app(embedder, searcher, api_key=key, request_seconds=request_seconds)
+    if access_log:
+        import logging
+
+        handler = logging.StreamHandler(sys.stderr)
+        logging.getLogger("fsearch.access").addHandler(handler)
+        logging.getLogger("fsearch.access").setLevel(logging.INFO)
     err.print(f"serving {embedder.info.name} ({embedder.info.dim} dimensions)"
               + (f" and the index {settings.index_path} ({searcher.size} chunks)" if searcher else "")
               + f" on http://{host}:{port}/v1" + (" (API key required)" if key else ""))
-    uvicorn.run(application, host=host, port=port, log_level="warning")
+    uvicorn.run(application, fd=listener.fileno(), log_level="warning", timeout_graceful_shutdown=shutdown_seconds)
+
+
+def _listen(host: str, port: int):
+    """A listening socket, or one line saying why not (port in use, address not on this machine)."""
+    import socket
+
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        listener = socket.socket(family, socket.SOCK_STREAM)
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        listener.listen(2048)
+    except OSError as exc:
+        raise InputError(f"cannot listen on {host}:{port}: {exc.strerror or exc}",
+                         hint="is another server on that port? choose another with --port") from None
+    return listener
 
 
 def main() -> None:

