@@ -464,9 +464,7 @@ def serve(
     pip install 'fsearch[serve]'. Example: fsearch serve --port 8000
     """
     try:
-        import uvicorn
-
-        from .server import create_app
+        from .server import create_app, run
     except ImportError:
         raise InputError("fsearch serve needs FastAPI and uvicorn", hint="pip install 'fsearch[serve]'") from None
     from .backends import choose_embedder
@@ -492,7 +490,7 @@ def serve(
     err.print(f"serving {embedder.info.name} ({embedder.info.dim} dimensions)"
               + (f" and the index {settings.index_path} ({searcher.size} chunks)" if searcher else "")
               + f" on http://{host}:{port}/v1" + (" (API key required)" if key else ""))
-    uvicorn.run(application, fd=listener.fileno(), log_level="warning", timeout_graceful_shutdown=shutdown_seconds)
+    run(application, listener, shutdown_seconds)
 
 
 def _listen(host: str, port: int):

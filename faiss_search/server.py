@@ -449,7 +449,7 @@ def create_app(embedder: Embedder, searcher: Searcher | None = None, api_key: st
         with batcher.lock:
             return searcher.search(body.query, body.top_k, body.mode).to_dict()
 
-    return _Edge(app, metrics, api_key, max_body_bytes)
+    return _Edge(app, metrics, api_key, max_body_bytes, batcher)
 
 
 class _Edge:
@@ -462,8 +462,12 @@ class _Edge:
 
     OPEN = ("/health", "/ready")
 
-    def __init__(self, app: Any, metrics: Metrics, api_key: str | None, limit: int) -> None:
-        self.app, self.metrics, self.api_key, self.limit = app, metrics, api_key, limit
+    def __init__(self, app: Any, metrics: Metrics, api_key: str | None, limit: int, batcher: Batcher) -> None:
+        self.app, self.metrics, self.api_key, self.limit, self.batcher = app, metrics, api_key, limit, batcher
+
+    def close(self) -> None:
+        """Answer every waiting request with a 503 at once (the first step of a graceful shutdown)."""
+        self.batcher.close()
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -515,3 +519,21 @@ async def _answer(request: Any, job: _Job) -> Any:
         raise ApiError(400, f"the model could not embed this input ({type(exc).__name__})", "input") from None
     except Exception as exc:
         raise ApiError(500, f"the model failed: {type(exc).__name__}", kind="server_error") from None
+
+
+def run(application: _Edge, listener: Any, shutdown_seconds: float) -> None:
+    """Serve on an already bound socket until SIGTERM or Ctrl-C.
+
+    On the signal, waiting requests are answered with a 503 at once and uvicorn stops taking
+    new ones; work in progress gets ``shutdown_seconds`` before it is cancelled.
+    """
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            application.close()
+            super().handle_exit(sig, frame)
+
+    config = uvicorn.Config(application, fd=listener.fileno(), log_level="warning",
+                            timeout_graceful_shutdown=shutdown_seconds)
+    Server(config).run()

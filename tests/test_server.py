@@ -2,6 +2,8 @@
 
 import base64
 import json
+import threading
+import time
 import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
@@ -206,7 +208,8 @@ def test_the_serve_command(home, tmp_path):
     subprocess.run([sys.executable, "-m", "faiss_search.cli", "index", str(SAMPLE)], env=env, check=True,
                    capture_output=True)
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "faiss_search.cli", "serve", "--port", str(port)], env=env,
+    process = subprocess.Popen([sys.executable, "-m", "faiss_search.cli", "serve", "--port", str(port),
+                                "--shutdown-timeout", "1"], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -214,7 +217,22 @@ def test_the_serve_command(home, tmp_path):
         assert post(url, "/v1/search", {"query": "熊猫", "top_k": 1})[0] == 401
         status, body = post(url, "/v1/search", {"query": "熊猫", "top_k": 1}, {"Authorization": "Bearer k"})
         assert status == 200 and "竹子" in body["results"][0]["text"]
+        # SIGTERM while a request needing ~15 s of work runs: the server stops within its shutdown deadline
+        big = {"model": "m", "input": ["大熊猫生活在四川的山里，每天吃很多竹子。" * 25] * 40}
+        threading.Thread(target=lambda: _ignore_errors(post, url, "/v1/embeddings", big,
+                                                       {"Authorization": "Bearer k"}), daemon=True).start()
+        time.sleep(1.0)
     finally:
+        stopping = time.monotonic()
         process.terminate()
         _, err = process.communicate(timeout=20)
+    assert time.monotonic() - stopping < 6, "shutdown waited for the whole request"
     assert "serving multilingual-e5-small-q4" in err and "(API key required)" in err and "Traceback" not in err
+    assert '"path": "/v1/search"' in err  # the access log, one JSON line per request
+
+
+def _ignore_errors(function, *args):
+    try:
+        function(*args)
+    except OSError:
+        pass  # the server went away, as it was told to
