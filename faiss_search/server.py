@@ -111,6 +111,7 @@ class _Job:
 
     texts: list[str]
     input_type: str
+    budget: float
     deadline: float
     future: Future = field(default_factory=Future)
     handed_out: int = 0
@@ -138,7 +139,7 @@ class Batcher:
         threading.Thread(target=self._run, daemon=True, name="fsearch-batcher").start()
 
     def submit(self, texts: list[str], input_type: str, seconds: float) -> _Job:
-        job = _Job(texts, input_type, time.monotonic() + seconds)
+        job = _Job(texts, input_type, seconds, time.monotonic() + seconds)
         with self._wake:
             if self._closed:
                 raise ApiError(503, "the server is shutting down", kind="server_error")
@@ -190,9 +191,10 @@ class Batcher:
                 self._wake.wait(BATCH_WINDOW_SECONDS)  # let concurrent small requests join
             now = time.monotonic()
             for job in [j for j in self._jobs if j.cancelled or j.deadline < now]:
-                self._jobs.remove(job)
-                job.fail(ApiError(504, f"the request took longer than its {REQUEST_SECONDS:.0f} s budget; send "
-                                       "fewer or shorter inputs per request", kind="server_error"))
+                self._jobs.remove(job)  # its client is gone, or it is out of time: drop the rest of its work
+                job.fail(ApiError(499, "the client closed the connection") if job.cancelled else ApiError(
+                    504, f"the request took longer than its {job.budget:g} s budget; send fewer or shorter "
+                         "inputs per request", kind="server_error"))
             batch: list[tuple[_Job, int, list[str]]] = []
             texts = chars = 0
             while self._jobs and texts < MAX_BATCH and chars < MAX_BATCH_CHARS:
