@@ -481,6 +481,8 @@ class _Edge:
         async def recorded(message: dict) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                self._record(scope, status[0], time.perf_counter() - started)  # before the client has it all
             await send(message)
 
         if self.api_key and scope["path"] not in self.OPEN and not _authorized(
@@ -490,12 +492,13 @@ class _Edge:
             await _json(413, f"request body larger than {self.limit} bytes")(scope, receive, recorded)
         else:
             await self.app(scope, receive, recorded)
+
+    def _record(self, scope: dict, status: int, seconds: float) -> None:
         route = getattr(scope.get("route"), "path", "unmatched")
-        seconds = time.perf_counter() - started
-        self.metrics.requests.labels(route, str(status[0])).inc()
+        self.metrics.requests.labels(route, str(status)).inc()
         self.metrics.latency.labels(route).observe(seconds)
         client = scope.get("client")
-        access_log.info(json.dumps({"method": scope["method"], "path": scope["path"], "status": status[0],
+        access_log.info(json.dumps({"method": scope["method"], "path": scope["path"], "status": status,
                                     "ms": round(seconds * 1000, 1), "client": client[0] if client else None}))
 
 
