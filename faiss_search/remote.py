@@ -100,6 +100,10 @@ class OpenAIEmbedder:
         return ModelInfo(name=remote_model_name(self.model), backend=BACKEND, dim=self._dim, query_prefix="",
                          passage_prefix="", max_tokens=0, source=SOURCE_PREFIX + ", ".join(self.base_urls))
 
+    def twin(self) -> "OpenAIEmbedder":
+        """The same object: lanes that share it take turns."""
+        return self
+
     def _url(self) -> str:
         with self._lock:
             return self.base_urls[next(self._next_server)]

@@ -5,10 +5,10 @@ Routes: ``POST /v1/embeddings`` (OpenAI format), ``GET /v1/models`` (and ``/v1/m
 ``GET /ready`` (readiness: model loaded, index open) and ``GET /metrics`` (Prometheus).
 
 Requests are validated by typed models; every error, ours or the framework's, is an
-OpenAI-style JSON body: client faults 4xx, server faults 5xx. One worker thread embeds for
-every request: it takes a slice of each waiting request in turn, so a big request is split
-into batches that interleave with small ones, a request whose client went away is dropped,
-and a request that outlives its time budget is answered with an error.
+OpenAI-style JSON body: client faults 4xx, server faults 5xx. Two lanes embed: one for short
+requests (queries), one for the rest, each taking a slice of each waiting request in turn,
+so a big request is split into batches and never holds a query up for long; a request whose
+client went away is dropped, and one that outlives its time budget is answered with an error.
 """
 
 from __future__ import annotations
@@ -55,6 +55,9 @@ MAX_BATCH = 64
 MAX_BATCH_CHARS = 2000
 #: texts a request contributes to one batch before the next request's turn (fair interleaving)
 SLICE = 8
+#: requests this small go to the quick lane (queries): at most this many texts and characters
+QUICK_TEXTS = 4
+QUICK_CHARS = 1000
 #: a request still unanswered after this long is given up with a 504
 REQUEST_SECONDS = 120.0
 #: the model name that embeds inputs as queries, for clients that cannot send input_type
@@ -124,28 +127,26 @@ class _Job:
             self.future.set_exception(exc)
 
 
-class Batcher:
-    """One thread embeds for every request, a slice of each waiting request in turn."""
+class Lane:
+    """One thread embeds for the requests of its lane, a slice of each waiting request in turn."""
 
-    def __init__(self, embedder: Embedder, metrics: "Metrics | None" = None) -> None:
+    def __init__(self, name: str, embedder: Embedder, lock: threading.Lock, metrics: "Metrics | None") -> None:
         self.embedder = embedder
         self.metrics = metrics
-        self.lock = threading.Lock()  # the model is used by this thread and by /v1/search
+        self.lock = lock  # held while this lane's model computes (shared with a lane that shares the model)
         self.ready = threading.Event()
         self.load_error: BaseException | None = None
         self._jobs: deque[_Job] = deque()
         self._wake = threading.Condition()
         self._closed = False
-        threading.Thread(target=self._run, daemon=True, name="fsearch-batcher").start()
+        threading.Thread(target=self._run, daemon=True, name=f"fsearch-{name}").start()
 
-    def submit(self, texts: list[str], input_type: str, seconds: float) -> _Job:
-        job = _Job(texts, input_type, seconds, time.monotonic() + seconds)
+    def submit(self, job: _Job) -> None:
         with self._wake:
             if self._closed:
                 raise ApiError(503, "the server is shutting down", kind="server_error")
             self._jobs.append(job)
             self._wake.notify()
-        return job
 
     def queued_texts(self) -> int:
         with self._wake:
@@ -255,6 +256,47 @@ class Batcher:
         job.future.set_result((np.concatenate([job.parts[k] for k in sorted(job.parts)]), tokens))
 
 
+class Scheduler:
+    """Two lanes: short requests (a few short texts: queries, mostly) and everything else.
+
+    Each lane has its own thread and, where the backend allows (the bundled engine), its own
+    instance of the model, so a short query runs beside a long bulk request instead of
+    behind it. Within a lane, requests take turns a slice at a time.
+    """
+
+    def __init__(self, embedder: Embedder, metrics: "Metrics | None" = None) -> None:
+        quick = embedder.twin()
+        bulk_lock = threading.Lock()
+        quick_lock = bulk_lock if quick is embedder else threading.Lock()
+        self.bulk = Lane("bulk", embedder, bulk_lock, metrics)
+        self.quick = Lane("quick", quick, quick_lock, metrics)
+
+    @property
+    def lanes(self) -> tuple[Lane, Lane]:
+        return self.quick, self.bulk
+
+    def submit(self, texts: list[str], input_type: str, seconds: float) -> _Job:
+        job = _Job(texts, input_type, seconds, time.monotonic() + seconds)
+        quick = len(texts) <= QUICK_TEXTS and sum(map(len, texts)) <= QUICK_CHARS
+        (self.quick if quick else self.bulk).submit(job)
+        return job
+
+    @property
+    def ready(self) -> bool:
+        return all(lane.ready.is_set() for lane in self.lanes)
+
+    @property
+    def load_error(self) -> BaseException | None:
+        return next((lane.load_error for lane in self.lanes if lane.load_error is not None), None)
+
+    def queued_texts(self) -> int:
+        return sum(lane.queued_texts() for lane in self.lanes)
+
+    def close(self) -> None:
+        for lane in self.lanes:
+            lane.close()
+
+
 class Metrics:
     """Prometheus metrics of one app (its own registry, so several apps can live in one process)."""
 
@@ -336,12 +378,13 @@ def create_app(embedder: Embedder, searcher: Searcher | None = None, api_key: st
 
     model_name = embedder.info.name
     metrics = Metrics(model_name, embedder.info.dim)
-    batcher = Batcher(embedder, metrics)
+    lanes = Scheduler(embedder, metrics)
+    quick_searcher = Searcher(searcher.reader, lanes.quick.embedder, searcher.query_instruction) if searcher else None
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Any):
         yield
-        batcher.close()  # on shutdown, waiting requests get a 503 instead of hanging
+        lanes.close()  # on shutdown, waiting requests get a 503 instead of hanging
 
     # FastAPI counts the bytes as it reads them: a chunked body has no Content-Length to trust
     app = FastAPI(title="fsearch", version="1", lifespan=lifespan, max_body_size=max_body_bytes)
@@ -386,10 +429,10 @@ def create_app(embedder: Embedder, searcher: Searcher | None = None, api_key: st
     def ready():
         """Readiness for a load balancer: the model is loaded and the index (if any) opens."""
         problems = []
-        if not batcher.ready.is_set():
+        if not lanes.ready:
             problems.append("the model is loading")
-        elif batcher.load_error is not None:
-            problems.append(f"the model failed to load: {batcher.load_error}")
+        elif lanes.load_error is not None:
+            problems.append(f"the model failed to load: {lanes.load_error}")
         chunks = None
         if searcher is not None:
             try:
@@ -403,7 +446,7 @@ def create_app(embedder: Embedder, searcher: Searcher | None = None, api_key: st
     def prometheus_metrics():
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-        metrics.queue.set(batcher.queued_texts())
+        metrics.queue.set(lanes.queued_texts())
         if searcher is not None:
             try:
                 metrics.index_chunks.set(searcher.size)
@@ -435,7 +478,7 @@ def create_app(embedder: Embedder, searcher: Searcher | None = None, api_key: st
         if body.dimensions is not None and body.dimensions != embedder.info.dim:
             raise ApiError(400, f"dimensions={body.dimensions} is not supported: {model_name} returns "
                                 f"{embedder.info.dim}-dimensional vectors (leave dimensions out)", "dimensions")
-        job = batcher.submit(texts, input_type, request_seconds)
+        job = lanes.submit(texts, input_type, request_seconds)
         vectors, tokens = await _answer(request, job)
         vectors = np.asarray(vectors, dtype=np.float32)
         data = [{"object": "embedding", "index": i,
@@ -446,12 +489,12 @@ def create_app(embedder: Embedder, searcher: Searcher | None = None, api_key: st
 
     @app.post("/v1/search")
     def search(body: SearchRequest):
-        if searcher is None:
+        if quick_searcher is None:
             raise ApiError(404, "this server has no index (start it with --index-dir)", kind="not_found_error")
-        with batcher.lock:
-            return searcher.search(body.query, body.top_k, body.mode).to_dict()
+        with lanes.quick.lock:  # a query embeds beside bulk work, on the quick lane's model
+            return quick_searcher.search(body.query, body.top_k, body.mode).to_dict()
 
-    return _Edge(app, metrics, api_key, max_body_bytes, batcher)
+    return _Edge(app, metrics, api_key, max_body_bytes, lanes)
 
 
 class _Edge:
@@ -464,12 +507,12 @@ class _Edge:
 
     OPEN = ("/health", "/ready")
 
-    def __init__(self, app: Any, metrics: Metrics, api_key: str | None, limit: int, batcher: Batcher) -> None:
-        self.app, self.metrics, self.api_key, self.limit, self.batcher = app, metrics, api_key, limit, batcher
+    def __init__(self, app: Any, metrics: Metrics, api_key: str | None, limit: int, lanes: Scheduler) -> None:
+        self.app, self.metrics, self.api_key, self.limit, self.lanes = app, metrics, api_key, limit, lanes
 
     def close(self) -> None:
         """Answer every waiting request with a 503 at once (the first step of a graceful shutdown)."""
-        self.batcher.close()
+        self.lanes.close()
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":

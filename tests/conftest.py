@@ -60,6 +60,9 @@ class FakeEmbedder:
     def use_query_prefix(self, on):
         pass
 
+    def twin(self):
+        return self
+
 
 @pytest.fixture
 def fake_embedder() -> FakeEmbedder:

@@ -47,6 +47,12 @@ class SlowEmbedder(FakeEmbedder):
     def encode_queries(self, texts):
         return super().encode_passages(["q " + t for t in texts])
 
+    def twin(self):
+        """A second instance, as the bundled engine gets (its own calls, its own lock)."""
+        if not hasattr(self, "other"):
+            self.other = SlowEmbedder(self.seconds, self.fail_to_load)
+        return self.other
+
 
 def request(url, method, path, body=None, headers=None, raw=None, timeout=30):
     host, port = url.removeprefix("http://").split(":")
@@ -199,19 +205,35 @@ def test_server_faults_are_5xx_and_readiness_says_why():
 
 # -- fairness, cancellation, budgets --------------------------------------------------------------------------
 
-def test_small_requests_interleave_with_a_big_one():
+def test_requests_in_one_lane_take_turns():
     embedder = SlowEmbedder(seconds=0.004)
     with uvicorn_app(create_app(embedder)) as url:
         with ThreadPoolExecutor(2) as pool:
             big = pool.submit(embed, url, [f"big {i}" for i in range(400)])  # ~1.6 s of work
             time.sleep(0.2)
-            small = embed(url, "small one")
-            big_done_when_small_answered = big.done()
-            assert small[0] == 200 and not big_done_when_small_answered
+            medium = embed(url, [f"medium {i}" for i in range(10)])  # too many texts for the quick lane
+            big_done_when_medium_answered = big.done()
+            assert medium[0] == 200 and not big_done_when_medium_answered
             assert big.result()[0] == 200 and len(big.result()[1]["data"]) == 400
     assert max(len(call) for call in embedder.calls) <= 64
-    small_call = next(i for i, call in enumerate(embedder.calls) if "small one" in call)
-    assert small_call < len(embedder.calls) - 3  # served between the big request's batches
+    medium_calls = [i for i, call in enumerate(embedder.calls) if any(t.startswith("medium") for t in call)]
+    assert medium_calls and medium_calls[-1] < len(embedder.calls) - 3  # served between the big one's batches
+
+
+def test_a_query_runs_beside_a_bulk_request_on_its_own_model_instance():
+    embedder = SlowEmbedder(seconds=0.01)
+    with uvicorn_app(create_app(embedder)) as url:
+        with ThreadPoolExecutor(1) as pool:
+            big = pool.submit(embed, url, [f"big {i}" for i in range(200)])  # ~2 s on the bulk lane
+            time.sleep(0.3)
+            started = time.monotonic()
+            status, _ = embed(url, "熊猫吃什么", input_type="query")
+            waited = time.monotonic() - started
+            assert status == 200 and not big.done()
+            assert big.result()[0] == 200
+    assert embedder.other.calls and all("big" not in text for call in embedder.other.calls for text in call)
+    assert all("熊猫吃什么" not in call for call in embedder.calls)  # never queued behind the bulk lane
+    assert waited < 2  # far less than the big request (a loose bound; the point is the lane)
 
 
 def test_an_abandoned_request_is_dropped():

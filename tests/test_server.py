@@ -43,6 +43,9 @@ class CountingEmbedder:
     def use_query_prefix(self, on):
         self.inner.use_query_prefix(on)
 
+    def twin(self):
+        return self  # one counter for both lanes
+
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
