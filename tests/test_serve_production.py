@@ -241,10 +241,8 @@ def test_an_abandoned_request_is_dropped():
     with uvicorn_app(create_app(embedder)) as url:
         with pytest.raises((TimeoutError, socket.timeout, OSError)):
             request(url, "POST", "/v1/embeddings", {"model": "m", "input": [f"t{i}" for i in range(600)]}, timeout=0.4)
-        time.sleep(1.5)  # noticed within 0.25 s, dropped after the batch in progress
-        seen = embedder.encoded
-        time.sleep(0.6)
-        assert embedder.encoded == seen and seen < 600  # it stopped, far short of the 3 s the request asked for
+        time.sleep(4.0)  # the whole request would have taken 3 s
+        assert embedder.encoded < 450  # noticed within 0.25 s, dropped after the batch in progress
 
 
 def test_a_request_over_its_time_budget_gets_a_504():
@@ -300,12 +298,12 @@ def test_base_urls_in_both_forms_and_without_a_scheme(slow, monkeypatch):
 
 
 def test_only_the_key_named_for_fsearch_is_sent(monkeypatch):
-    with uvicorn_app(create_app(SlowEmbedder(), api_key="fs-key")) as url:
-        monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-for-openai")
+    with uvicorn_app(create_app(SlowEmbedder(), api_key="sk-same")) as url:
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-same")  # would open this server, but is meant for OpenAI
         monkeypatch.delenv("FSEARCH_API_KEY", raising=False)
         with pytest.raises(RemoteEmbeddingError, match="401"):
             OpenAIEmbedder("slow", [url], retries=0).encode_passages(["x"])
-        monkeypatch.setenv("FSEARCH_API_KEY", "fs-key")
+        monkeypatch.setenv("FSEARCH_API_KEY", "sk-same")
         assert OpenAIEmbedder("slow", [url]).encode_passages(["x"]).shape == (1, 8)
 
 
