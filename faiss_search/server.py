@@ -373,7 +373,7 @@ def _authorized(header: str, key: str) -> bool:
 
 def create_app(embedder: Embedder, searcher: Searcher | None = None, api_key: str | None = None,
                max_body_bytes: int = MAX_BODY_BYTES, request_seconds: float = REQUEST_SECONDS) -> Any:
-    """The FastAPI application (this module needs the serve extra)."""
+    """The ASGI application: the FastAPI routes behind the edge (key, declared size, metrics, access log)."""
     import numpy as np
 
     model_name = embedder.info.name
@@ -419,11 +419,19 @@ def create_app(embedder: Embedder, searcher: Searcher | None = None, api_key: st
         status, kind = status_of(exc)
         return error(status, exc.message, kind=kind)
 
+    def index_chunks() -> tuple[int | None, str | None]:
+        """The served index's size, or why it cannot be read now."""
+        if searcher is None:
+            return None, None
+        try:
+            return searcher.size, None
+        except FsearchError as exc:
+            return None, exc.message
+
     @app.get("/health")
     def health():
-        """Liveness: the process answers."""
-        return {"status": "ok", "model": model_name, "dim": embedder.info.dim,
-                "index_chunks": searcher.size if searcher else None}
+        """Liveness: the process answers (a damaged index makes it unready, not dead)."""
+        return {"status": "ok", "model": model_name, "dim": embedder.info.dim, "index_chunks": index_chunks()[0]}
 
     @app.get("/ready")
     def ready():
@@ -433,12 +441,8 @@ def create_app(embedder: Embedder, searcher: Searcher | None = None, api_key: st
             problems.append("the model is loading")
         elif lanes.load_error is not None:
             problems.append(f"the model failed to load: {lanes.load_error}")
-        chunks = None
-        if searcher is not None:
-            try:
-                chunks = searcher.size
-            except FsearchError as exc:
-                problems.append(exc.message)
+        chunks, problem = index_chunks()
+        problems += [problem] if problem else []
         body = {"ready": not problems, "model": model_name, "index_chunks": chunks, "problems": problems}
         return JSONResponse(body, status_code=200 if not problems else 503)
 
@@ -447,11 +451,9 @@ def create_app(embedder: Embedder, searcher: Searcher | None = None, api_key: st
         from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
         metrics.queue.set(lanes.queued_texts())
-        if searcher is not None:
-            try:
-                metrics.index_chunks.set(searcher.size)
-            except FsearchError:
-                pass
+        chunks, _ = index_chunks()
+        if chunks is not None:
+            metrics.index_chunks.set(chunks)
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     def model_object(name: str) -> dict:

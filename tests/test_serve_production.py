@@ -315,3 +315,24 @@ def test_short_messages_for_answers_that_are_not_embeddings(monkeypatch):
         with pytest.raises(RemoteEmbeddingError) as info:
             OpenAIEmbedder("x", ["http://127.0.0.1:9"])._request(["a"], "passage")
         assert fragment in info.value.message and len(info.value.message) < 300
+
+
+def test_a_damaged_index_makes_the_server_unready_not_dead(home, fake_embedder):
+    from faiss_search.config import load_settings
+    from faiss_search.indexer import index_documents
+    from faiss_search.search import Searcher
+    from faiss_search.store import IndexReader
+
+    from .test_trust import doc_set, swap_two_ids
+
+    settings = load_settings()
+    index_documents(doc_set("A", 3), settings, fake_embedder)
+    searcher = Searcher(IndexReader(settings.index_path), fake_embedder)
+    with uvicorn_app(create_app(fake_embedder, searcher)) as url:
+        index_documents(doc_set("A", 4), settings, fake_embedder)  # a new generation, then damaged on disk
+        swap_two_ids(settings.index_path)
+        assert request(url, "GET", "/health")[0] == 200
+        status, body = request(url, "GET", "/ready")
+        assert status == 503 and "checksum" in body["problems"][0]
+        status, body = request(url, "POST", "/v1/search", {"query": "熊猫"})
+        assert status == 503 and "checksum" in body["error"]["message"]
