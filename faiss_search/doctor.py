@@ -138,18 +138,17 @@ def _check_vectors(folder: Path, manifest: dict, ids: set[int], problems: list[s
     import faiss
 
     path = vectors_file(folder, manifest["generation"])
-    if not path.is_file():
-        if (committed_manifest(folder) or {}).get("generation", 0) > manifest["generation"]:
-            raise _Moved()
-        problems.append(f"the vectors file {path.name} is missing")
-    elif manifest.get("vectors_sha256") and file_sha256(path) != manifest["vectors_sha256"]:
+    try:
+        damaged = manifest.get("vectors_sha256") and file_sha256(path) != manifest["vectors_sha256"]
+        index = None if damaged else faiss.read_index(str(path))
+    except (OSError, RuntimeError):
+        if not path.exists() and (committed_manifest(folder) or {}).get("generation", 0) > manifest["generation"]:
+            raise _Moved() from None  # a writer committed and removed this generation while we looked
+        problems.append(f"the vectors file {path.name} is {'unreadable' if path.exists() else 'missing'}")
+        return
+    if damaged:
         problems.append(f"the vectors file {path.name} does not match its checksum (damaged)")
     else:
-        try:
-            index = faiss.read_index(str(path))
-        except RuntimeError:
-            problems.append(f"the vectors file {path.name} is unreadable")
-            return
         stored = set(vector_index.stored_ids(index, manifest.get("vectors", {})).tolist())
         if stored != ids:
             problems.append(f"the vectors hold {len(stored - ids)} id(s) without a chunk and miss "

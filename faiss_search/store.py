@@ -332,19 +332,18 @@ class IndexReader(_IndexView):
         path = vectors_file(self.folder, manifest["generation"])
         params = manifest.get("vectors", {})
         try:
-            size = path.stat().st_size
-        except FileNotFoundError:
-            if self._newer_generation_committed(manifest["generation"]):
+            damaged = manifest.get("vectors_sha256") and path.stat().st_size <= VERIFY_MAX_BYTES and \
+                file_sha256(path) != manifest["vectors_sha256"]
+            index = None if damaged else faiss.read_index(str(path), vector_index.mmap_flags(params))
+        except (OSError, RuntimeError):
+            # files are never changed in place, only replaced and deleted: one that vanished was superseded
+            if not path.exists() and self._newer_generation_committed(manifest["generation"]):
                 raise _StaleSnapshot() from None
-            raise IndexCorruptError(f"index vectors {path} are missing", hint=REPAIR_HINT) from None
-        if manifest.get("vectors_sha256") and size <= VERIFY_MAX_BYTES and \
-                file_sha256(path) != manifest["vectors_sha256"]:
+            what = "truncated or unreadable" if path.exists() else "missing"
+            raise IndexCorruptError(f"index vectors {path} are {what}", hint=REPAIR_HINT) from None
+        if damaged:
             raise IndexCorruptError(f"index vectors {path} are damaged (checksum mismatch)", hint=REPAIR_HINT)
-        try:
-            index = faiss.read_index(str(path), vector_index.mmap_flags(params))
-            vector_index.prepare_for_search(index, params)
-        except RuntimeError:
-            raise IndexCorruptError(f"index vectors {path} are truncated or unreadable", hint=REPAIR_HINT) from None
+        vector_index.prepare_for_search(index, params)
         counts, dim = manifest["counts"], manifest["model"]["dim"]
         if index.ntotal != counts["chunks"] or index.d != dim:
             raise IndexCorruptError(

@@ -13,7 +13,7 @@ import faiss
 import numpy as np
 import pytest
 
-from faiss_search import documents
+from faiss_search import doctor, documents
 from faiss_search.cli import app
 from faiss_search.config import load_settings
 from faiss_search.errors import IndexCorruptError, InvalidVectorError
@@ -135,7 +135,7 @@ def race(home, embedder, seconds: float) -> dict:
     settings = load_settings()
     index_documents(doc_set("G0", 6), settings, embedder)
     stop = threading.Event()
-    counts = {"commits": 0, "one-shot": 0, "long-running": 0, "serve": 0}
+    counts = {"commits": 0, "one-shot": 0, "long-running": 0, "serve": 0, "doctor": 0}
     failures: list = []
 
     def writer():
@@ -148,6 +148,11 @@ def race(home, embedder, seconds: float) -> dict:
             else:  # an incremental update: some documents change, some are added
                 index_documents(doc_set(prefix, 4) + doc_set("S", 3 + generation % 4), settings, embedder)
             counts["commits"] += 1
+
+    def doctor_says_healthy(query, mode):
+        if mode == "dense":  # once per round is plenty
+            report = doctor.check(settings.index_path)
+            assert report.healthy, report.problems
 
     def check(kind: str, ask) -> None:
         i = 0
@@ -186,7 +191,8 @@ def race(home, embedder, seconds: float) -> dict:
                    threading.Thread(target=check, args=("one-shot", one_shot)),
                    threading.Thread(target=check, args=("long-running", lambda q, m: assert_true_hits(
                        long_running, embedder, q, 3, m))),
-                   threading.Thread(target=check, args=("serve", over_http))]
+                   threading.Thread(target=check, args=("serve", over_http)),
+                   threading.Thread(target=check, args=("doctor", doctor_says_healthy))]
         for thread in threads:
             thread.start()
         time.sleep(seconds)
