@@ -22,6 +22,7 @@ from .render import (
     print_download,
     print_error,
     print_eval,
+    print_files,
     print_index_report,
     print_json,
     print_models,
@@ -190,8 +191,9 @@ def _query_instruction(value: str) -> bool:
 @app.command()
 @handle_errors
 def search(
-    query: Annotated[Optional[str], typer.Argument(help="The question. Without it: an interactive prompt.",
-                                                   show_default=False)] = None,
+    words: Annotated[Optional[list[str]], typer.Argument(
+        metavar="QUERY", help="The question (quotes optional: the words are joined). Without it: an interactive "
+        "prompt.", show_default=False)] = None,
     top_k: Annotated[Optional[int], typer.Option("--top-k", "-k", min=1, max=MAX_TOP_K,
                                                  help="Results per query [default: 3].", show_default=False)] = None,
     queries: Annotated[Optional[Path], typer.Option("--queries", help="A file of queries, one per line "
@@ -201,6 +203,8 @@ def search(
     mode: ModeOpt = None,
     explain: Annotated[bool, typer.Option("--explain", help="Show each result's dense and keyword rank "
                                           "and score, and the fusion weights.")] = False,
+    files_only: Annotated[bool, typer.Option("--files-only", "-l", help="Print each matching file once, best "
+                                             "first (for xargs, vim, fzf).")] = False,
     instruction: InstructionOpt = "auto",
     index_dir: IndexDirOpt = None,
     model: ModelOpt = None,
@@ -211,10 +215,12 @@ def search(
 ) -> None:
     """Find the chunks closest in meaning to a question.
 
-    Examples: fsearch search "坐火车去别的城市" --json ;  fsearch search -k 5 --mode keyword
+    Examples: fsearch search 坐火车去别的城市 --json ;  fsearch search how to bake bread -l ;
+    fsearch search -k 5 --mode keyword
     """
     from .search import clean_query, open_searcher
 
+    query = " ".join(words) if words else None
     settings = load_settings(config, index_dir=index_dir, model=model, top_k=top_k)
     if query is not None and queries is not None:
         raise InputError("give either a QUERY or --queries FILE, not both")
@@ -231,12 +237,9 @@ def search(
 
         run_repl(searcher, settings.top_k, mode=mode, explain=explain, history_file=settings.home / "history")
         return
+    show = functools.partial(_show, json_output=json_output, explain=explain, files_only=files_only)
     if batch is None:
-        result = searcher.search(query, settings.top_k, mode)
-        if json_output:
-            print_json(result.to_dict())
-        else:
-            print_result(result, explain=explain)
+        show(searcher.search(query, settings.top_k, mode))
         return
     good = [(line, text) for line, text, problem in batch if problem is None]
     answers = dict(zip((line for line, _ in good), searcher.search_many([text for _, text in good],
@@ -246,13 +249,24 @@ def search(
             print_json({"line": line, "query": text, "error": problem})
         elif problem is not None:
             print_error(f"{queries}:{line}: {problem}")
-        elif json_output:
-            print_json({"line": line, **answers[line].to_dict()})
         else:
-            out.print(f"[bold]query {line}:[/] {escape(answers[line].query)}")
-            print_result(answers[line], explain=explain)
+            show(answers[line], line=line)
     if len(good) < len(batch):
         raise typer.Exit(1)
+
+
+def _show(result: Any, json_output: bool, explain: bool, files_only: bool, line: int | None = None) -> None:
+    """One answer as JSON, as matching files, or for people; ``line`` is its line in a --queries file."""
+    where = {"line": line} if line is not None else {}
+    if json_output:
+        print_json({**where, "query": result.query, "files": result.files()} if files_only
+                   else {**where, **result.to_dict()})
+    elif files_only:
+        print_files(result)
+    else:
+        if line is not None:
+            out.print(f"[bold]query {line}:[/] {escape(result.query)}")
+        print_result(result, explain=explain)
 
 
 def _read_queries(path: Path) -> list[tuple[int, str, str | None]]:

@@ -72,6 +72,13 @@ def print_result(result: SearchResult, explain: bool = False, show_time: bool = 
         out.print(f"[dim]{len(result.hits)} results in {result.seconds * 1000:.0f} ms ({result.mode})[/]")
 
 
+def print_files(result: SearchResult) -> None:
+    """Matching files, one per line and plain (no markup), for other programs."""
+    for source in result.files():
+        sys.stdout.write(display_path(source) + "\n")
+    sys.stdout.flush()
+
+
 def print_index_report(report: IndexReport) -> None:
     seconds = report.embed_seconds or float("inf")
     out.print(

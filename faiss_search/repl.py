@@ -11,7 +11,7 @@ from .search import MODES, Searcher
 
 HELP = """Type a question (Chinese or English) and press Enter.
   :k N        show N results per query
-  :mode M     hybrid, dense or keyword
+  :mode M     hybrid, dense or keyword (:mode alone shows the current one)
   :explain    show (or hide) each result's dense and keyword rank and the fusion weights
   :help       this help
   :quit       leave (Ctrl-D works too)"""
@@ -50,6 +50,8 @@ def _command(line: str, state: dict) -> bool:
         return False
     if name in ("h", "help", "?"):
         out.print(HELP)
+    elif name == "mode" and not arg.strip():
+        out.print(f"mode {state['mode']} (one of {', '.join(MODES)})")
     elif name == "mode":
         if arg.strip() in MODES:
             state["mode"] = arg.strip()

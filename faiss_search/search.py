@@ -74,6 +74,10 @@ class SearchResult:
     seconds: float
     weights: dict = field(default_factory=dict)
 
+    def files(self) -> list[str]:
+        """Each source once, in the order of its best hit."""
+        return list(dict.fromkeys(hit.source for hit in self.hits))
+
     def to_dict(self) -> dict:
         return {"query": self.query, "mode": self.mode, "results": [h.to_dict() for h in self.hits],
                 "weights": self.weights, "took_ms": round(self.seconds * 1000, 2)}

@@ -181,6 +181,12 @@ def test_dead_hub(home, runner):
     assert time.monotonic() - started < 10
 
 
+def test_the_hint_names_the_variable_of_the_source_that_failed(home, runner):
+    result = invoke(runner, "download", "bge-small-zh", "--source", "modelscope", "--endpoint", dead_endpoint())
+    assert_clean_failure(result, "hub unreachable", "MODELSCOPE_ENDPOINT")
+    assert "HF_ENDPOINT" not in result.stderr
+
+
 def test_unknown_alias_suggests_names(home, runner):
     assert_clean_failure(invoke(runner, "download", "bge-bsae-zh"), "unknown model 'bge-bsae-zh'", "bge-base-zh")
 

@@ -38,6 +38,8 @@ DEFAULT_ENDPOINTS = {
     "hf": "https://huggingface.co",
 }
 DEFAULT_BRANCH = {"modelscope": "master", "hf": "main"}
+#: the environment variable that moves each protocol's hub (named in hints)
+ENDPOINT_VARIABLES = {"modelscope": "MODELSCOPE_ENDPOINT", "hf": "HF_ENDPOINT"}
 #: weights of other frameworks and exports that sentence-transformers does not read
 IGNORE_ALWAYS = ["onnx/*", "openvino/*", "*.onnx", "*.h5", "*.msgpack", "*.ot", "*.tflite", "tf_model*",
                  "flax_model*", "rust_model*", "coreml/*", "imgs/*", "*.png", "*.jpg", ".gitattributes"]
@@ -421,7 +423,8 @@ def download_model(name: str, models_dir: Path, source: str = "auto", endpoint: 
         failures.append(error.message)
         if on_failure and plan is not plans[-1]:
             on_failure(error.message)
+    variables = " / ".join(dict.fromkeys(ENDPOINT_VARIABLES[_hub(plan.source)] for plan in plans))
     if len(failures) == 1:
-        raise DownloadError(failures[0], hint="check the name, --source and --endpoint (or HF_ENDPOINT)")
+        raise DownloadError(failures[0], hint=f"check the name, --source and --endpoint (or {variables})")
     raise DownloadError("every source failed: " + "; ".join(failures),
-                        hint="check your network, or set --source and --endpoint / HF_ENDPOINT")
+                        hint=f"check your network, or set --source and --endpoint / {variables}")
