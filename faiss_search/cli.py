@@ -361,6 +361,8 @@ def download(
     timeout: Annotated[float, typer.Option(min=1, help="Seconds without data from the hub before giving "
                                            "up.")] = 60.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Fetch again even if the model is already downloaded "
+                                        "and intact.")] = False,
     config: ConfigOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
@@ -375,7 +377,7 @@ def download(
     with DownloadBar(disable=quiet or json_output) as bar:
         result = download_model(name, settings.models_dir, source=source, endpoint=endpoint, revision=revision,
                                 progress=bar, on_failure=None if quiet else print_source_failure,
-                                stall_seconds=timeout)
+                                stall_seconds=timeout, force=force)
     if json_output:
         print_json({**vars(result), "path": str(result.path)})
     elif not quiet:

@@ -208,6 +208,11 @@ def print_source_failure(message: str) -> None:
 
 
 def print_download(result) -> None:
+    if result.already_present:
+        out.print(f"{result.name} is already downloaded ({result.repo_id}@{result.revision[:12]}, {result.files} "
+                  f"files, {human_size(result.bytes)}, verified): {escape(str(result.path))}\n"
+                  "--force fetches it again")
+        return
     out.print(f"Downloaded {result.name} from {result.source} ({result.repo_id}@{result.revision[:12]}): "
               f"{result.files} files, {human_size(result.bytes)}, {result.dim} dimensions, {result.seconds:.1f} s\n"
               f"{escape(str(result.path))}\nUse it: fsearch index PATH --model {result.name} --rebuild")

@@ -98,6 +98,17 @@ def test_modelscope_download_through_the_environment(hub, home, runner, monkeypa
     result = invoke(runner, "download", "bge-small-zh", "--source", "modelscope")
     assert result.exit_code == 0, result.output
     assert "Downloaded bge-small-zh from modelscope" in result.stdout
+    requests = len(hub.log)
+    again = invoke(runner, "download", "bge-small-zh", "--source", "modelscope")
+    assert again.exit_code == 0 and "already downloaded" in again.stdout and "--force" in again.stdout
+    assert len(hub.log) == requests  # verified on disk, nothing fetched
+    assert json.loads(invoke(runner, "download", "bge-small-zh", "--json").stdout)["already_present"]
+    (home / "models" / "bge-small-zh" / "config.json").write_text("{}")  # damaged: fetched again
+    repaired = invoke(runner, "download", "bge-small-zh", "--source", "modelscope")
+    assert "Downloaded bge-small-zh" in repaired.stdout and len(hub.log) > requests
+    requests = len(hub.log)
+    forced = invoke(runner, "download", "bge-small-zh", "--source", "modelscope", "--force")
+    assert forced.exit_code == 0 and "Downloaded bge-small-zh" in forced.stdout and len(hub.log) > requests
     assert any("/api/v1/models/BAAI/bge-small-zh-v1.5/repo?" in p for _, p, _ in hub.log)
     assert not any("pytorch_model.bin" in p or "onnx" in p for _, p, _ in hub.log if "FilePath" in p)
     assert json.loads((home / "models" / "bge-small-zh" / "fsearch-model.json").read_text())["source"] == "modelscope"

@@ -79,6 +79,8 @@ class DownloadResult:
     bytes: int
     seconds: float
     failures: list[str] = field(default_factory=list)
+    #: nothing was fetched: the model was already there, whole (its files match their recorded hashes)
+    already_present: bool = False
 
 
 class _Fatal(DownloadError):
@@ -373,11 +375,27 @@ def _publish(staging: Path, target: Path, metadata: dict) -> None:
         os.replace(staging, target)
 
 
+def _intact(target: Path) -> dict | None:
+    """The metadata of a downloaded model whose files all match their recorded hashes, else None."""
+    try:
+        metadata = json.loads((target / METADATA_FILE).read_text(encoding="utf-8"))
+        files = metadata["files"]
+        if files and all(file_sha256(target / name) == digest for name, digest in files.items()):
+            return metadata
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None
+
+
 def download_model(name: str, models_dir: Path, source: str = "auto", endpoint: str | None = None,
                    revision: str | None = None, progress: DownloadProgress | None = None,
                    on_failure: Callable[[str], None] | None = None,
-                   stall_seconds: float = DEFAULT_STALL_SECONDS) -> DownloadResult:
-    """Download ``name`` (alias or repo id) into ``models_dir/<alias>``, trying sources in order."""
+                   stall_seconds: float = DEFAULT_STALL_SECONDS, force: bool = False) -> DownloadResult:
+    """Download ``name`` (alias or repo id) into ``models_dir/<alias>``, trying sources in order.
+
+    A model already there, with every file matching its recorded hash, is not fetched again
+    unless ``force``; a damaged one is.
+    """
     spec = find_model(name)
     if spec is None and "/" not in name:
         suggestions = close_names(name)
@@ -389,6 +407,13 @@ def download_model(name: str, models_dir: Path, source: str = "auto", endpoint: 
     plans = plan_sources(name, spec, source, endpoint, revision)
     folder_name = local_folder_name(name)
     target = models_dir / folder_name
+    present = None if force else _intact(target)
+    if present is not None:
+        files = present.get("files", {})
+        return DownloadResult(spec.alias if spec else name, target, present.get("source", ""),
+                              present.get("repo_id", name), present.get("commit") or "", present.get("dim", 0),
+                              len(files), sum((target / f).stat().st_size for f in files), 0.0,
+                              already_present=True)
     failures: list[str] = []
     started = time.perf_counter()
     for plan in plans:
