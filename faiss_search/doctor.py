@@ -96,7 +96,7 @@ def _writer_active(folder: Path) -> bool:
 
 def check(folder: Path) -> DoctorReport:
     """Every inconsistency found, in words; an empty list means healthy. Safe while a writer works."""
-    for attempt in range(5):
+    for _ in range(5):
         try:
             return _check(folder, _writer_active(folder))
         except _Moved:

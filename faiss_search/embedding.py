@@ -45,10 +45,8 @@ def invalid_rows(vectors: "np.ndarray") -> list[int]:
     """Rows that are not unit-length-able vectors: NaN, Inf or (near) zero. They would be stored as noise."""
     import numpy as np
 
-    finite = np.isfinite(vectors).all(axis=1)
-    with np.errstate(all="ignore"):
-        norms = np.linalg.norm(np.where(np.isfinite(vectors), vectors, 0).astype(np.float64), axis=1)
-    return np.flatnonzero(~finite | (norms < 1e-6)).tolist()
+    norms = np.linalg.norm(np.asarray(vectors, dtype=np.float64), axis=1)  # a NaN or Inf anywhere makes it so
+    return np.flatnonzero(~np.isfinite(norms) | (norms < 1e-6)).tolist()
 
 
 def checked_vectors(vectors: "np.ndarray", rows: int, dim: int, what: str,

@@ -153,7 +153,7 @@ def run_index(candidates: Iterable[Candidate], settings: Settings, embedder: Emb
         known = {} if prune_under is None else writer.file_states(prune_under or None)
         pending: list[Pending] = []
         kept: set[str] = set()
-        gone: list[str] = []
+        gone: set[str] = set()
         for candidate in candidates:
             state = (known if prune_under is not None else writer.file_states(candidate.source)).get(candidate.source)
             if _unchanged(candidate, state):
@@ -167,7 +167,7 @@ def run_index(candidates: Iterable[Candidate], settings: Settings, embedder: Emb
                     kept.add(candidate.source)  # what could not be read now is kept as it was
                     report.files_kept_unreadable += 1
                 elif state is not None:
-                    gone.append(candidate.source)  # emptied, or no longer text
+                    gone.add(candidate.source)  # emptied, or no longer text
                 continue
             kept.add(doc.source)
             mtime = _stored_mtime(doc.mtime, run_started)
@@ -179,7 +179,7 @@ def run_index(candidates: Iterable[Candidate], settings: Settings, embedder: Emb
                                                                   settings.chunk_overlap), state is not None))
         unlisted = _under_any(known, keep_under)
         report.files_kept_unreadable += len(unlisted - kept)
-        gone += [s for s in known if s not in kept and s not in unlisted and s not in gone]
+        gone.update(s for s in known if s not in kept and s not in unlisted)
         if not pending and not kept and not gone and not unlisted:
             raise NothingToIndexError("nothing indexable")
         _write(writer, pending, gone, embedder, settings, report, progress)
@@ -215,7 +215,7 @@ def _update_calibration(writer: IndexWriter, embedder: Embedder, changed_chunks:
         writer.set_fusion({**calibrate(writer, embedder), "changed_chunks": 0})
 
 
-def _write(writer: IndexWriter, pending: list[Pending], gone: list[str], embedder: Embedder, settings: Settings,
+def _write(writer: IndexWriter, pending: list[Pending], gone: set[str], embedder: Embedder, settings: Settings,
            report: IndexReport, progress: ProgressCallback | None) -> None:
     texts = [c.text for _, chunks, _ in pending for c in chunks]
     hashes = [text_hash(t) for t in texts]
@@ -224,14 +224,14 @@ def _write(writer: IndexWriter, pending: list[Pending], gone: list[str], embedde
     new_texts = list({h: t for h, t in zip(hashes, texts) if h not in reusable}.values())
     report.chunks_over_token_limit = sum(n > limit for n in embedder.count_tokens(new_texts))
     embed_started = time.perf_counter()
-    where = {text_hash(c.text): f"{doc.source}:{c.line}" for doc, chunks, _ in pending for c in chunks}
-    vectors = _embed_new(embedder, texts, reusable, settings.batch_size, progress, where)
+    places = [f"{doc.source}:{c.line}" for doc, chunks, _ in pending for c in chunks]
+    vectors = _embed_new(embedder, texts, reusable, settings.batch_size, progress, dict(zip(hashes, places)))
     report.embed_seconds = time.perf_counter() - embed_started
     report.chunks_embedded = len(new_texts)
     report.characters_embedded = sum(len(t) for t in new_texts)
     report.chunks_reused = len(texts) - sum(1 for h in hashes if h not in reusable)
     replaced = [doc.source for doc, _, replaces in pending if replaces]
-    report.chunks_removed = writer.remove_files(replaced + gone)
+    report.chunks_removed = writer.remove_files(replaced + sorted(gone))
     report.files_removed = len(gone)
     for doc, chunks, replaces in pending:
         chunk_hashes = [text_hash(c.text) for c in chunks]
