@@ -12,7 +12,8 @@ import typer
 from rich.markup import escape
 
 from . import __version__
-from .config import DEFAULT_MODEL, MAX_TOP_K, load_settings
+from .config import DEFAULT_MODEL, MAX_TOP_K, PROJECT_INDEX_NAME, load_settings
+from .relevance import MIN_RELEVANCE
 from .errors import FsearchError, InputError
 from .render import (
     DownloadBar,
@@ -25,6 +26,7 @@ from .render import (
     print_files,
     print_index_report,
     print_json,
+    print_listing,
     print_models,
     print_result,
     print_source_failure,
@@ -35,19 +37,19 @@ app = typer.Typer(
     help="Search your own documents by meaning, offline. Chinese and English.\n\n"
     "Quick start:  fsearch index data/docs.txt  then  fsearch search",
     no_args_is_help=True,
-    add_completion=False,
+    rich_markup_mode=None,  # plain help: rich markup would eat "[default: …]" and "fsearch[serve]"
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
 IndexDirOpt = Annotated[Optional[Path], typer.Option(
-    "--index-dir", "-i", help="Index folder [default: $FSEARCH_HOME/index; env FSEARCH_INDEX_DIR].",
-    show_default=False)]
+    "--index-dir", "-i", help="Index folder [default: the project's .fsearch found from here up (see `fsearch "
+    "init`), else $FSEARCH_HOME/index; env FSEARCH_INDEX_DIR].", show_default=False)]
 ModelOpt = Annotated[Optional[str], typer.Option(
     "--model", "-m", help=f"Model alias, repo id or model folder [default: the index's model, else {DEFAULT_MODEL}].",
     show_default=False)]
 ConfigOpt = Annotated[Optional[Path], typer.Option(
-    "--config", help="Settings file [default: ./fsearch.toml if present].", show_default=False)]
+    "--config", help="Settings file [default: the nearest fsearch.toml from here up].", show_default=False)]
 ChunkSizeOpt = Annotated[Optional[int], typer.Option(help="Characters per chunk [default: 500].",
                                                      show_default=False)]
 ChunkOverlapOpt = Annotated[Optional[int], typer.Option(help="Characters shared by neighbouring chunks "
@@ -64,29 +66,41 @@ ApiKeyOpt = Annotated[Optional[str], typer.Option(
     show_default=False)]
 
 
+#: like grep and diff: 0 done (something found), 1 a verdict (nothing relevant found, doctor found problems),
+#: 2 an error (bad input, missing index, failed model); 130 interrupted
+ERROR_EXIT = 2
+
+
 def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn our errors into one clean line and exit 1; a traceback only with FSEARCH_DEBUG=1."""
+    """Turn our errors into one clean line and exit 2; a traceback only with FSEARCH_DEBUG=1."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        fail = functools.partial(_fail, json_output=kwargs.get("json_output", False))
         try:
             return command(*args, **kwargs)
         except typer.Exit:
             raise  # a verdict (doctor found problems), not an error
         except FsearchError as exc:
-            print_error(exc.message, exc.hint)
-            raise typer.Exit(1) from None
+            fail(exc.message, exc.hint, ERROR_EXIT)
         except KeyboardInterrupt:
-            print_error("interrupted")
-            raise typer.Exit(130) from None
+            fail("interrupted", None, 130)
         except Exception as exc:
             if os.environ.get("FSEARCH_DEBUG"):
                 raise
-            print_error(f"unexpected {type(exc).__name__}: {exc}",
-                        hint="this is a bug; set FSEARCH_DEBUG=1 to see the traceback and report it")
-            raise typer.Exit(1) from None
+            fail(f"unexpected {type(exc).__name__}: {exc}",
+                 "this is a bug; set FSEARCH_DEBUG=1 to see the traceback and report it", ERROR_EXIT)
 
     return wrapper
+
+
+def _fail(message: str, hint: str | None, code: int, json_output: bool) -> None:
+    """One error line on stderr, or with --json one JSON object on stdout; then the exit code."""
+    if json_output:
+        print_json({"error": {"message": message, "hint": hint, "exit_code": code}})
+    else:
+        print_error(message, hint)
+    raise typer.Exit(code)
 
 
 def _version(value: bool) -> None:
@@ -116,6 +130,15 @@ def index(
                                             "then IVF), flat (exact), ivf or hnsw (approximate).")] = "auto",
     no_wait: Annotated[bool, typer.Option("--no-wait", help="Fail at once if another fsearch is updating "
                                           "this index, instead of waiting for it.")] = False,
+    no_ignore: Annotated[bool, typer.Option("--no-ignore", help="Read files that .gitignore or .ignore "
+                                            "files exclude.")] = False,
+    include: Annotated[Optional[list[str]], typer.Option(
+        "--include", help="Only files matching this glob (.gitignore syntax, relative to PATH; repeatable).",
+        show_default=False)] = None,
+    exclude: Annotated[Optional[list[str]], typer.Option(
+        "--exclude", help="Leave out files or folders matching this glob (e.g. '*.log', 'drafts/'; repeatable).",
+        show_default=False)] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Name every file passed over, and why.")] = False,
     embedder: EmbedderOpt = None,
     base_url: BaseUrlOpt = None,
     api_key: ApiKeyOpt = None,
@@ -124,9 +147,13 @@ def index(
 ) -> None:
     """Read, chunk and embed documents into the index. Re-running updates only what changed.
 
-    Example: fsearch index notes/ --chunk-size 300
+    Hidden files and folders, and what .gitignore/.ignore files exclude, are passed over (and counted).
+    Files that leave a folder (deleted, now ignored or excluded) leave the index on the next run.
+
+    Example: fsearch index notes/ --chunk-size 300 --exclude 'drafts/'
     """
     from .backends import choose_embedder
+    from .documents import Filters
     from .indexer import index_path
     from .store import committed_manifest
 
@@ -138,11 +165,13 @@ def index(
                              base_url or (), api_key, may_change=rebuild)
     with _progress("embedding", disable=json_output) as progress:
         report = index_path(path, settings, chosen, rebuild=rebuild, progress=progress, index_type=index_type,
-                            wait=not no_wait, on_wait=lambda message: err.print(f"[yellow]{escape(message)}[/]"))
+                            wait=not no_wait, on_wait=lambda message: err.print(f"[yellow]{escape(message)}[/]"),
+                            filters=Filters(not no_ignore, tuple(include or ()), tuple(exclude or ())),
+                            on_phase=progress.phase)
     if json_output:
         print_json(report.to_dict())
     else:
-        print_index_report(report)
+        print_index_report(report, verbose=verbose)
 
 
 class _progress:
@@ -162,6 +191,10 @@ class _progress:
                             TimeElapsedColumn(), console=err, transient=True,
                             disable=disable or not err.is_terminal)
         self.task = self.bar.add_task(label, total=None, rate="")
+
+    def phase(self, name: str) -> None:
+        """Name the long step under way, so a silent stretch does not look like a hang."""
+        self.bar.update(self.task, description=f"{name}…")
 
     def __call__(self, done: int, total: int) -> None:
         elapsed = self.bar.tasks[0].elapsed or 0.0
@@ -205,6 +238,12 @@ def search(
                                           "and score, and the fusion weights.")] = False,
     files_only: Annotated[bool, typer.Option("--files-only", "-l", help="Print each matching file once, best "
                                              "first (for xargs, vim, fzf).")] = False,
+    full: Annotated[bool, typer.Option("--full", help="Print each hit's whole chunk, not a snippet around its "
+                                       "best-matching line.")] = False,
+    min_score: Annotated[float, typer.Option(
+        "--min-score", min=0.0, max=1.0, help="Leave out hits below this relevance. Scores are 0-1 in every mode: "
+        "0.5 is as high as questions the index cannot answer get (measured when indexing), 0.9 is typical of a "
+        "real answer. 0 shows everything.")] = MIN_RELEVANCE,
     instruction: InstructionOpt = "auto",
     index_dir: IndexDirOpt = None,
     model: ModelOpt = None,
@@ -214,6 +253,9 @@ def search(
     json_output: JsonOpt = False,
 ) -> None:
     """Find the chunks closest in meaning to a question.
+
+    Each hit shows its relevance (0-1), FILE:LINE of its best-matching line (for vim +LINE) and a
+    snippet. Exit status as grep: 0 something relevant found, 1 nothing above --min-score, 2 error.
 
     Examples: fsearch search 坐火车去别的城市 --json ;  fsearch search how to bake bread -l ;
     fsearch search -k 5 --mode keyword
@@ -235,15 +277,19 @@ def search(
     if query is None and batch is None:
         from .repl import run_repl
 
-        run_repl(searcher, settings.top_k, mode=mode, explain=explain, history_file=settings.home / "history")
+        run_repl(searcher, settings.top_k, mode=mode, explain=explain, history_file=settings.home / "history",
+                 min_score=min_score, full=full)
         return
-    show = functools.partial(_show, json_output=json_output, explain=explain, files_only=files_only)
+    show = functools.partial(_show, json_output=json_output, explain=explain, files_only=files_only, full=full)
     if batch is None:
-        show(searcher.search(query, settings.top_k, mode))
+        result = searcher.search(query, settings.top_k, mode, min_score)
+        show(result)
+        if not result.hits:
+            raise typer.Exit(1)  # like grep: nothing relevant found
         return
     good = [(line, text) for line, text, problem in batch if problem is None]
     answers = dict(zip((line for line, _ in good), searcher.search_many([text for _, text in good],
-                                                                         settings.top_k, mode)))
+                                                                         settings.top_k, mode, min_score)))
     for line, text, problem in batch:
         if problem is not None and json_output:
             print_json({"line": line, "query": text, "error": problem})
@@ -252,10 +298,13 @@ def search(
         else:
             show(answers[line], line=line)
     if len(good) < len(batch):
+        raise typer.Exit(ERROR_EXIT)
+    if not any(answer.hits for answer in answers.values()):
         raise typer.Exit(1)
 
 
-def _show(result: Any, json_output: bool, explain: bool, files_only: bool, line: int | None = None) -> None:
+def _show(result: Any, json_output: bool, explain: bool, files_only: bool, full: bool,
+          line: int | None = None) -> None:
     """One answer as JSON, as matching files, or for people; ``line`` is its line in a --queries file."""
     where = {"line": line} if line is not None else {}
     if json_output:
@@ -266,7 +315,7 @@ def _show(result: Any, json_output: bool, explain: bool, files_only: bool, line:
     else:
         if line is not None:
             out.print(f"[bold]query {line}:[/] {escape(result.query)}")
-        print_result(result, explain=explain)
+        print_result(result, explain=explain, full=full)
 
 
 def _read_queries(path: Path) -> list[tuple[int, str, str | None]]:
@@ -293,40 +342,119 @@ def _read_queries(path: Path) -> list[tuple[int, str, str | None]]:
 
 @app.command()
 @handle_errors
+def init(
+    folder: Annotated[Path, typer.Argument(help="The project folder.")] = Path("."),
+    json_output: JsonOpt = False,
+) -> None:
+    """Give a folder its own index (FOLDER/.fsearch, git-ignored), used from that folder and every one below.
+
+    Without a project index, commands use the global index in $FSEARCH_HOME/index.
+    """
+    from .config import init_project
+
+    existed = (folder / PROJECT_INDEX_NAME).is_dir()
+    index_dir = init_project(folder)
+    if json_output:
+        print_json({"index_dir": str(index_dir), "created": not existed})
+    else:
+        out.print(f"{'Already a project' if existed else 'Project index'}: {escape(str(index_dir))}\n"
+                  f"fsearch commands run in {escape(str(index_dir.parent))} or below use it. "
+                  f"Next: fsearch index {escape(str(folder))}")
+
+
+@app.command()
+@handle_errors
 def status(index_dir: IndexDirOpt = None, config: ConfigOpt = None, json_output: JsonOpt = False) -> None:
-    """Show what an index holds: model, dimension, files, chunks, size, when built."""
-    from .store import open_index
+    """Show which index is in use and why, and what it holds: model, files, chunks, size, when built."""
+    from .store import committed_manifest, open_index
 
     settings = load_settings(config, index_dir=index_dir)
-    reader = open_index(settings.index_path)
-    manifest = reader.manifest
-    info = {
-        "index_dir": str(settings.index_path.resolve()),
-        "model": manifest["model"]["name"],
-        "source": manifest["model"].get("source", ""),
-        "dim": manifest["model"]["dim"],
-        "files": manifest["counts"]["files"],
-        "chunks": manifest["counts"]["chunks"],
-        "chunk_size": manifest["chunking"]["chunk_size"],
-        "chunk_overlap": manifest["chunking"]["chunk_overlap"],
-        "size_bytes": reader.size_on_disk(),
-        "created_at": manifest["created_at"],
-        "updated_at": manifest["updated_at"],
-        "generation": manifest["generation"],
-        "format_version": manifest["format_version"],
-    }
-    reader.close()
+    info: dict[str, Any] = {"index_dir": str(settings.index_path.resolve()), "chosen_by": settings.index_origin,
+                            "exists": committed_manifest(settings.index_path) is not None}
+    if info["exists"]:
+        reader = open_index(settings.index_path)
+        manifest = reader.manifest
+        info.update({
+            "model": manifest["model"]["name"],
+            "source": manifest["model"].get("source", ""),
+            "dim": manifest["model"]["dim"],
+            "files": manifest["counts"]["files"],
+            "chunks": manifest["counts"]["chunks"],
+            "chunk_size": manifest["chunking"]["chunk_size"],
+            "chunk_overlap": manifest["chunking"]["chunk_overlap"],
+            "size_bytes": reader.size_on_disk(),
+            "created_at": manifest["created_at"],
+            "updated_at": manifest["updated_at"],
+            "generation": manifest["generation"],
+            "format_version": manifest["format_version"],
+        })
+        reader.close()
     if json_output:
         print_json(info)
     else:
         print_status(info)
+    if not info["exists"]:
+        raise typer.Exit(1)  # a verdict, like doctor's: there is no index here yet
+
+
+@app.command(name="ls")
+@handle_errors
+def list_files(
+    paths: Annotated[Optional[list[Path]], typer.Argument(help="Only these files or folders [default: all].",
+                                                          show_default=False)] = None,
+    folders: Annotated[bool, typer.Option("--folders", "-d", help="One line per folder, not per file.")] = False,
+    index_dir: IndexDirOpt = None,
+    config: ConfigOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """List what the index holds: files (or --folders) with their chunks and when they were indexed."""
+    from .documents import source_name
+    from .store import open_index
+
+    settings = load_settings(config, index_dir=index_dir)
+    reader = open_index(settings.index_path)
+    with reader.snapshot():
+        files = [f for under in ([source_name(p) for p in paths] if paths else [None])
+                 for f in reader.indexed_files(under)]
+    reader.close()
+    if json_output:
+        print_json({"index_dir": str(settings.index_path), "files": [vars(f) for f in files]})
+    else:
+        print_listing(files, folders)
+
+
+@app.command()
+@handle_errors
+def rm(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders to take out of the index (the files "
+                                                "themselves are not touched).", show_default=False)],
+    no_wait: Annotated[bool, typer.Option("--no-wait", help="Fail at once if another fsearch is updating "
+                                          "this index.")] = False,
+    index_dir: IndexDirOpt = None,
+    config: ConfigOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Remove files or folders from the index without a rebuild (nothing is re-embedded).
+
+    Every PATH must be in the index, or nothing is removed. Example: fsearch rm old-notes/ draft.md
+    """
+    from .indexer import remove_paths
+
+    settings = load_settings(config, index_dir=index_dir)
+    removal = remove_paths(paths, settings, wait=not no_wait,
+                           on_wait=lambda message: err.print(f"[yellow]{escape(message)}[/]"))
+    if json_output:
+        print_json(removal.to_dict())
+    else:
+        out.print(f"Removed {removal.files_removed} file(s), {removal.chunks_removed} chunk(s). Index "
+                  f"{escape(removal.index_dir)}: {removal.total_files} file(s), {removal.total_chunks} chunk(s).")
 
 
 @app.command()
 @handle_errors
 def models(config: ConfigOpt = None, json_output: JsonOpt = False) -> None:
     """List the known model aliases: dimension, languages, size, and whether and where they are downloaded."""
-    from .models.registry import known_models, resolve_model
+    from .models.registry import downloaded_by_repo_id, known_models, resolve_model
 
     settings = load_settings(config)
     rows = []
@@ -340,6 +468,12 @@ def models(config: ConfigOpt = None, json_output: JsonOpt = False) -> None:
                      "size_mb": spec.size_mb, "max_tokens": spec.max_tokens, "hf_id": spec.hf_id,
                      "modelscope_id": spec.modelscope_id, "downloaded": where is not None, "path": where,
                      "default": spec.alias == DEFAULT_MODEL})
+    for folder, metadata in downloaded_by_repo_id(settings.models_dir):
+        size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+        rows.append({"alias": metadata["repo_id"], "dim": metadata.get("dim"), "languages": [],
+                     "size_mb": round(size / 1e6), "max_tokens": None, "hf_id": metadata["repo_id"],
+                     "modelscope_id": metadata["repo_id"], "downloaded": True, "path": str(folder),
+                     "default": False})
     if json_output:
         print_json({"models_dir": str(settings.models_dir), "models": rows})
     else:
@@ -509,6 +643,30 @@ def serve(
     run(application, listener, shutdown_seconds)
 
 
+@app.command(name="mcp")
+@handle_errors
+def mcp_command(
+    index_dir: IndexDirOpt = None,
+    model: ModelOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Serve the index to AI agents over the Model Context Protocol (stdio): tools search, read and status.
+
+    Add to a client's configuration (Claude Desktop, Cursor, Cline ...) as
+    {"mcpServers": {"fsearch": {"command": "fsearch", "args": ["mcp", "--index-dir", "/path/to/index"]}}}.
+    Needs the mcp extra: pip install 'fsearch[mcp]'.
+    """
+    try:
+        from .mcp_server import build_server
+    except ImportError:
+        raise InputError("fsearch mcp needs the official MCP SDK", hint="pip install 'fsearch[mcp]'") from None
+    from .search import open_searcher
+
+    settings = load_settings(config, index_dir=index_dir, model=model)
+    searcher = open_searcher(settings.index_path, settings.models_dir, settings.model, home=settings.home)
+    build_server(searcher, settings).run()
+
+
 def _listen(host: str, port: int):
     """A listening socket, or one line saying why not (port in use, address not on this machine)."""
     import socket
@@ -526,8 +684,23 @@ def _listen(host: str, port: int):
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app(prog_name="fsearch")
+    """Console-script entry point; usage errors exit 2, as JSON too when --json was given."""
+    try:
+        code = app(prog_name="fsearch", standalone_mode=False)
+    except typer.TyperException as exc:  # a usage error: unknown option, bad value, missing argument
+        exit_code = getattr(exc, "exit_code", ERROR_EXIT)
+        if "--json" in sys.argv[1:]:
+            message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+            print_json({"error": {"message": message, "hint": None, "exit_code": exit_code}})
+        elif hasattr(exc, "show"):
+            exc.show()
+        else:
+            print_error(str(exc))
+        sys.exit(exit_code)
+    except typer.Abort:
+        print_error("interrupted")
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

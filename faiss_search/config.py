@@ -1,4 +1,9 @@
-"""One settings object, read at call time: defaults < fsearch.toml < FSEARCH_* environment < flags."""
+"""One settings object, read at call time: defaults < fsearch.toml < FSEARCH_* environment < flags.
+
+Which index a command uses is found the way git and ruff find their roots: the nearest folder,
+from the working folder up, holding a project index (``.fsearch/``) or an ``fsearch.toml``;
+without one, the global index under ``$FSEARCH_HOME``.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from typing import Any
 from .errors import ConfigError
 
 CONFIG_FILE_NAME = "fsearch.toml"
+PROJECT_INDEX_NAME = ".fsearch"
 ENV_PREFIX = "FSEARCH_"
 DEFAULT_MODEL = "multilingual-e5-small-q4"
 MAX_TOP_K = 10_000
@@ -38,6 +44,8 @@ class Settings:
     max_file_mb: int = 20
     #: the settings given by a file, the environment or a flag (the rest are defaults)
     explicit: frozenset[str] = frozenset()
+    #: why this index is the one in use, for ``status`` (a flag, the environment, a file, a project, global)
+    index_origin: str = "the global index (no project index or fsearch.toml from here up; fsearch init makes one)"
 
     @property
     def index_path(self) -> Path:
@@ -75,10 +83,11 @@ class Settings:
         return replace(self, **own).validate()
 
 
-_FIELD_TYPES = {f.name: f.type for f in fields(Settings) if f.name != "explicit"}
+_FIELD_TYPES = {f.name: f.type for f in fields(Settings) if f.name not in ("explicit", "index_origin")}
 
 
-def _coerce(name: str, value: Any, origin: str) -> Any:
+def _coerce(name: str, value: Any, origin: str, base: Path | None = None) -> Any:
+    """``value`` as the setting's type; a relative path in a file is relative to that file's folder."""
     kind = _FIELD_TYPES[name]
     try:
         if kind == "int":
@@ -86,7 +95,8 @@ def _coerce(name: str, value: Any, origin: str) -> Any:
                 raise ValueError
             return int(value)
         if kind.startswith("Path"):
-            return Path(os.path.expanduser(str(value)))
+            path = Path(os.path.expanduser(str(value)))
+            return base / path if base is not None and not path.is_absolute() else path
         return str(value)
     except (TypeError, ValueError):
         raise ConfigError(f"{origin}: {name} must be {kind.split(' ')[0].lower()}, got {value!r}") from None
@@ -106,7 +116,7 @@ def _from_file(path: Path) -> dict[str, Any]:
             f"config file {path}: unknown setting(s) {', '.join(unknown)}",
             hint=f"known settings: {', '.join(_FIELD_TYPES)}",
         )
-    return {k: _coerce(k, v, str(path)) for k, v in section.items()}
+    return {k: _coerce(k, v, str(path), base=path.parent) for k, v in section.items()}
 
 
 def _from_env() -> dict[str, Any]:
@@ -118,16 +128,51 @@ def _from_env() -> dict[str, Any]:
     return values
 
 
+def find_project(start: Path) -> Path | None:
+    """The nearest folder from ``start`` up that holds a project index or an fsearch.toml."""
+    for folder in (start, *start.parents):
+        if (folder / PROJECT_INDEX_NAME).is_dir() or (folder / CONFIG_FILE_NAME).is_file():
+            return folder
+    return None
+
+
 def load_settings(config_file: Path | None = None, **flags: Any) -> Settings:
     """Merge the four layers; flags that are None were not given and do not override."""
     values: dict[str, Any] = {}
+    origin = None
+    project = find_project(Path.cwd().resolve())
+    if config_file is None and project is not None and (project / CONFIG_FILE_NAME).is_file():
+        config_file = project / CONFIG_FILE_NAME
     if config_file is not None:
         if not config_file.is_file():
             raise ConfigError(f"config file not found: {config_file}")
         values.update(_from_file(config_file))
-    elif Path(CONFIG_FILE_NAME).is_file():
-        values.update(_from_file(Path(CONFIG_FILE_NAME)))
+        if "index_dir" in values:
+            origin = f"index_dir in {config_file.resolve()}"
+    if "index_dir" not in values and project is not None:
+        values["index_dir"] = project / PROJECT_INDEX_NAME
+        origin = f"the project index of {project} (found from {Path.cwd()} up)"
     values.update(_from_env())
+    if os.environ.get(ENV_PREFIX + "INDEX_DIR"):
+        origin = ENV_PREFIX + "INDEX_DIR"
     values.update({k: _coerce(k, v, "option") for k, v in flags.items() if v is not None})
+    if flags.get("index_dir") is not None:
+        origin = "--index-dir"
     settings = Settings(home=values.pop("home", None) or default_home(), explicit=frozenset(values))
+    if "index_dir" in values and origin is not None:
+        settings = replace(settings, index_origin=origin)
     return replace(settings, **values).validate()
+
+
+def init_project(folder: Path) -> Path:
+    """Make ``folder`` a project: its own index in ``folder/.fsearch`` (git-ignored), found from any subfolder."""
+    if not folder.is_dir():
+        raise ConfigError(f"not a folder: {folder}")
+    index_dir = folder.resolve() / PROJECT_INDEX_NAME
+    try:
+        index_dir.mkdir(exist_ok=True)
+        (index_dir / ".gitignore").write_text("# the fsearch index of this project: not for version control\n*\n",
+                                              encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot create {index_dir}: {exc.strerror or exc}") from None
+    return index_dir

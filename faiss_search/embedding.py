@@ -10,7 +10,7 @@ Both import their heavy libraries only when first used, so the CLI starts fast.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from importlib import metadata
 from typing import TYPE_CHECKING, Protocol, Sequence
 
@@ -34,6 +34,12 @@ class ModelInfo:
     normalize: bool = True
     source: str = ""
     revision: str = ""
+
+    @classmethod
+    def recorded(cls, model: dict) -> "ModelInfo":
+        """The model an index's manifest records: enough to change the index without loading the model."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{"query_prefix": "", **{k: v for k, v in model.items() if k in names}})
 
     def identity(self) -> dict:
         """What the stored vectors depend on (the query prefix does not: it may change at search time)."""

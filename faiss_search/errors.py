@@ -1,4 +1,4 @@
-"""Errors a user can act on. The CLI prints ``error: <message>`` (and the hint) and exits 1."""
+"""Errors a user can act on. The CLI prints ``error: <message>`` (and the hint) and exits 2."""
 
 from __future__ import annotations
 

@@ -122,7 +122,7 @@ def rank_documents(searcher: Searcher, dataset: Dataset, mode: str) -> tuple[dic
     for start in range(0, len(ids), QUERY_BATCH):
         batch = ids[start:start + QUERY_BATCH]
         for query_id, result in zip(batch, searcher.search_many([dataset.queries[q] for q in batch],
-                                                                CHUNKS_PER_QUERY, mode)):
+                                                                CHUNKS_PER_QUERY, mode, snippets=False)):
             ranked[query_id] = list(dict.fromkeys(hit.source for hit in result.hits))
     seconds = time.perf_counter() - started
     return ranked, len(ids) / seconds if seconds > 0 else 0.0

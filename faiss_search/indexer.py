@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from collections import Counter
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable
@@ -18,13 +17,29 @@ from typing import Callable, Iterable
 from . import lexical
 from .chunking import Chunk, chunk_text
 from .config import Settings
-from .documents import TEXT_SUFFIXES, UNREADABLE, Document, discover, load_text, read_document, source_name
-from .embedding import Embedder, checked_vectors
-from .errors import NothingToIndexError
+from .documents import (
+    TEXT_SUFFIXES,
+    UNREADABLE,
+    Document,
+    Filters,
+    Skips,
+    discover,
+    load_text,
+    read_document,
+    source_name,
+)
+from .embedding import Embedder, ModelInfo, checked_vectors
+from .errors import FsearchError, IndexNotFoundError, InputError, NothingToIndexError
 from .search import CALIBRATION_VERSION, calibrate
-from .store import FileState, IndexWriter, write_errors
+from .store import FileState, IndexWriter, committed_manifest, write_errors
 
 ProgressCallback = Callable[[int, int], None]
+#: told the name of each long step ("reading files", "loading model", "embedding", "calibrating", "saving")
+PhaseCallback = Callable[[str], None]
+
+
+def _quiet(name: str) -> None:
+    pass
 
 
 @dataclass
@@ -46,7 +61,7 @@ class IndexReport:
     chunks_over_token_limit: int = 0
     max_tokens: int = 0
     long_input_policy: str = ""
-    skipped: Counter = field(default_factory=Counter)
+    skipped: Skips = field(default_factory=Skips)
     total_files: int = 0
     total_chunks: int = 0
     seconds: float = 0.0
@@ -66,7 +81,8 @@ class IndexReport:
 
     def to_dict(self) -> dict:
         data = {k: v for k, v in vars(self).items()}
-        data["skipped"] = dict(self.skipped)
+        data["skipped"] = dict(self.skipped.counts)
+        data["skipped_files"] = [{"path": path, "reason": why} for path, why in self.skipped.named]
         rate = 1 / self.embed_seconds if self.embed_seconds else 0.0
         data["chunks_per_second"] = round(self.chunks_embedded * rate, 2)
         data["characters_per_second"] = round(self.characters_embedded * rate, 1)
@@ -131,8 +147,8 @@ def _embed_new(embedder: Embedder, texts: list[str], known: dict[str, "object"],
 
 def run_index(candidates: Iterable[Candidate], settings: Settings, embedder: Embedder, *, rebuild: bool = False,
               prune_under: str | None = None, keep_under: Iterable[str] = (), index_type: str = "auto",
-              skipped: Counter | None = None, progress: ProgressCallback | None = None, wait: bool = True,
-              on_wait: Callable[[str], None] | None = None) -> IndexReport:
+              skipped: Skips | None = None, progress: ProgressCallback | None = None, wait: bool = True,
+              on_wait: Callable[[str], None] | None = None, on_phase: PhaseCallback = _quiet) -> IndexReport:
     """Bring the index up to date with ``candidates``.
 
     Indexed files under ``prune_under`` (a folder path, or "" for all) that are not among the
@@ -141,7 +157,7 @@ def run_index(candidates: Iterable[Candidate], settings: Settings, embedder: Emb
     """
     started = time.perf_counter()
     run_started = time.time()
-    skipped = skipped if skipped is not None else Counter()
+    skipped = skipped if skipped is not None else Skips()
     report = IndexReport(index_dir=str(settings.index_path), model=embedder.info.name,
                          max_tokens=embedder.info.max_tokens, long_input_policy=embedder.long_input_policy,
                          skipped=skipped)
@@ -150,6 +166,7 @@ def run_index(candidates: Iterable[Candidate], settings: Settings, embedder: Emb
     with write_errors(settings.index_path), IndexWriter(
             settings.index_path, embedder.info, chunking, rebuild=rebuild, index_type=index_type, wait=wait,
             on_wait=on_wait) as writer:
+        on_phase("reading files")
         known = {} if prune_under is None else writer.file_states(prune_under or None)
         pending: list[Pending] = []
         kept: set[str] = set()
@@ -162,7 +179,7 @@ def run_index(candidates: Iterable[Candidate], settings: Settings, embedder: Emb
                 continue
             doc, reason = load_text(candidate.load)
             if doc is None:
-                skipped[reason] += 1
+                skipped.add(reason, candidate.source)
                 if state is not None and reason == UNREADABLE:
                     kept.add(candidate.source)  # what could not be read now is kept as it was
                     report.files_kept_unreadable += 1
@@ -182,8 +199,9 @@ def run_index(candidates: Iterable[Candidate], settings: Settings, embedder: Emb
         gone.update(s for s in known if s not in kept and s not in unlisted)
         if not pending and not kept and not gone and not unlisted:
             raise NothingToIndexError("nothing indexable")
-        _write(writer, pending, gone, embedder, settings, report, progress)
-        _update_calibration(writer, embedder, report.chunks_added + report.chunks_removed)
+        _write(writer, pending, gone, embedder, settings, report, progress, on_phase)
+        _update_calibration(writer, embedder, report.chunks_added + report.chunks_removed, on_phase)
+        on_phase("saving")
         manifest = writer.commit()
         report.warnings += writer.warnings
     report.total_files = manifest["counts"]["files"]
@@ -201,30 +219,35 @@ def _under_any(sources: Iterable[str], folders: Iterable[str]) -> set[str]:
 RECALIBRATE_AFTER = 0.1  # of the index's chunks changed since the fusion weights were measured
 
 
-def _update_calibration(writer: IndexWriter, embedder: Embedder, changed_chunks: int) -> None:
+def _update_calibration(writer: IndexWriter, embedder: Embedder, changed_chunks: int,
+                        on_phase: PhaseCallback = _quiet) -> None:
     """Measure the fusion weights again once enough of the index has changed (a small edit keeps them)."""
     fusion = writer.manifest["fusion"]
     changed = fusion.get("changed_chunks", 0) + changed_chunks
-    if not changed_chunks and fusion.get("version") == CALIBRATION_VERSION:
+    current = fusion.get("version") == CALIBRATION_VERSION
+    if current and not changed:
         return
     writer.prepare()
-    total = writer.index.ntotal
-    if fusion.get("version") == CALIBRATION_VERSION and changed <= RECALIBRATE_AFTER * max(total, 1):
+    if current and changed <= RECALIBRATE_AFTER * max(writer.index.ntotal, 1):
         writer.set_fusion({**fusion, "changed_chunks": changed})
     else:
+        on_phase("calibrating")
         writer.set_fusion({**calibrate(writer, embedder), "changed_chunks": 0})
 
 
 def _write(writer: IndexWriter, pending: list[Pending], gone: set[str], embedder: Embedder, settings: Settings,
-           report: IndexReport, progress: ProgressCallback | None) -> None:
+           report: IndexReport, progress: ProgressCallback | None, on_phase: PhaseCallback) -> None:
     texts = [c.text for _, chunks, _ in pending for c in chunks]
     hashes = [text_hash(t) for t in texts]
     reusable = writer.stored_vectors(hashes)  # before the old chunks are removed
     limit = embedder.info.max_tokens
     new_texts = list({h: t for h, t in zip(hashes, texts) if h not in reusable}.values())
+    if new_texts:
+        on_phase("loading model")
     report.chunks_over_token_limit = sum(n > limit for n in embedder.count_tokens(new_texts))
     embed_started = time.perf_counter()
     places = [f"{doc.source}:{c.line}" for doc, chunks, _ in pending for c in chunks]
+    on_phase("embedding")
     vectors = _embed_new(embedder, texts, reusable, settings.batch_size, progress, dict(zip(hashes, places)))
     report.embed_seconds = time.perf_counter() - embed_started
     report.chunks_embedded = len(new_texts)
@@ -243,7 +266,7 @@ def _write(writer: IndexWriter, pending: list[Pending], gone: set[str], embedder
     report.chunks_added = len(texts)
 
 
-def _file_candidates(files: list[Path], settings: Settings, skipped: Counter) -> list[Candidate]:
+def _file_candidates(files: list[Path], settings: Settings, skipped: Skips) -> list[Candidate]:
     """One candidate per file: stat'ed, size-checked, and one name per file (symlinks and links share it)."""
     max_bytes = settings.max_file_mb * 1024 * 1024
     candidates, seen_files, seen_sources = [], set(), set()
@@ -251,20 +274,61 @@ def _file_candidates(files: list[Path], settings: Settings, skipped: Counter) ->
         try:
             info = path.stat()
         except OSError:
-            skipped[UNREADABLE] += 1
+            skipped.add(UNREADABLE, path)
             continue
         source = source_name(path)
         if (info.st_dev, info.st_ino) in seen_files or source in seen_sources:
-            skipped["another name for an indexed file"] += 1
+            skipped.add("another name for an indexed file", path)
             continue
         seen_files.add((info.st_dev, info.st_ino))
         seen_sources.add(source)
         if info.st_size > max_bytes:
-            skipped[f"larger than {settings.max_file_mb} MB"] += 1
+            skipped.add(f"larger than {settings.max_file_mb} MB", path)
         else:
             candidates.append(Candidate(source, info.st_size, info.st_mtime,
                                         lambda path=path: read_document(path, max_bytes)))
     return candidates
+
+
+@dataclass
+class Removal:
+    """What ``fsearch rm`` took out of the index."""
+
+    index_dir: str
+    files_removed: int
+    chunks_removed: int
+    total_files: int
+    total_chunks: int
+
+    def to_dict(self) -> dict:
+        return vars(self).copy()
+
+
+def remove_paths(paths: list[Path], settings: Settings, wait: bool = True,
+                 on_wait: Callable[[str], None] | None = None) -> Removal:
+    """Take files, or everything under folders, out of the index (no model needed, nothing re-embedded).
+
+    Every path must match something indexed, or nothing is changed: a typo must not look like success.
+    """
+    manifest = committed_manifest(settings.index_path)
+    if manifest is None:
+        raise IndexNotFoundError(f"no index at {settings.index_path}", hint="run `fsearch index PATH` first")
+    with write_errors(settings.index_path), IndexWriter(settings.index_path, ModelInfo.recorded(manifest["model"]),
+                                                        manifest["chunking"], wait=wait, on_wait=on_wait) as writer:
+        sources: set[str] = set()
+        for path in paths:
+            matched = writer.file_states(source_name(path))
+            if not matched:
+                raise InputError(f"not in the index: {path}", hint="`fsearch ls` lists what the index holds; "
+                                 "nothing was removed")
+            sources.update(matched)
+        chunks = writer.remove_files(sorted(sources))
+        writer.prepare()
+        fusion = writer.manifest["fusion"]
+        writer.set_fusion({**fusion, "changed_chunks": fusion.get("changed_chunks", 0) + chunks})
+        manifest = writer.commit()
+    return Removal(str(settings.index_path), len(sources), chunks, manifest["counts"]["files"],
+                   manifest["counts"]["chunks"])
 
 
 def document_candidate(doc: Document) -> Candidate:
@@ -281,16 +345,38 @@ def index_documents(documents: Iterable[Document], settings: Settings, embedder:
 
 def index_path(path: Path, settings: Settings, embedder: Embedder, rebuild: bool = False,
                progress: ProgressCallback | None = None, index_type: str = "auto", wait: bool = True,
-               on_wait: Callable[[str], None] | None = None) -> IndexReport:
-    """Index a file or a folder; files that vanished from an indexed folder leave the index too."""
-    found = discover(path)
+               on_wait: Callable[[str], None] | None = None, filters: Filters = Filters(),
+               on_phase: PhaseCallback = _quiet) -> IndexReport:
+    """Index a file or a folder; files that vanished from (or are now ignored in) an indexed folder leave it."""
+    found = discover(path, filters)
     candidates = _file_candidates(found.files, settings, found.skipped)
     prune = source_name(path.resolve()) if path.is_dir() else None
+    dropped = _indexed_outside(settings.index_path, prune or source_name(path)) if rebuild else []
     try:
-        return run_index(candidates, settings, embedder, rebuild=rebuild, prune_under=prune,
-                         keep_under=found.unreadable_folders, index_type=index_type, skipped=found.skipped,
-                         progress=progress, wait=wait, on_wait=on_wait)
+        report = run_index(candidates, settings, embedder, rebuild=rebuild, prune_under=prune,
+                           keep_under=found.unreadable_folders, index_type=index_type, skipped=found.skipped,
+                           progress=progress, wait=wait, on_wait=on_wait, on_phase=on_phase)
     except NothingToIndexError:
-        reasons = ", ".join(f"{n} {why}" for why, n in sorted(found.skipped.items())) or "no files"
+        reasons = found.skipped.summary() or "no files"
         raise NothingToIndexError(f"nothing indexable in {path} ({reasons})",
                                   hint=f"fsearch reads text files ({', '.join(sorted(TEXT_SUFFIXES))})") from None
+    if dropped:
+        report.warnings.append(f"--rebuild dropped {len(dropped)} file(s) of other folders that this index held "
+                               f"(e.g. {dropped[0]}); give each project its own index with `fsearch init`")
+    return report
+
+
+def _indexed_outside(index_dir: Path, kept: str) -> list[str]:
+    """Indexed files that are neither ``kept`` nor inside it: what a rebuild of ``kept`` leaves out."""
+    from .store import open_index
+
+    try:
+        reader = open_index(index_dir)
+    except FsearchError:
+        return []  # no index, or a damaged one that --rebuild replaces: nothing to report
+    try:
+        with reader.snapshot():
+            inside = {f.path for f in reader.indexed_files(kept)}
+            return [f.path for f in reader.indexed_files() if f.path not in inside]
+    finally:
+        reader.close()

@@ -162,8 +162,13 @@ class OpenAIEmbedder:
         batches = [list(texts[i:i + self.batch_size]) for i in range(0, len(texts), self.batch_size)]
         if not batches:
             return np.zeros((0, dim), dtype=np.float32)
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(batches))) as pool:
+        if len(batches) == 1:  # a query: asked from this thread, so Ctrl-C interrupts the wait at once
+            return self._request(batches[0], input_type)
+        pool = ThreadPoolExecutor(max_workers=min(self.concurrency, len(batches)))
+        try:
             return np.concatenate(list(pool.map(lambda batch: self._request(batch, input_type), batches)))
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)  # interrupted: do not wait for requests in flight
 
     def encode_passages(self, texts: Sequence[str]) -> "np.ndarray":
         return self._encode(texts, "passage")

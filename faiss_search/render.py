@@ -6,14 +6,18 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.markup import escape
+from rich.padding import Padding
 from rich.text import Text
 
 from .indexer import IndexReport
 from .search import SearchResult
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -51,25 +55,34 @@ def _leg(rank: int | None, score: float | None) -> str:
     return f"#{rank} ({score:.3f})" if rank is not None and score is not None else "-"
 
 
-def print_result(result: SearchResult, explain: bool = False, show_time: bool = True) -> None:
+def _location(hit) -> str:
+    """FILE:LINE, a terminal hyperlink to the file where the terminal supports them."""
+    where = escape(f"{display_path(hit.source)}:{hit.line}")
+    return f"[link={Path(hit.source).as_uri()}]{where}[/link]" if out.is_terminal and hit.source.startswith("/") \
+        else where
+
+
+def print_result(result: SearchResult, explain: bool = False, show_time: bool = True, full: bool = False) -> None:
     if not result.hits:
-        out.print("[yellow]no results[/]")
+        out.print("[yellow]no good match[/]" + (f" [dim]({result.below_min_score} hit(s) below --min-score "
+                                                 f"{result.min_score:g}; --min-score 0 shows them)[/]"
+                                                 if result.below_min_score else ""))
     if explain and result.weights:
         out.print(f"[dim]{result.mode}: weights dense {result.weights['dense']:.2f}, "
                   f"keyword {result.weights['keyword']:.2f}[/]")
     terms = query_terms(result.query)
     for hit in result.hits:
-        out.print(f"[bold cyan]{hit.rank}.[/] [green]{hit.score:.3f}[/]  "
-                  f"[magenta]{escape(display_path(hit.source))}:{hit.line}[/]")
+        score = f"{hit.score:.2f}" if result.calibrated else f"{hit.raw_score:.3f} ({result.mode} score)"
+        out.print(f"[bold cyan]{hit.rank}.[/] [green]{score}[/]  [magenta]{_location(hit)}[/]")
         if explain:
-            out.print(f"   [dim]dense {_leg(hit.dense_rank, hit.dense_score)} · "
-                      f"keyword {_leg(hit.keyword_rank, hit.keyword_score)}[/]")
-        body = Text(hit.text.strip())
+            out.print(f"   [dim]{result.mode} score {hit.raw_score:.3f} · dense {_leg(hit.dense_rank, hit.dense_score)}"
+                      f" · keyword {_leg(hit.keyword_rank, hit.keyword_score)}[/]")
+        body = Text(hit.text.strip() if full else hit.snippet)
         body.highlight_words(terms, style="bold yellow", case_sensitive=False)
-        body.pad_left(3)
-        out.print(body, soft_wrap=False)
+        out.print(Padding(body, (0, 0, 0, 3), expand=False), soft_wrap=False)
     if show_time:
-        out.print(f"[dim]{len(result.hits)} results in {result.seconds * 1000:.0f} ms ({result.mode})[/]")
+        hidden = f", {result.below_min_score} below --min-score" if result.hits and result.below_min_score else ""
+        out.print(f"[dim]{len(result.hits)} results in {result.seconds * 1000:.0f} ms ({result.mode}{hidden})[/]")
 
 
 def print_files(result: SearchResult) -> None:
@@ -79,7 +92,7 @@ def print_files(result: SearchResult) -> None:
     sys.stdout.flush()
 
 
-def print_index_report(report: IndexReport) -> None:
+def print_index_report(report: IndexReport, verbose: bool = False) -> None:
     seconds = report.embed_seconds or float("inf")
     out.print(
         f"Files: {report.files_added} added, {report.files_changed} changed, {report.files_removed} removed, "
@@ -90,8 +103,11 @@ def print_index_report(report: IndexReport) -> None:
         + (f", {report.chunks_removed} removed" if report.chunks_removed else "")
         + f". {report.seconds:.1f} s."
     )
-    if report.skipped:
-        out.print("Skipped: " + ", ".join(f"{n} {why}" for why, n in sorted(report.skipped.items())))
+    if report.skipped.counts:
+        out.print("Skipped: " + report.skipped.summary() + ("" if verbose else " (-v names them)"))
+    if verbose:
+        for path, why in report.skipped.named:
+            out.print(f"  skipped {escape(display_path(path))}: {escape(why)}", soft_wrap=True)
     if report.files_kept_unreadable:
         err.print(f"[yellow]warning:[/] {report.files_kept_unreadable} indexed file(s) could not be read now "
                   "(or sit in a folder that could not be listed); their indexed versions are kept")
@@ -108,6 +124,28 @@ def print_index_report(report: IndexReport) -> None:
               + (" (the index is now empty)" if not report.total_chunks else ""))
 
 
+def _when(timestamp: float | None) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(timestamp)) if timestamp else "-"
+
+
+def print_listing(files: list, folders: bool) -> None:
+    """What ``fsearch ls`` shows: per folder a summary line, then (unless ``folders``) its files."""
+    groups: dict[str, list] = {}
+    for f in files:
+        groups.setdefault(os.path.dirname(f.path), []).append(f)
+    for folder, members in groups.items():
+        latest = max((f.indexed_at or 0 for f in members), default=0) or None
+        out.print(f"[bold]{escape(display_path(folder) + os.sep)}[/]  {len(members)} file(s), "
+                  f"{sum(f.chunks for f in members)} chunk(s), last indexed {_when(latest)}", soft_wrap=True)
+        if not folders:
+            for f in members:
+                out.print(f"  {f.chunks:>6}  {_when(f.indexed_at)}  {escape(os.path.basename(f.path))}",
+                          soft_wrap=True)
+    out.print(f"[dim]{len(files)} file(s), {sum(f.chunks for f in files)} chunk(s) in {len(groups)} folder(s)[/]")
+
+
 def human_size(n: int) -> str:
     size = float(n)
     for unit in ("B", "KB", "MB", "GB"):
@@ -118,34 +156,54 @@ def human_size(n: int) -> str:
 
 
 def print_status(status: dict) -> None:
-    rows = [
-        ("index", status["index_dir"]),
-        ("model", f"{status['model']} ({status['source']})"),
-        ("dim", str(status["dim"])),
-        ("files", str(status["files"])),
-        ("chunks", str(status["chunks"])),
-        ("chunking", f"size {status['chunk_size']}, overlap {status['chunk_overlap']}"),
-        ("size on disk", human_size(status["size_bytes"])),
-        ("built", status["created_at"]),
-        ("updated", status["updated_at"]),
-    ]
+    rows = [("index", status["index_dir"]), ("chosen by", status["chosen_by"])]
+    if not status["exists"]:
+        rows.append(("holds", "nothing yet: fsearch index PATH fills it"))
+    else:
+        rows += [
+            ("model", f"{status['model']} ({status['source']})"),
+            ("dim", str(status["dim"])),
+            ("files", str(status["files"])),
+            ("chunks", str(status["chunks"])),
+            ("chunking", f"size {status['chunk_size']}, overlap {status['chunk_overlap']}"),
+            ("size on disk", human_size(status["size_bytes"])),
+            ("built", status["created_at"]),
+            ("updated", status["updated_at"]),
+        ]
     for key, value in rows:
         out.print(f"[bold]{key:>12}[/]  {escape(value)}")
 
 
-def print_models(rows: list[dict], models_dir: Path) -> None:
+def _table(title: str) -> "Table":
+    """A compact table: one line per row (cells are cut with … rather than wrapped into tall columns)."""
+    from rich import box
     from rich.table import Table
 
-    table = Table(title=f"models ({models_dir})", title_justify="left")
-    table.add_column("alias", no_wrap=True)
-    for column in ("dim", "languages", "size", "max tokens", "downloaded"):
-        table.add_column(column)
+    return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False,
+                 show_edge=False)
+
+
+def _print_table(table: "Table") -> None:
+    """At a terminal the table fits its width; piped, rows are never cut or wrapped (grep, awk, less -S)."""
+    if out.is_terminal:
+        out.print(table)
+    else:
+        table.box = None
+        Console(file=sys.stdout, highlight=False, width=1000, no_color=True).print(table, crop=False)
+
+
+def print_models(rows: list[dict], models_dir: Path) -> None:
+    default = next((row["alias"] for row in rows if row.get("default")), None)
+    table = _table(f"models in {models_dir}" + (f" (default: {default})" if default else ""))
+    table.add_column("model", no_wrap=True, overflow="ellipsis", max_width=28)
+    for column, width in (("dim", 4), ("languages", 9), ("size", 7), ("tokens", 6), ("downloaded", 10)):
+        table.add_column(column, no_wrap=True, overflow="ellipsis", min_width=width)
     for row in rows:
-        where = "[green]bundled (default)[/]" if row["path"] == "bundled" else (
-            f"[green]yes[/] {escape(row['path'])}" if row["downloaded"] else "[dim]no[/]")
-        table.add_row(row["alias"], str(row["dim"]), ",".join(row["languages"]), f"{row['size_mb']} MB",
-                      str(row["max_tokens"]), where)
-    out.print(table)
+        where = "[green]bundled[/]" if row["path"] == "bundled" else (
+            "[green]yes[/]" if row["downloaded"] else "[dim]no[/]")
+        table.add_row(escape(row["alias"]), str(row["dim"] or "?"), ",".join(row["languages"]) or "?",
+                      f"{row['size_mb']} MB", str(row["max_tokens"] or "?"), where)
+    _print_table(table)
 
 
 class DownloadBar:
@@ -161,15 +219,20 @@ class DownloadBar:
             TransferSpeedColumn,
         )
 
-        self.progress = Progress(TextColumn("[bold]downloading"), BarColumn(), DownloadColumn(),
+        self.progress = Progress(TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
                                  TransferSpeedColumn(), TextColumn("{task.fields[files]} files"),
                                  TimeRemainingColumn(), console=err, transient=True, disable=disable)
-        self.task = self.progress.add_task("download", total=None, files=0)
+        self.task = self.progress.add_task("downloading", total=None, files=0)
         self.files = 0
 
     def add_total(self, nbytes: int) -> None:
-        total = self.progress.tasks[0].total or 0
-        self.progress.update(self.task, total=total + nbytes)
+        """A hub that does not say how big its files are leaves the total unknown (not 0 bytes)."""
+        if nbytes > 0:
+            total = self.progress.tasks[0].total or 0
+            self.progress.update(self.task, total=total + nbytes)
+
+    def phase(self, name: str) -> None:
+        self.progress.update(self.task, description=name)
 
     def advance(self, nbytes: int) -> None:
         self.progress.update(self.task, advance=nbytes)
@@ -187,14 +250,11 @@ class DownloadBar:
 
 
 def print_eval(dataset: str, rows: list) -> None:
-    from rich.table import Table
-
-    table = Table(title=f"{dataset}: {rows[0].queries} queries, {rows[0].documents} documents" if rows else dataset,
-                  title_justify="left")
-    table.add_column("model", overflow="fold")
-    table.add_column("mode")
+    table = _table(f"{dataset}: {rows[0].queries} queries, {rows[0].documents} documents" if rows else dataset)
+    table.add_column("model", no_wrap=True, overflow="ellipsis", max_width=28)
+    table.add_column("mode", no_wrap=True)
     for column in ("R@1", "R@5", "R@10", "MRR@10", "nDCG@10", "index s", "q/s"):
-        table.add_column(column, justify="right")
+        table.add_column(column, justify="right", no_wrap=True)
     for row in rows:
         m = row.metrics
         table.add_row(row.model, row.mode, *(f"{m[k]:.2f}" for k in ("recall@1", "recall@5", "recall@10", "MRR@10",

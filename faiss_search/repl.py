@@ -12,7 +12,10 @@ from .search import MODES, Searcher
 HELP = """Type a question (Chinese or English) and press Enter.
   :k N        show N results per query
   :mode M     hybrid, dense or keyword (:mode alone shows the current one)
+  :min S      leave out hits below relevance S (0-1; 0 shows everything)
+  :full       show (or hide) whole chunks instead of snippets
   :explain    show (or hide) each result's dense and keyword rank and the fusion weights
+  Ctrl-C      cancel the query that is running (the prompt stays)
   :help       this help
   :quit       leave (Ctrl-D works too)"""
 
@@ -58,9 +61,19 @@ def _command(line: str, state: dict) -> bool:
             out.print(f"mode {state['mode']}")
         else:
             print_error(f"`:mode` takes one of {', '.join(MODES)}, got {arg.strip() or 'nothing'}")
-    elif name == "explain":
-        state["explain"] = not state["explain"]
-        out.print(f"explain {'on' if state['explain'] else 'off'}")
+    elif name in ("explain", "full"):
+        state[name] = not state[name]
+        out.print(f"{name} {'on' if state[name] else 'off'}")
+    elif name == "min":
+        try:
+            value = float(arg)
+        except ValueError:
+            value = -1.0
+        if 0.0 <= value <= 1.0:
+            state["min_score"] = value
+            out.print(f"leaving out hits below {value:g}")
+        else:
+            print_error(f"`:min` needs a relevance between 0 and 1, got {arg.strip() or 'nothing'}")
     elif name == "k":
         if arg.strip().isdigit() and int(arg) >= 1:
             state["k"] = int(arg)
@@ -73,10 +86,15 @@ def _command(line: str, state: dict) -> bool:
 
 
 def run_repl(searcher: Searcher, k: int, mode: str | None = None, explain: bool = False,
-             read_line: Callable[[str], str] = input, history_file: Path | None = None) -> None:
-    """Read queries until :quit or end of input, answering each with the top-k chunks."""
+             read_line: Callable[[str], str] = input, history_file: Path | None = None,
+             min_score: float = 0.0, full: bool = False) -> None:
+    """Read queries until :quit or end of input, answering each with the top-k chunks.
+
+    Ctrl-C at the prompt clears the line; during a query it cancels that query only (the model stays loaded).
+    """
     save_history = _enable_history(history_file)
-    state: dict = {"k": k, "mode": mode or searcher.default_mode, "explain": explain}
+    state: dict = {"k": k, "mode": mode or searcher.default_mode, "explain": explain, "min_score": min_score,
+                   "full": full}
     out.print(f"[bold]fsearch[/] - {searcher.size} chunks, model {searcher.model_name}, {state['mode']} search. "
               "Type a question; :help for commands, :quit or Ctrl-D to leave.")
     try:
@@ -96,8 +114,11 @@ def run_repl(searcher: Searcher, k: int, mode: str | None = None, explain: bool 
                     break
                 continue
             try:
-                print_result(searcher.search(line, state["k"], state["mode"]), explain=state["explain"])
+                print_result(searcher.search(line, state["k"], state["mode"], state["min_score"]),
+                             explain=state["explain"], full=state["full"])
             except FsearchError as exc:
                 print_error(exc.message, exc.hint)
+            except KeyboardInterrupt:
+                out.print("\n[yellow]query cancelled[/]")
     finally:
         save_history()

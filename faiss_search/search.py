@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Sequence
 from . import lexical
 from .embedding import Embedder, checked_vectors
 from .errors import IndexCorruptError, InputError
+from .relevance import fit, junk_queries, relevance
+from .snippets import Match, locate
 from .store import REPAIR_HINT, IndexReader, check_model, open_index
 
 if TYPE_CHECKING:
@@ -41,7 +43,7 @@ RRF_K = 10
 PROBE_QUERIES = 200
 PROBE_POWER = 4
 PROBE_WINDOW = 300  # probe sentences come from a chunk's start, which every model reads (no truncation)
-CALIBRATION_VERSION = 2
+CALIBRATION_VERSION = 3  # 3: relevance curves
 _SENTENCE = re.compile(r"(?<=[。！？；.!?;\n])")
 
 
@@ -61,6 +63,12 @@ class Hit:
     dense_score: float | None = None
     keyword_rank: int | None = None
     keyword_score: float | None = None
+    #: ``line`` is where the chunk best answers the query (for ``vim +N``); the chunk itself starts here
+    chunk_line: int = 0
+    #: the best-matching sentence with some context, on one line
+    snippet: str = ""
+    #: the mode's own score (``score`` is the 0-1 relevance when the index has its curve; see relevance.py)
+    raw_score: float = 0.0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -73,6 +81,12 @@ class SearchResult:
     hits: list[Hit]
     seconds: float
     weights: dict = field(default_factory=dict)
+    #: hits scored below this relevance were left out (0: none were)
+    min_score: float = 0.0
+    #: whether ``score`` is the 0-1 relevance (False for an index calibrated before relevance existed)
+    calibrated: bool = True
+    #: how many hits the cut left out
+    below_min_score: int = 0
 
     def files(self) -> list[str]:
         """Each source once, in the order of its best hit."""
@@ -80,7 +94,8 @@ class SearchResult:
 
     def to_dict(self) -> dict:
         return {"query": self.query, "mode": self.mode, "results": [h.to_dict() for h in self.hits],
-                "weights": self.weights, "took_ms": round(self.seconds * 1000, 2)}
+                "weights": self.weights, "took_ms": round(self.seconds * 1000, 2), "min_score": self.min_score,
+                "below_min_score": self.below_min_score, "calibrated": self.calibrated}
 
 
 def clean_query(query: str) -> str:
@@ -127,22 +142,35 @@ def _mrr(targets: list[int], ranked: list[Ranked]) -> float:
     return total / max(1, len(targets))
 
 
+def _tops(rows: list[Ranked]) -> list[float]:
+    """Each query's top score (0 where nothing matched at all)."""
+    return [row[0][1] if row else 0.0 for row in rows]
+
+
 def calibrate(view: "_IndexView", embedder: Embedder) -> dict:
-    """Measure each leg on sentences drawn from the index itself; the weights hybrid search uses."""
+    """Measure each leg on sentences drawn from the index itself; the weights hybrid search uses.
+
+    The same run asks questions the index cannot answer, to fit each mode's relevance curve.
+    """
     sample = view.sample_chunks(PROBE_QUERIES)
     if not sample:
         return {}
     rng = random.Random(0)
     targets = [chunk_id for chunk_id, _ in sample]
-    queries = [_probe_sentence(text, rng) for _, text in sample]
-    dense = view.dense_search(embedder.encode_queries(queries), 10)
-    keyword = [view.keyword_search(lexical.match_expression(q), 10) for q in queries]
-    mrr = {"dense": _mrr(targets, dense), "keyword": _mrr(targets, keyword)}
+    probes = [_probe_sentence(text, rng) for _, text in sample]
+    queries = probes + junk_queries()
+    dense = view.dense_search(embedder.encode_queries(queries), CANDIDATES)
+    keyword = [view.keyword_search(lexical.match_expression(q), CANDIDATES) for q in queries]
+    n = len(probes)
+    mrr = {"dense": _mrr(targets, dense[:n]), "keyword": _mrr(targets, keyword[:n])}
     best = max(mrr.values()) or 1.0
+    weights = {leg: round((mrr[leg] / best) ** PROBE_POWER, 4) for leg in mrr}
+    hybrid = [fuse(d, kw, (weights["dense"], weights["keyword"]))[0] for d, kw in zip(dense, keyword)]
+    curves = {mode: fit(_tops(rows[n:]), _tops(rows[:n]))
+              for mode, rows in (("dense", dense), ("keyword", keyword), ("hybrid", hybrid))}
     return {"version": CALIBRATION_VERSION, "probes": len(sample), "dense_probe_mrr": round(mrr["dense"], 4),
-            "keyword_probe_mrr": round(mrr["keyword"], 4),
-            "dense_weight": round((mrr["dense"] / best) ** PROBE_POWER, 4),
-            "keyword_weight": round((mrr["keyword"] / best) ** PROBE_POWER, 4)}
+            "keyword_probe_mrr": round(mrr["keyword"], 4), "dense_weight": weights["dense"],
+            "keyword_weight": weights["keyword"], "relevance": curves}
 
 
 class Searcher:
@@ -185,57 +213,80 @@ class Searcher:
         fusion = self.reader.manifest.get("fusion") or {}
         return fusion.get("dense_weight", 1.0), fusion.get("keyword_weight", 1.0)
 
-    def search_many(self, queries: list[str], k: int, mode: str | None = None) -> list[SearchResult]:
-        """Answer several queries from one generation of the index; their dense vectors are encoded in one batch."""
+    def search_many(self, queries: list[str], k: int, mode: str | None = None,
+                    min_score: float = 0.0, snippets: bool = True) -> list[SearchResult]:
+        """Answer several queries from one generation of the index; their dense vectors are encoded in one batch.
+
+        Hits whose relevance is not above ``min_score`` are left out (0 keeps all; on an index without
+        relevance curves none are: their scores cannot be judged). ``snippets=False`` skips finding each hit's best line
+        (evaluation ranks documents and needs neither).
+        """
         if k < 1:
             raise InputError(f"top-k must be at least 1, got {k}")
         cleaned = [clean_query(q) for q in queries]
-        started = time.perf_counter()
         with self.reader.snapshot():
             mode = mode or self.default_mode
             if mode not in MODES:
                 raise InputError(f"unknown mode '{mode}'", hint=f"use one of {', '.join(MODES)}")
-            ranked = self._rank(cleaned, k, mode)
+            ranked, seconds = self._rank(cleaned, k, mode)
+            curve = ((self.reader.manifest.get("fusion") or {}).get("relevance") or {}).get(mode)
+            started = time.perf_counter()
             chunks = self.reader.fetch({cid for row, _, _, _ in ranked for cid, _ in row})
-        seconds = (time.perf_counter() - started) / max(1, len(queries))
+            fetched = time.perf_counter() - started
+        hit_count = sum(len(row) for row, _, _, _ in ranked) or 1
         results = []
-        for query, (row, dense, keyword, weights) in zip(cleaned, ranked):
+        for query, (row, dense, keyword, weights), spent in zip(cleaned, ranked, seconds):
+            started = time.perf_counter()
             legs = {"dense": _positions(dense), "keyword": _positions(keyword)}
-            hits = []
-            for chunk_id, score in row:
+            terms = lexical.segment(query) if snippets else []
+            hits, below = [], 0
+            for chunk_id, raw in row:
+                score = relevance(raw, curve) if curve else raw
+                if curve and min_score > 0 and score <= min_score:
+                    below += 1
+                    continue
                 c = chunks.get(chunk_id)  # the same snapshot: every id found has its row, unless damaged
                 if c is None:
                     raise IndexCorruptError(f"the vectors name chunk {chunk_id}, which the sidecar lacks",
                                             hint=REPAIR_HINT)
                 d, kw = legs["dense"].get(chunk_id, (None, None)), legs["keyword"].get(chunk_id, (None, None))
-                hits.append(Hit(len(hits) + 1, score, c.text, c.source, c.line, c.start, c.end, c.id,
-                                d[0], d[1], kw[0], kw[1]))
-            results.append(SearchResult(query, mode, hits, seconds, weights))
+                match = locate(terms, query, c.text, c.line) if snippets else Match(c.line, "")
+                hits.append(Hit(len(hits) + 1, score, c.text, c.source, match.line, c.start, c.end, c.id,
+                                d[0], d[1], kw[0], kw[1], c.line, match.snippet, raw))
+            spent += fetched * len(row) / hit_count + time.perf_counter() - started
+            results.append(SearchResult(query, mode, hits, spent, weights, min_score if curve else 0.0,
+                                        curve is not None, below))
         return results
 
-    def _rank(self, cleaned: list[str], k: int, mode: str) -> list[tuple[Ranked, Ranked, Ranked, dict]]:
-        """Per query: the top-k (chunk id, score), each leg's ranking, and the fusion weights used."""
+    def _rank(self, cleaned: list[str], k: int, mode: str) -> tuple[list[tuple[Ranked, Ranked, Ranked, dict]],
+                                                                      list[float]]:
+        """Per query: the top-k (chunk id, score), each leg's ranking and the fusion weights used; and the
+        seconds each query took (the batch's encoding and vector search shared by query length)."""
         depth = max(CANDIDATES, k) if mode == "hybrid" else k
         dense_rows: list[Ranked] = [[] for _ in cleaned]
-        keyword_rows: list[Ranked] = [[] for _ in cleaned]
+        seconds = [0.0] * len(cleaned)
         if mode != "keyword":
+            started = time.perf_counter()
             vectors = checked_vectors(self.embedder.encode_queries(cleaned), len(cleaned), self.embedder.info.dim,
                                       "query")
             dense_rows = self.reader.dense_search(vectors, depth)
-        if mode != "dense":
-            keyword_rows = [self.reader.keyword_search(lexical.match_expression(q), depth) for q in cleaned]
+            shared, total_chars = time.perf_counter() - started, sum(len(q) for q in cleaned)
+            seconds = [shared * len(q) / total_chars for q in cleaned]
         ranked = []
-        for dense, keyword in zip(dense_rows, keyword_rows):
+        for i, (query, dense) in enumerate(zip(cleaned, dense_rows)):
+            started = time.perf_counter()
+            keyword = self.reader.keyword_search(lexical.match_expression(query), depth) if mode != "dense" else []
             if mode == "hybrid":
                 fused, weights = fuse(dense, keyword, self._leg_weights())
                 ranked.append((fused[:k], dense, keyword, {"dense": round(weights[0], 4),
                                                             "keyword": round(weights[1], 4)}))
             else:
                 ranked.append(((dense or keyword)[:k], dense, keyword, {}))
-        return ranked
+            seconds[i] += time.perf_counter() - started
+        return ranked, seconds
 
-    def search(self, query: str, k: int, mode: str | None = None) -> SearchResult:
-        return self.search_many([query], k, mode)[0]
+    def search(self, query: str, k: int, mode: str | None = None, min_score: float = 0.0) -> SearchResult:
+        return self.search_many([query], k, mode, min_score)[0]
 
 
 def _positions(ranked: Ranked) -> dict[int, tuple[int, float]]:

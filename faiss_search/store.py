@@ -69,7 +69,8 @@ CREATE TABLE IF NOT EXISTS files (
     sha256 TEXT NOT NULL,
     size INTEGER NOT NULL,
     mtime REAL NOT NULL,
-    encoding TEXT NOT NULL
+    encoding TEXT NOT NULL,
+    indexed_at REAL
 );
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -96,6 +97,16 @@ class FileState:
     size: int
     mtime: float
     sha256: str
+
+
+@dataclass(frozen=True)
+class IndexedFile:
+    """A file as ``fsearch ls`` shows it; ``indexed_at`` is None for files indexed before it was recorded."""
+
+    path: str
+    chunks: int
+    size: int
+    indexed_at: float | None
 
 
 @dataclass(frozen=True)
@@ -219,6 +230,15 @@ class _IndexView:
             "ORDER BY bm25(chunk_terms) LIMIT ?", (expression, k)).fetchall()
         return [(int(i), float(s)) for i, s in rows]
 
+    def indexed_files(self, under: str | None = None) -> list[IndexedFile]:
+        """Indexed files (under a folder, or exactly a file), by path, with their chunk counts."""
+        where, args = _under_clause(under)
+        indexed_at = "f.indexed_at" if _has_column(self._conn, "files", "indexed_at") else "NULL"
+        rows = self._conn.execute(
+            f"SELECT f.path, COUNT(c.id), f.size, {indexed_at} FROM files f LEFT JOIN chunks c ON c.file_id = f.id "
+            f"{where} GROUP BY f.id ORDER BY f.path", args).fetchall()
+        return [IndexedFile(*row) for row in rows]
+
     def sample_chunks(self, n: int) -> list[tuple[int, str]]:
         """About ``n`` chunks spread evenly over the index (deterministic)."""
         total = self._conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0]
@@ -226,6 +246,18 @@ class _IndexView:
         return self._conn.execute(
             "SELECT id, text FROM (SELECT id, text, ROW_NUMBER() OVER (ORDER BY id) - 1 AS n FROM chunks) "
             "WHERE n % ? = 0 LIMIT ?", (step, n)).fetchall()
+
+
+def _under_clause(under: str | None, column: str = "f.path") -> tuple[str, tuple]:
+    """SQL selecting the path ``under`` itself and everything inside it (everything when None)."""
+    if under is None:
+        return "", ()
+    prefix = under.rstrip(os.sep) + os.sep
+    return f"WHERE {column} = ? OR substr({column}, 1, ?) = ?", (under, len(prefix), prefix)
+
+
+def _has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
+    return any(row[1] == column for row in conn.execute(f"PRAGMA table_info({table})"))
 
 
 class _StaleSnapshot(Exception):
@@ -270,6 +302,8 @@ class IndexReader(_IndexView):
         with self._lock:
             if self._immutable:
                 self._leave_immutable_mode()
+            if self._conn.in_transaction:  # a query cancelled (Ctrl-C) between BEGIN and its clean-up
+                self._rollback()
             for attempt in range(self.SNAPSHOT_ATTEMPTS):
                 try:
                     self._conn.execute("BEGIN")
@@ -455,6 +489,8 @@ class IndexWriter(_IndexView):
         for statement in _SCHEMA.split(";"):  # not executescript: it would commit the open transaction
             if statement.strip():
                 self._conn.execute(statement)
+        if not _has_column(self._conn, "files", "indexed_at"):  # an index from before `fsearch ls`
+            self._conn.execute("ALTER TABLE files ADD COLUMN indexed_at REAL")
         if not keep and last_id:
             # ids are never reused: a reader holding old vectors must not find new text under an old id
             self._conn.execute("DELETE FROM sqlite_sequence WHERE name = 'chunks'")
@@ -500,12 +536,9 @@ class IndexWriter(_IndexView):
     # -- what is there ----------------------------------------------------------------------
     def file_states(self, under: str | None = None) -> dict[str, FileState]:
         """Indexed files whose path is ``under`` or inside it (all files when None)."""
-        query, args = "SELECT path, size, mtime, sha256 FROM files", ()
-        if under is not None:
-            query += " WHERE path = ? OR substr(path, 1, ?) = ?"
-            prefix = under.rstrip(os.sep) + os.sep
-            args = (under, len(prefix), prefix)
-        return {path: FileState(size, mtime, sha) for path, size, mtime, sha in self._conn.execute(query, args)}
+        where, args = _under_clause(under, "path")
+        return {path: FileState(size, mtime, sha) for path, size, mtime, sha
+                in self._conn.execute(f"SELECT path, size, mtime, sha256 FROM files {where}", args)}
 
     def touch_file(self, path: str, size: int, mtime: float) -> None:
         """Same content, new size/mtime: remember them so the next run needs only a stat."""
@@ -552,8 +585,8 @@ class IndexWriter(_IndexView):
                  chunks: list, vectors: "np.ndarray", terms: list[str], text_hashes: list[str]) -> None:
         """Store one file's chunks (``chunking.Chunk``) with their vectors, keyword terms and text hashes."""
         file_id = self._conn.execute(
-            "INSERT INTO files (path, sha256, size, mtime, encoding) VALUES (?, ?, ?, ?, ?)",
-            (path, sha256, size, mtime, encoding),
+            "INSERT INTO files (path, sha256, size, mtime, encoding, indexed_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (path, sha256, size, mtime, encoding, time.time()),
         ).lastrowid
         for order, (chunk, words, text_hash, vector) in enumerate(zip(chunks, terms, text_hashes, vectors,
                                                                       strict=True)):

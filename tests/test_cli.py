@@ -93,7 +93,15 @@ def test_index_a_folder_with_gbk_and_skipped_files(home, runner, tmp_path):
     assert data["results"][0]["text"] == "信用卡按时全额还款不会产生利息。"
 
 
-def _error(result, code=1):
+def _json_error(result):
+    """With --json an error is one JSON object on stdout, and the exit code is still 2."""
+    assert result.exit_code == 2 and not result.stderr, result.output
+    error = json.loads(result.stdout)["error"]
+    assert error["exit_code"] == 2
+    return error["message"]
+
+
+def _error(result, code=2):
     assert result.exit_code == code, result.output
     assert "Traceback" not in result.output
     return result.stderr
@@ -113,7 +121,8 @@ def test_nothing_indexable(home, runner, tmp_path):
 def test_no_index(home, runner):
     err = _error(run(runner, "search", "hello"))
     assert "no index at" in err and "fsearch index" in err
-    assert "no index at" in _error(run(runner, "status"))
+    status = run(runner, "status")
+    assert status.exit_code == 1 and "nothing yet" in status.stdout and "the global index" in status.stdout
 
 
 def test_truncated_index(indexed, runner):
@@ -148,7 +157,7 @@ def test_chunk_settings_change_is_refused(indexed, runner):
 def test_bad_top_k_and_empty_query(indexed, runner):
     assert "-k" in _error(run(runner, "search", "hello", "-k", "0"), code=2)
     assert "empty query" in _error(run(runner, "search", "  \t "))
-    assert "--json needs a QUERY" in _error(run(runner, "search", "--json"))
+    assert "--json needs a QUERY" in _json_error(run(runner, "search", "--json"))
 
 
 def test_bad_chunk_overlap(home, runner):
@@ -173,7 +182,8 @@ def test_chunks_over_the_token_limit_are_reported(home, runner, tmp_path):
 
 
 def test_unreadable_queries_file(indexed, runner, tmp_path):
-    assert "cannot read queries file" in _error(run(runner, "search", "--queries", tmp_path / "none.txt", "--json"))
+    assert "cannot read queries file" in _json_error(run(runner, "search", "--queries", tmp_path / "none.txt",
+                                                         "--json"))
     (tmp_path / "blank.txt").write_text("\n \n")
     assert "has no queries" in _error(run(runner, "search", "--queries", tmp_path / "blank.txt"))
 

@@ -17,7 +17,7 @@ def test_defaults(home):
 def test_layers_file_then_env_then_flags(home, monkeypatch):
     Path("fsearch.toml").write_text('chunk_size = 300\ntop_k = 7\nmodel = "bge-small-zh"\nindex_dir = "idx"\n')
     s = load_settings()
-    assert (s.chunk_size, s.top_k, s.model, s.index_path) == (300, 7, "bge-small-zh", Path("idx"))
+    assert (s.chunk_size, s.top_k, s.model, s.index_path) == (300, 7, "bge-small-zh", Path.cwd().resolve() / "idx")
     monkeypatch.setenv("FSEARCH_TOP_K", "9")
     monkeypatch.setenv("FSEARCH_INDEX_DIR", "/tmp/other")
     s = load_settings()

@@ -58,7 +58,7 @@ def corpus(tmp_path):
 
 
 def assert_clean_failure(result, *fragments):
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output
     assert "Traceback" not in result.output
     for fragment in fragments:
         assert fragment in result.stderr, result.stderr

@@ -94,14 +94,14 @@ def test_eval_human_table(home, runner, beir):
 
 def test_eval_bad_input(home, runner, beir, tmp_path):
     result = runner.invoke(app, ["eval", str(tmp_path / "none")])
-    assert result.exit_code == 1 and "data set folder not found" in result.stderr
+    assert result.exit_code == 2 and "data set folder not found" in result.stderr
     result = runner.invoke(app, ["eval", str(beir), "--split", "test"])
-    assert result.exit_code == 1 and "no qrels/test.tsv" in result.stderr and "dev" in result.stderr
+    assert result.exit_code == 2 and "no qrels/test.tsv" in result.stderr and "dev" in result.stderr
     result = runner.invoke(app, ["eval", str(beir), "--mode", "magic"])
-    assert result.exit_code == 1 and "unknown mode 'magic'" in result.stderr
+    assert result.exit_code == 2 and "unknown mode 'magic'" in result.stderr
     (beir / "corpus.jsonl").write_text("{broken\n")
     result = runner.invoke(app, ["eval", str(beir)])
-    assert result.exit_code == 1 and "not JSON Lines" in result.stderr
+    assert result.exit_code == 2 and "not JSON Lines" in result.stderr
 
 
 def test_score_on_a_hand_made_ranking():

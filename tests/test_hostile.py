@@ -103,14 +103,14 @@ def test_unreadable_and_vanishing_files_are_counted(home, tmp_path, fake_embedde
     monkeypatch.setattr(documents, "read_regular_file", read_regular_file)
     original_discover = indexer.discover
 
-    def discover_then_delete(path):
-        found = original_discover(path)
+    def discover_then_delete(path, filters):
+        found = original_discover(path, filters)
         (tmp_path / "gone.txt").unlink()  # vanishes between the folder walk and reading
         return found
 
     monkeypatch.setattr(indexer, "discover", discover_then_delete)
     report = index_path(tmp_path, load_settings(), fake_embedder)
-    assert report.total_files == 1 and report.skipped == Counter({"unreadable": 2})
+    assert report.total_files == 1 and report.skipped.counts == Counter({"unreadable": 2})
 
 
 def test_a_file_that_changes_during_indexing_is_picked_up_next_time(home, tmp_path, fake_embedder, monkeypatch):
@@ -140,7 +140,7 @@ def test_hostile_queries(home, runner):
     controls = runner.invoke(app, ["search", "熊猫\x00\x1b[31m\x07吃什么\r\n", "--json"])
     assert controls.exit_code == 0 and json.loads(controls.stdout)["query"] == "熊猫 [31m 吃什么"
     empty = runner.invoke(app, ["search", "\x00\x01 \t"])
-    assert empty.exit_code == 1 and "empty query" in empty.stderr
+    assert empty.exit_code == 2 and "empty query" in empty.stderr
     repl = runner.invoke(app, ["search"], input="\x00\x01\n" + "长" * 20000 + "\n:quit\n")
     assert repl.exit_code == 0 and "Traceback" not in repl.output
 

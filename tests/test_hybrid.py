@@ -101,11 +101,11 @@ def test_keyword_mode_finds_an_exact_name_dense_ranks_lower(sample_index, runner
 
 def test_unknown_mode_and_instruction(sample_index, runner):
     result = runner.invoke(app, ["search", "x", "--mode", "fuzzy"])
-    assert result.exit_code == 1 and "unknown mode 'fuzzy'" in result.stderr
+    assert result.exit_code == 2 and "unknown mode 'fuzzy'" in result.stderr
     result = runner.invoke(app, ["search", "x", "--instruction", "maybe"])
-    assert result.exit_code == 1 and "--instruction takes auto, on or off" in result.stderr
+    assert result.exit_code == 2 and "--instruction takes auto, on or off" in result.stderr
     result = runner.invoke(app, ["search", "x", "--instruction", "off"])
-    assert result.exit_code == 1 and "always uses its 'query: ' prefix" in result.stderr
+    assert result.exit_code == 2 and "always uses its 'query: ' prefix" in result.stderr
 
 
 def test_explain_view_and_repl_commands(sample_index, runner):

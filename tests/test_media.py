@@ -63,7 +63,7 @@ def test_an_index_on_read_only_media_is_searched_and_checked(home, tmp_path, env
     assert result.returncode == 0, result.stderr
     assert json.loads((tmp_path / "search.json").read_text())["results"]
     assert json.loads((tmp_path / "doctor.json").read_text())["healthy"]
-    assert "index exit 1" in result.stdout
+    assert "index exit 2" in result.stdout
     error = (tmp_path / "index.err").read_text()
     assert error.startswith("error:") and "read-only" in error and "unchanged (generation 1)" in error
     assert "unexpected" not in error and "Traceback" not in error
@@ -99,7 +99,7 @@ def test_a_full_disk_at_any_moment_is_one_true_line(home, tmp_path, env):
     failed = [run for run in runs if run[1] != "0"]
     assert failed, runs
     for free, code, generation, message in failed:
-        assert code == "1" and "no space left on the device" in message, (free, message)
+        assert code == "2" and "no space left on the device" in message, (free, message)
         assert f"the previous index is unchanged (generation {generation})" in message, (free, message)
     assert all(int(n) <= 2 for n in (tmp_path / "lines").read_text().split())  # the error line and a hint
 

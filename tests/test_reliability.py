@@ -121,7 +121,7 @@ def test_a_busy_index_waits_or_fails_with_no_wait(home, tmp_path, env):
     index_dir = home / "index"
     with WriterLock(index_dir):
         refused = cli(env, "index", str(folder), "--no-wait")
-        assert refused.returncode == 1 and f"another fsearch (pid {os.getpid()}) is updating" in refused.stderr
+        assert refused.returncode == 2 and f"another fsearch (pid {os.getpid()}) is updating" in refused.stderr
         waiting = subprocess.Popen([*FSEARCH, "index", str(folder)], env=env, stdout=subprocess.PIPE,
                                    stderr=subprocess.PIPE, text=True)
         time.sleep(2)
@@ -188,7 +188,7 @@ def test_doctor_rebuilds_damaged_vectors(indexed, runner):
     assert code == 1 and any("checksum" in p for p in report["problems"])
     vectors.write_bytes(bytes(data[:200]))  # and now truncated: search refuses it cleanly
     result = runner.invoke(app, ["search", "熊猫"])
-    assert result.exit_code == 1 and "doctor --repair" in result.stderr
+    assert result.exit_code == 2 and "doctor --repair" in result.stderr
     code, report = doctor(runner, "--repair")
     assert code == 0 and any("rebuilt the damaged vectors file from 30 chunk texts" in a for a in report["repaired"])
     top = json.loads(runner.invoke(app, ["search", "关于熊猫的笔记", "--mode", "dense", "--json"]).stdout)
@@ -210,4 +210,4 @@ def test_doctor_on_a_damaged_sidecar_says_rebuild(indexed, runner):
     for name in ("chunks.sqlite-wal", "chunks.sqlite-shm"):
         (indexed / name).unlink(missing_ok=True)
     result = runner.invoke(app, ["doctor", "--repair"])
-    assert result.exit_code == 1 and "--rebuild" in result.stderr and "Traceback" not in result.output
+    assert result.exit_code == 2 and "--rebuild" in result.stderr and "Traceback" not in result.output

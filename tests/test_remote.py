@@ -153,16 +153,16 @@ def test_wrong_dimension(flaky, servers, home, runner, tmp_path):
     assert runner.invoke(app, ["index", str(SAMPLE), "--embedder", "openai", "--model", "x",
                                "--base-url", servers[0]]).exit_code == 0
     result = runner.invoke(app, ["index", str(SAMPLE), "--embedder", "openai", "--model", "x", "--base-url", url])
-    assert result.exit_code == 1 and "dim" in result.stderr and "Traceback" not in result.output
+    assert result.exit_code == 2 and "dim" in result.stderr and "Traceback" not in result.output
 
 
 def test_remote_options_are_checked(home, runner):
     result = runner.invoke(app, ["index", ".", "--embedder", "openai", "--model", "x"])
-    assert result.exit_code == 1 and "at least one --base-url" in result.stderr
+    assert result.exit_code == 2 and "at least one --base-url" in result.stderr
     result = runner.invoke(app, ["index", ".", "--base-url", "http://127.0.0.1:1"])
-    assert result.exit_code == 1 and "--base-url goes with --embedder openai" in result.stderr
+    assert result.exit_code == 2 and "--base-url goes with --embedder openai" in result.stderr
     result = runner.invoke(app, ["index", ".", "--embedder", "gpu"])
-    assert result.exit_code == 1 and "unknown embedder 'gpu'" in result.stderr
+    assert result.exit_code == 2 and "unknown embedder 'gpu'" in result.stderr
 
 
 @pytest.mark.parametrize("first", [float("nan"), float("inf"), 1e30, 0.0])
@@ -176,7 +176,7 @@ def test_a_server_answering_nonsense_vectors_is_refused(flaky, home, runner, tmp
     (tmp_path / "b.txt").write_text("长城在北方\n", encoding="utf-8")
     handler.first = first
     result = runner.invoke(app, ["index", str(tmp_path)])
-    assert result.exit_code == 1 and "invalid vector" in result.stderr and "b.txt:1" in result.stderr
+    assert result.exit_code == 2 and "invalid vector" in result.stderr and "b.txt:1" in result.stderr
     assert "Traceback" not in result.output
     status = json.loads(runner.invoke(app, ["status", "--json"]).stdout)
     assert status["chunks"] == 1 and status["files"] == 1  # nothing of it was stored

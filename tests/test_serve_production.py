@@ -256,7 +256,7 @@ def test_a_busy_port_is_one_clear_line_before_serving(home, runner):
         busy.bind(("127.0.0.1", 0))
         busy.listen(1)
         result = runner.invoke(app, ["serve", "--port", str(busy.getsockname()[1])])
-    assert result.exit_code == 1 and "cannot listen on 127.0.0.1" in result.stderr
+    assert result.exit_code == 2 and "cannot listen on 127.0.0.1" in result.stderr
     assert "serving" not in result.output and "Traceback" not in result.output
 
 

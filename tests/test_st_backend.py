@@ -44,7 +44,7 @@ def test_index_and_search_with_a_model_folder(home, runner, tiny_model, tmp_path
     assert found["results"][0]["text"] == "第二句话"
     # asking for the bundled default instead is refused, naming both models
     result = runner.invoke(app, ["search", "x", "--model", "multilingual-e5-small-q4"])
-    assert result.exit_code == 1 and "built with model" in result.stderr
+    assert result.exit_code == 2 and "built with model" in result.stderr
 
 
 def test_broken_model_folder_is_a_clean_error(home, runner, tmp_path):
@@ -54,4 +54,4 @@ def test_broken_model_folder_is_a_clean_error(home, runner, tmp_path):
     corpus = tmp_path / "c.txt"
     corpus.write_text("some text\n")
     result = runner.invoke(app, ["index", str(corpus), "--model", str(broken)])
-    assert result.exit_code == 1 and "cannot load the model" in result.stderr
+    assert result.exit_code == 2 and "cannot load the model" in result.stderr

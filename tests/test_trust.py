@@ -232,11 +232,11 @@ def test_swapped_ids_are_refused_by_search_and_update_until_repaired(home, runne
     assert runner.invoke(app, ["index", str(folder)]).exit_code == 0
     swap_two_ids(home / "index")
     searched = runner.invoke(app, ["search", "熊猫吃什么"])
-    assert searched.exit_code == 1 and "checksum" in searched.stderr and "doctor --repair" in searched.stderr
+    assert searched.exit_code == 2 and "checksum" in searched.stderr and "doctor --repair" in searched.stderr
     (folder / "c.txt").write_text("长城在北方。\n", encoding="utf-8")
     before = committed_manifest(home / "index")["generation"]
     updated = runner.invoke(app, ["index", str(folder)])
-    assert updated.exit_code == 1 and "nothing was changed" in updated.stderr
+    assert updated.exit_code == 2 and "nothing was changed" in updated.stderr
     assert committed_manifest(home / "index")["generation"] == before  # the damage was not laundered
     doctor = runner.invoke(app, ["doctor", "--repair", "--json"])
     assert doctor.exit_code == 0 and json.loads(doctor.stdout)["healthy"], doctor.output
@@ -408,7 +408,7 @@ def test_fifos_and_devices_are_never_read(home, runner, tmp_path, fake_embedder)
         signal.signal(signal.SIGALRM, previous)
     assert report.total_files == 1 and report.skipped["not a regular file"] == 2
     result = runner.invoke(app, ["index", str(folder / "notes.txt"), "--index-dir", str(tmp_path / "cli")])
-    assert result.exit_code == 1 and "not a regular file" in result.stderr
+    assert result.exit_code == 2 and "not a regular file" in result.stderr
 
 
 # -- 4. index folders and messages ---------------------------------------------------------------------
@@ -434,7 +434,7 @@ def test_rebuild_works_over_a_damaged_sidecar(home, runner, tmp_path, fake_embed
         (home / "index" / name).unlink(missing_ok=True)
     (home / "index" / "chunks.sqlite").write_bytes(b"garbage" * 1000)
     hinted = runner.invoke(app, ["search", "x"])
-    assert hinted.exit_code == 1 and "--rebuild" in hinted.stderr
+    assert hinted.exit_code == 2 and "--rebuild" in hinted.stderr
     note = tmp_path / "n.txt"
     note.write_text("新的开始。\n", encoding="utf-8")
     result = runner.invoke(app, ["index", str(note), "--rebuild", "--json"])
@@ -459,7 +459,7 @@ def test_doctor_during_a_live_commit_and_after_a_killed_first_build(home, runner
     writer = IndexWriter(fresh, fake_embedder.info, {"chunk_size": 500, "chunk_overlap": 50})
     writer.close()  # as a killed first build leaves it: a sidecar, never committed
     killed = runner.invoke(app, ["doctor", "--index-dir", str(fresh)])
-    assert killed.exit_code == 1 and "never completed" in killed.stderr and "fsearch index PATH` again" in \
+    assert killed.exit_code == 2 and "never completed" in killed.stderr and "fsearch index PATH` again" in \
         killed.stderr and "cannot be repaired" not in killed.stderr
 
 
@@ -470,7 +470,7 @@ def test_user_errors_are_one_line(home, runner, tmp_path, monkeypatch):
     monkeypatch.setenv("FSEARCH_INDEX_DIR", str(tmp_path / "a-file"))
     for args in (["search", "x"], ["index", str(tmp_path / "a-file")], ["status"], ["doctor"]):
         result = runner.invoke(app, args)
-        assert result.exit_code == 1 and "is a file" in result.stderr and "unexpected" not in result.stderr, args
+        assert result.exit_code == 2 and "is a file" in result.stderr and "unexpected" not in result.stderr, args
 
 
 def test_a_bad_line_in_a_queries_file_spoils_only_itself(home, runner):
@@ -481,11 +481,11 @@ def test_a_bad_line_in_a_queries_file_spoils_only_itself(home, runner):
     queries.write_text("熊猫吃什么\n\u200b\n长城\x07在哪里\n", encoding="utf-8")
     result = runner.invoke(app, ["search", "--queries", str(queries), "--json"])
     rows = [json.loads(line) for line in result.stdout.splitlines()]
-    assert result.exit_code == 1 and [r["line"] for r in rows] == [1, 2, 3]
+    assert result.exit_code == 2 and [r["line"] for r in rows] == [1, 2, 3]
     assert rows[0]["results"] and rows[2]["results"] and rows[2]["query"] == "长城 在哪里"
     assert rows[1]["error"] == "empty query"
     text = runner.invoke(app, ["search", "--queries", str(queries)])
-    assert text.exit_code == 1 and "q.txt:2: empty query" in text.stderr and text.stdout.count("query ") == 2
+    assert text.exit_code == 2 and "q.txt:2: empty query" in text.stderr and text.stdout.count("query ") == 2
 
 
 def test_an_index_remembers_its_chunk_settings(home, runner):

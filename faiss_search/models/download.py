@@ -55,6 +55,8 @@ class DownloadProgress(Protocol):
 
     def file_done(self) -> None: ...
 
+    def phase(self, name: str) -> None: ...
+
 
 class _Silent:
     def add_total(self, nbytes: int) -> None:
@@ -64,6 +66,9 @@ class _Silent:
         pass
 
     def file_done(self) -> None:
+        pass
+
+    def phase(self, name: str) -> None:
         pass
 
 
@@ -421,10 +426,12 @@ def download_model(name: str, models_dir: Path, source: str = "auto", endpoint: 
         try:
             staging.mkdir(parents=True, exist_ok=True)
             cache = models_dir / ".cache" / ("modelscope" if plan.source == "modelscope" else "huggingface")
-            fetch = functools.partial(_FETCHERS[plan.source], plan, staging, cache, progress or _Silent(),
-                                      timeout=stall_seconds)
+            shown = progress or _Silent()
+            shown.phase(f"downloading from {plan.source}")
+            fetch = functools.partial(_FETCHERS[plan.source], plan, staging, cache, shown, timeout=stall_seconds)
             commit = _run_bounded(fetch, stall_seconds)
             _tidy(staging)
+            shown.phase("verifying download (loading the model)")
             dim = verify_folder(staging, spec, spec.alias if spec else name)
         except FsearchError as exc:
             error = exc if isinstance(exc, DownloadError) and exc.message.startswith(plan.source) else \

@@ -86,6 +86,20 @@ def read_metadata(folder: Path) -> dict:
         return {}
 
 
+def downloaded_by_repo_id(models_dir: Path) -> list[tuple[Path, dict]]:
+    """Models fetched with ``fsearch download OWNER/NAME`` (not an alias): their folders and metadata."""
+    try:
+        folders = sorted(p for p in models_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
+    except OSError:
+        return []
+    found = []
+    for folder in folders:
+        metadata = read_metadata(folder)
+        if metadata.get("repo_id") and not metadata.get("alias"):
+            found.append((folder, metadata))
+    return found
+
+
 def _looks_like_path(name: str) -> bool:
     return name.startswith((".", "/", "~")) or "\\" in name or Path(name).exists()
 

@@ -1,0 +1,104 @@
+"""Where in a hit the answer is: the chunk's sentence closest to the query, and a short snippet around it.
+
+A chunk is ~500 characters; the user wants the line to open (``vim +N``) and two lines to read.
+The sentence is chosen by the query's words it contains (longer words weigh more) and, for
+paraphrases that share few whole words, by the character pairs it shares with the query.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+#: about two lines of an 80-column terminal (a Chinese character takes two columns)
+SNIPPET_CELLS = 180
+_ENDS = frozenset("\n。！？；!?;")
+_PAIR_CHARS = re.compile(r"[0-9a-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+@dataclass(frozen=True)
+class Match:
+    """The best sentence of a chunk: its line in the file and a one-paragraph snippet around it."""
+
+    line: int
+    snippet: str
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence or line, without surrounding blanks."""
+    spans, start = [], 0
+    for i, char in enumerate(text):
+        if char in _ENDS or (char == "." and (i + 1 == len(text) or text[i + 1].isspace())):
+            spans.append((start, i + 1))
+            start = i + 1
+    spans.append((start, len(text)))
+    trimmed = []
+    for begin, end in spans:
+        while begin < end and text[begin].isspace():
+            begin += 1
+        while end > begin and text[end - 1].isspace():
+            end -= 1
+        if begin < end:
+            trimmed.append((begin, end))
+    return trimmed or [(0, len(text))]
+
+
+def _pairs(text: str) -> set[str]:
+    chars = [c for c in text.lower() if _PAIR_CHARS.match(c)]
+    return {a + b for a, b in zip(chars, chars[1:])}
+
+
+def best_span(terms: list[str], query: str, text: str) -> tuple[int, int]:
+    """The sentence sharing most with the query: matched words by length, then shared character pairs."""
+    lowered, query_pairs = text.lower(), _pairs(query)
+    best, best_score = None, 0.0
+    for begin, end in sentence_spans(text):
+        sentence = lowered[begin:end]
+        score = sum(len(t) for t in terms if t in sentence) + 0.5 * len(query_pairs & _pairs(sentence))
+        if score > best_score:
+            best, best_score = (begin, end), score
+    return best or sentence_spans(text)[0]
+
+
+def _cells(text: str) -> int:
+    from rich.cells import cell_len
+
+    return cell_len(text)
+
+
+def snippet(text: str, span: tuple[int, int], budget: int = SNIPPET_CELLS) -> str:
+    """The span, widened by the sentences after (then before) it while it fits ``budget`` columns, on one line."""
+    spans = sentence_spans(text)
+    first = last = spans.index(span) if span in spans else 0
+
+    def joined(lo: int, hi: int) -> str:
+        return " ".join(text[spans[lo][0]:spans[hi][1]].split())
+
+    grown = True
+    while grown:
+        grown = False
+        for lo, hi in ((first, last + 1), (first - 1, last)):
+            if 0 <= lo and hi < len(spans) and _cells(joined(lo, hi)) <= budget:
+                first, last, grown = lo, hi, True
+                break
+    flat = joined(first, last)
+    cut = _cells(flat) > budget
+    if cut:
+        flat = _cut(flat, budget)
+    return ("…" if first > 0 else "") + flat + ("…" if cut or last < len(spans) - 1 else "")
+
+
+def _cut(text: str, budget: int) -> str:
+    kept, used = [], 0
+    for char in text:
+        used += _cells(char)
+        if used > budget:
+            break
+        kept.append(char)
+    return "".join(kept)
+
+
+def locate(terms: list[str], query: str, text: str, first_line: int) -> Match:
+    """Where in a chunk (starting on ``first_line`` of its file) the query is best answered."""
+    span = best_span(terms, query, text)
+    return Match(first_line + text.count("\n", 0, span[0]), snippet(text, span))
