@@ -13,8 +13,8 @@ from rich.markup import escape
 
 from . import __version__
 from .config import DEFAULT_MODEL, MAX_TOP_K, PROJECT_INDEX_NAME, load_settings
-from .relevance import MIN_RELEVANCE
 from .errors import FsearchError, InputError
+from .relevance import MIN_RELEVANCE
 from .render import (
     DownloadBar,
     err,

@@ -12,7 +12,7 @@ import re
 import threading
 from pathlib import Path
 
-_TOKEN = re.compile(r"[0-9a-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]", re.IGNORECASE)
+WORD_CHAR = re.compile(r"[0-9a-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]", re.IGNORECASE)
 STOP_WORDS = frozenset(
     """a an and are as at be but by for from has have how i in into is it its of on or that the their
     this to was were what when where which who why will with do does did can you your we our
@@ -58,7 +58,7 @@ def segment(text: str) -> list[str]:
     words = []
     for word in _jieba().cut_for_search(text.lower()):
         word = word.strip()
-        if word and _TOKEN.search(word) and word not in STOP_WORDS:
+        if word and WORD_CHAR.search(word) and word not in STOP_WORDS:
             words.append(word)
     return words
 

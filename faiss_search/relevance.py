@@ -2,13 +2,17 @@
 
 Each mode scores on its own scale (cosine ~0.8 for anything with an e5 model, BM25 without
 bound, fused reciprocal ranks around 0.1), so a raw number says nothing by itself. At index
-time the index is asked questions it cannot answer (off-topic questions in Chinese and
-English, and gibberish) and questions it can (sentences of its own chunks). A mode's relevance is a logistic curve through two points measured there:
+time the index is asked gibberish (Latin letters, random Chinese characters), which no index
+can answer, and sentences of its own chunks, which it can. A mode's relevance is a logistic
+curve through two points measured there:
 
-* 0.5 at the top score that only 5 % of the unanswerable questions reach (``JUNK_QUANTILE``),
+* 0.5 at the top score that only 5 % of the gibberish reaches (``JUNK_QUANTILE``),
 * 0.9 at the median top score of the answerable ones.
 
-So 0.5 means "as good as noise gets" on every index and in every mode; ``MIN_RELEVANCE`` is
+So 0.5 means "as good as noise gets" on every index and in every mode. Gibberish, not
+off-topic questions, defines the noise: any fixed list of "off-topic" questions is on-topic for
+some knowledge base (on a corpus of everyday questions such a list hid a third of the right
+answers).  ``MIN_RELEVANCE`` is
 the default cut: a hit must score above it to be shown, and with none ``fsearch search`` exits 1.
 Indexes of fewer than ``MIN_CHUNKS_FOR_CURVE`` chunks get no curve (raw scores, no cut).
 """
@@ -26,30 +30,22 @@ JUNK_QUANTILE = 0.95
 MIN_CHUNKS_FOR_CURVE = 50
 _ANSWERABLE_RELEVANCE = 0.9
 
-#: questions most knowledge bases cannot answer; a few may fit some index, the 95 % quantile absorbs them
-OFF_TOPIC = (
-    "如何更换汽车轮胎", "明天北京会下雨吗", "红烧肉怎么做才好吃", "最近的地铁站在哪里", "怎样训练小狗坐下",
-    "世界上最高的山是哪座", "足球比赛一共多少分钟", "怎么给手机贴膜", "孕妇可以喝咖啡吗", "机票改签要多少钱",
-    "吉他怎么调音", "哪种猫最适合公寓饲养", "冬天如何给多肉浇水", "离婚需要准备什么材料", "高考数学怎么提分",
-    "美元兑人民币汇率是多少", "失眠了怎么办", "怎样折纸飞机飞得远", "信用卡逾期有什么后果", "马拉松配速怎么算",
-    "how do I change a flat tyre", "what is the capital of Peru", "best pizza dough recipe",
-    "how long do cats live", "when does the next train to Boston leave", "how to tie a bowtie",
-    "what time is the football match tonight", "is it safe to eat raw cookie dough",
-    "how many calories in a banana", "how to fix a squeaky door", "who won the chess world championship",
-    "how to grow tomatoes on a balcony", "what does a plumber charge per hour", "why is the sky blue",
-    "how to remove red wine stains", "lyrics of a famous love song", "how to train for a half marathon",
-    "cheap flights to Lisbon in May", "how to fold a fitted sheet", "what is the speed of a cheetah",
-)
-_GIBBERISH = 12
+_GIBBERISH = 32
 _LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
-def junk_queries(seed: int = 0) -> list[str]:
-    """Questions an index cannot answer: off-topic ones and letter gibberish (deterministic)."""
+def gibberish(n: int, seed: int = 0) -> list[str]:
+    """Strings no index can answer, half Latin letters, half random Chinese characters (deterministic)."""
     rng = random.Random(seed)
-    letters = [" ".join("".join(rng.choice(_LETTERS) for _ in range(rng.randint(3, 8)))
-                        for _ in range(rng.randint(2, 4))) for _ in range(_GIBBERISH)]
-    return [*OFF_TOPIC, *letters]
+    latin = [" ".join("".join(rng.choice(_LETTERS) for _ in range(rng.randint(3, 8)))
+                      for _ in range(rng.randint(1, 4))) for _ in range(n - n // 2)]
+    chinese = ["".join(chr(rng.randint(0x4E00, 0x9FA5)) for _ in range(rng.randint(2, 10))) for _ in range(n // 2)]
+    return latin + chinese
+
+
+def junk_queries() -> list[str]:
+    """What the calibration asks as questions an index cannot answer."""
+    return gibberish(_GIBBERISH)
 
 
 def fit(junk_top: list[float], answerable_top: list[float]) -> dict | None:
@@ -76,3 +72,21 @@ def relevance(score: float, curve: dict | None) -> float | None:
         return None
     x = curve["slope"] * (score - curve["midpoint"])
     return 1 / (1 + math.exp(-x)) if x > -700 else 0.0
+
+
+def has_curves(mode: str, curves: dict) -> bool:
+    """Whether an index's curves (its manifest's ``fusion.relevance``) can score ``mode``."""
+    return all(curves.get(leg) for leg in (("dense", "keyword") if mode == "hybrid" else (mode,)))
+
+
+def hit_relevance(mode: str, raw: float, leg_scores: dict[str, float | None], curves: dict) -> float:
+    """A hit's relevance in ``mode`` (the index must ``has_curves``).
+
+    In hybrid mode it is the stronger of the two legs' relevances for that chunk (a leg that did not
+    return it counts 0): the fused score is a statistic of ranks, and as a relevance it hid 13 % of the
+    right answers on lcqmc-dev, against 0 % for the dense leg's. Hits keep the fusion's order.
+    """
+    if mode != "hybrid":
+        return relevance(raw, curves[mode]) or 0.0
+    return max((relevance(score, curves[leg]) or 0.0 for leg, score in leg_scores.items() if score is not None),
+               default=0.0)

@@ -176,11 +176,10 @@ def print_status(status: dict) -> None:
 
 def _table(title: str) -> "Table":
     """A compact table: one line per row (cells are cut with … rather than wrapped into tall columns)."""
-    from rich import box
     from rich.table import Table
 
-    return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False,
-                 show_edge=False)
+    return Table(title=title, title_justify="left", box=None, padding=(0, 1), pad_edge=False,
+                 header_style="bold")
 
 
 def _print_table(table: "Table") -> None:
@@ -188,7 +187,6 @@ def _print_table(table: "Table") -> None:
     if out.is_terminal:
         out.print(table)
     else:
-        table.box = None
         Console(file=sys.stdout, highlight=False, width=1000, no_color=True).print(table, crop=False)
 
 
@@ -250,17 +248,18 @@ class DownloadBar:
 
 
 def print_eval(dataset: str, rows: list) -> None:
-    table = _table(f"{dataset}: {rows[0].queries} queries, {rows[0].documents} documents" if rows else dataset)
-    table.add_column("model", no_wrap=True, overflow="ellipsis", max_width=28)
-    table.add_column("mode", no_wrap=True)
-    for column in ("R@1", "R@5", "R@10", "MRR@10", "nDCG@10", "index s", "q/s"):
-        table.add_column(column, justify="right", no_wrap=True)
+    table = _table(f"{dataset}: {rows[0].queries} queries, {rows[0].documents} documents (MRR and nDCG at 10)"
+                   if rows else dataset)
+    table.add_column("model", no_wrap=True, overflow="ellipsis", max_width=20)
+    table.add_column("mode", no_wrap=True, min_width=7)
+    for column in ("R@1", "R@5", "R@10", "MRR", "nDCG", "index s", "q/s"):
+        table.add_column(column, justify="right", no_wrap=True, min_width=5)
     for row in rows:
         m = row.metrics
         table.add_row(row.model, row.mode, *(f"{m[k]:.2f}" for k in ("recall@1", "recall@5", "recall@10", "MRR@10",
                                                                     "nDCG@10")),
                       "reused" if row.reused_index else f"{row.index_seconds:.1f}", f"{row.queries_per_second:.0f}")
-    out.print(table)
+    _print_table(table)
 
 
 def print_source_failure(message: str) -> None:

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Sequence
 from . import lexical
 from .embedding import Embedder, checked_vectors
 from .errors import IndexCorruptError, InputError
-from .relevance import fit, junk_queries, relevance
+from .relevance import fit, has_curves, hit_relevance, junk_queries
 from .snippets import Match, locate
 from .store import REPAIR_HINT, IndexReader, check_model, open_index
 
@@ -43,7 +43,7 @@ RRF_K = 10
 PROBE_QUERIES = 200
 PROBE_POWER = 4
 PROBE_WINDOW = 300  # probe sentences come from a chunk's start, which every model reads (no truncation)
-CALIBRATION_VERSION = 3  # 3: relevance curves
+CALIBRATION_VERSION = 4  # 4: with the relevance curves
 _SENTENCE = re.compile(r"(?<=[。！？；.!?;\n])")
 
 
@@ -165,9 +165,7 @@ def calibrate(view: "_IndexView", embedder: Embedder) -> dict:
     mrr = {"dense": _mrr(targets, dense[:n]), "keyword": _mrr(targets, keyword[:n])}
     best = max(mrr.values()) or 1.0
     weights = {leg: round((mrr[leg] / best) ** PROBE_POWER, 4) for leg in mrr}
-    hybrid = [fuse(d, kw, (weights["dense"], weights["keyword"]))[0] for d, kw in zip(dense, keyword)]
-    curves = {mode: fit(_tops(rows[n:]), _tops(rows[:n]))
-              for mode, rows in (("dense", dense), ("keyword", keyword), ("hybrid", hybrid))}
+    curves = {leg: fit(_tops(rows[n:]), _tops(rows[:n])) for leg, rows in (("dense", dense), ("keyword", keyword))}
     return {"version": CALIBRATION_VERSION, "probes": len(sample), "dense_probe_mrr": round(mrr["dense"], 4),
             "keyword_probe_mrr": round(mrr["keyword"], 4), "dense_weight": weights["dense"],
             "keyword_weight": weights["keyword"], "relevance": curves}
@@ -229,7 +227,7 @@ class Searcher:
             if mode not in MODES:
                 raise InputError(f"unknown mode '{mode}'", hint=f"use one of {', '.join(MODES)}")
             ranked, seconds = self._rank(cleaned, k, mode)
-            curve = ((self.reader.manifest.get("fusion") or {}).get("relevance") or {}).get(mode)
+            curves = (self.reader.manifest.get("fusion") or {}).get("relevance") or {}
             started = time.perf_counter()
             chunks = self.reader.fetch({cid for row, _, _, _ in ranked for cid, _ in row})
             fetched = time.perf_counter() - started
@@ -239,23 +237,23 @@ class Searcher:
             started = time.perf_counter()
             legs = {"dense": _positions(dense), "keyword": _positions(keyword)}
             terms = lexical.segment(query) if snippets else []
-            hits, below = [], 0
+            hits, below, calibrated = [], 0, has_curves(mode, curves)
             for chunk_id, raw in row:
-                score = relevance(raw, curve) if curve else raw
-                if curve and min_score > 0 and score <= min_score:
+                d, kw = legs["dense"].get(chunk_id, (None, None)), legs["keyword"].get(chunk_id, (None, None))
+                score = hit_relevance(mode, raw, {"dense": d[1], "keyword": kw[1]}, curves) if calibrated else raw
+                if calibrated and min_score > 0 and score <= min_score:
                     below += 1
                     continue
                 c = chunks.get(chunk_id)  # the same snapshot: every id found has its row, unless damaged
                 if c is None:
                     raise IndexCorruptError(f"the vectors name chunk {chunk_id}, which the sidecar lacks",
                                             hint=REPAIR_HINT)
-                d, kw = legs["dense"].get(chunk_id, (None, None)), legs["keyword"].get(chunk_id, (None, None))
                 match = locate(terms, query, c.text, c.line) if snippets else Match(c.line, "")
                 hits.append(Hit(len(hits) + 1, score, c.text, c.source, match.line, c.start, c.end, c.id,
                                 d[0], d[1], kw[0], kw[1], c.line, match.snippet, raw))
             spent += fetched * len(row) / hit_count + time.perf_counter() - started
-            results.append(SearchResult(query, mode, hits, spent, weights, min_score if curve else 0.0,
-                                        curve is not None, below))
+            results.append(SearchResult(query, mode, hits, spent, weights, min_score if calibrated else 0.0,
+                                        calibrated, below))
         return results
 
     def _rank(self, cleaned: list[str], k: int, mode: str) -> tuple[list[tuple[Ranked, Ranked, Ranked, dict]],

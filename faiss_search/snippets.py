@@ -7,13 +7,15 @@ paraphrases that share few whole words, by the character pairs it shares with th
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
+
+from .chunking import SENTENCE_ENDS
+from .lexical import WORD_CHAR
 
 #: about two lines of an 80-column terminal (a Chinese character takes two columns)
 SNIPPET_CELLS = 180
-_ENDS = frozenset("\n。！？；!?;")
-_PAIR_CHARS = re.compile(r"[0-9a-z\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+#: a sentence ends at a line break or sentence punctuation; a "." only before a space (not in 3.5 or e.g.)
+_ENDS = (SENTENCE_ENDS | {"\n"}) - {".", "…"}
 
 
 @dataclass(frozen=True)
@@ -44,7 +46,7 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
 
 
 def _pairs(text: str) -> set[str]:
-    chars = [c for c in text.lower() if _PAIR_CHARS.match(c)]
+    chars = [c for c in text.lower() if WORD_CHAR.match(c)]
     return {a + b for a, b in zip(chars, chars[1:])}
 
 

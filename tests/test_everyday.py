@@ -47,7 +47,8 @@ def test_mode_alone_shows_the_current_mode(home, runner, tmp_path):
 
 # -- what a hit shows, exit codes, scores ---------------------------------------------------------
 
-ANSWER_ON_LINE_8 = ("# 熊猫\n大熊猫是中国特有的动物，被称为国宝，全世界都很喜欢。\n它们主要生活在四川、陕西和甘肃的山区和竹林里。\n"
+ANSWER_ON_LINE_8 = ("# 熊猫\n大熊猫是中国特有的动物，被称为国宝，全世界都很喜欢。\n"
+                    "它们主要生活在四川、陕西和甘肃的山区和竹林里。\n"
                     "野生大熊猫的数量这些年一直在慢慢增加。\n保护区里有专门的研究人员长期观察它们。\n"
                     "动物园里的熊猫常常吸引很多游客排队参观。\n它们的性格大多比较温和，喜欢独自活动。\n"
                     "大熊猫每天要花十几个小时吃竹子，一天能吃十几公斤。\n幼崽出生时只有一百克左右。\n\n"
@@ -167,6 +168,7 @@ def test_tables_keep_one_line_per_row_piped_and_at_80_columns(home, runner, monk
     from rich.text import Text
 
     from faiss_search import render
+    from faiss_search.evaluation import EvalRow
 
     piped = runner.invoke(app, ["models"]).stdout.splitlines()
     rows = [line for line in piped if line.startswith(("multilingual-e5-small-q4 ", "bge-m3 ", "all-MiniLM"))]
@@ -179,6 +181,12 @@ def test_tables_keep_one_line_per_row_piped_and_at_80_columns(home, runner, monk
     lines = [Text.from_ansi(line).plain for line in captured.get().splitlines()]
     rows = [line for line in lines if "1024" in line]
     assert len(rows) == 2 and "1300 MB" in rows[0] and all(len(line) <= 80 for line in lines)
+    metrics = {"recall@1": 97.79, "recall@5": 99.84, "recall@10": 99.94, "MRR@10": 98.75, "nDCG@10": 99.05}
+    with narrow.capture() as captured:
+        render.print_eval("cmrc2018-dev", [EvalRow("multilingual-e5-small-q4", "keyword", metrics, 3219, 848, 2700,
+                                                   364.2, 120.0, False)])
+    lines = [Text.from_ansi(line).plain for line in captured.get().splitlines()]
+    assert "97.79  99.84  99.94  98.75  99.05    364.2    120" in lines[-1] and all(len(line) <= 80 for line in lines)
 
 
 def test_download_bar_leaves_an_unknown_total_unknown():

@@ -109,7 +109,7 @@ def test_index_types_search_and_update(home, fake_embedder, kind, monkeypatch):
     assert report.vectors["type"] == kind and report.total_chunks == 3000
     searcher = Searcher(IndexReader(settings.index_path), fake_embedder)
     hits = searcher.search("文档1234 主题70 编号1234", 3, "dense").hits
-    assert hits[0].source == "doc1234" and hits[0].score == pytest.approx(1.0, abs=1e-4)
+    assert hits[0].source == "doc1234" and hits[0].raw_score == pytest.approx(1.0, abs=1e-4)
     # drop 1000 documents: removal works for every type (HNSW rebuilds its graph)
     report = index_documents(docs[1000:], settings, fake_embedder)
     assert report.files_removed == 1000 and report.total_chunks == 2000 and report.vectors["type"] == kind

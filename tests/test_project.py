@@ -11,7 +11,6 @@ import pytest
 from faiss_search.cli import app
 from faiss_search.config import load_settings
 from faiss_search.documents import Filters, discover
-from faiss_search.indexer import index_path
 from faiss_search.store import committed_manifest
 
 

@@ -1,0 +1,31 @@
+"""The best-matching line of a hit and the snippet around it."""
+
+from rich.cells import cell_len
+
+from faiss_search.lexical import segment
+from faiss_search.snippets import SNIPPET_CELLS, locate, sentence_spans
+
+
+def test_sentences_end_at_punctuation_and_line_breaks_not_inside_numbers():
+    text = "版本 3.5 发布了。新功能很多！\nSee e.g. the notes. Done"
+    assert [text[a:b] for a, b in sentence_spans(text)] == ["版本 3.5 发布了。", "新功能很多！", "See e.g.",
+                                                            "the notes.", "Done"]
+
+
+def test_the_line_of_the_sentence_sharing_most_with_the_query():
+    chunk = "第一行讲历史。\n第二行讲地理。\n熊猫每天吃十几公斤竹子。\n最后一行。"
+    query = "熊猫一天吃多少竹子"
+    assert locate(segment(query), query, chunk, first_line=40).line == 42
+    paraphrase = "大熊猫的食量有多大"  # shares few whole words: character pairs decide
+    assert locate(segment(paraphrase), paraphrase, chunk, first_line=1).line == 3
+    assert locate([], "zzz", chunk, first_line=7).line == 7  # nothing shared: the chunk's start
+
+
+def test_a_snippet_fits_two_terminal_lines_and_marks_what_it_cut():
+    chunk = "\n".join(f"这是第{i}句很长很长的中文句子，用来填满一个块的内容。" for i in range(20)) + "\n答案在这里：熊猫吃竹子。"
+    match = locate(segment("熊猫吃什么"), "熊猫吃什么", chunk, first_line=1)
+    assert match.line == 21 and "熊猫吃竹子" in match.snippet
+    assert match.snippet.startswith("…") and cell_len(match.snippet) <= SNIPPET_CELLS + 2
+    one_long_sentence = "熊猫" + "很" * 400 + "可爱"
+    cut = locate(segment("熊猫"), "熊猫", one_long_sentence, first_line=1).snippet
+    assert cut.startswith("熊猫") and cut.endswith("…") and cell_len(cut) <= SNIPPET_CELLS + 2
