@@ -27,7 +27,7 @@ MIN_RELEVANCE = 0.5
 JUNK_QUANTILE = 0.95
 #: below this many chunks an index is too small to tell answers from noise (BM25's word weights need
 #: a corpus: a word in half of four chunks weighs nothing); its raw scores are shown and nothing is cut
-MIN_CHUNKS_FOR_CURVE = 50
+MIN_CHUNKS_FOR_CURVE = 20
 _ANSWERABLE_RELEVANCE = 0.9
 
 _GIBBERISH = 32
