@@ -25,7 +25,7 @@ def indexed(home, runner):
 
 
 def test_index_search_json_batch_status(indexed, runner, tmp_path):
-    result = run(runner, "search", "坐火车去别的城市", "--json")
+    result = run(runner, "search", "坐火车去别的城市", "--json", "--min-score", "0")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["query"] == "坐火车去别的城市"
@@ -37,7 +37,7 @@ def test_index_search_json_batch_status(indexed, runner, tmp_path):
 
     queries = tmp_path / "q.txt"
     queries.write_text("how do I make a loaf\n\n熊猫吃什么\n", encoding="utf-8")
-    result = run(runner, "search", "--queries", queries, "--json", "-k", "1")
+    result = run(runner, "search", "--queries", queries, "--json", "-k", "1", "--min-score", "0")
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     assert [d["query"] for d in lines] == ["how do I make a loaf", "熊猫吃什么"]
     assert "bread" in lines[0]["results"][0]["text"]

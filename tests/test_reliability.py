@@ -64,7 +64,7 @@ def env(home):
 
 
 def test_kill_at_every_write_step_leaves_the_old_or_the_new_index(home, tmp_path, env):
-    folder = make_folder(tmp_path, 30)  # small, to keep the run short: the steps are the point
+    folder = make_folder(tmp_path, 12)  # small, to keep the run short: the steps are the point
     assert cli(env, "index", str(folder)).returncode == 0
     index_dir = home / "index"
     snapshot = tmp_path / "snapshot"
