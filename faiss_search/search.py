@@ -14,6 +14,9 @@ weight is the product of
 
 Measured on cmrc2018-dev and SciFact (see README): better than either leg alone and than
 plain RRF, and never below keyword search with a useless dense model.
+
+Scores shown to people are relevances between 0 and 1 (see relevance.py); each hit also
+names its best-matching line (see snippets.py).
 """
 
 from __future__ import annotations
@@ -83,7 +86,8 @@ class SearchResult:
     weights: dict = field(default_factory=dict)
     #: hits scored below this relevance were left out (0: none were)
     min_score: float = 0.0
-    #: whether ``score`` is the 0-1 relevance (False for an index calibrated before relevance existed)
+    #: whether ``score`` is the 0-1 relevance (False for an index under 20 chunks, or one not re-indexed
+    #: since relevance existed: then it is the mode's raw score and nothing is cut)
     calibrated: bool = True
     #: how many hits the cut left out
     below_min_score: int = 0

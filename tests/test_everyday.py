@@ -262,6 +262,8 @@ def test_ctrl_c_in_a_real_terminal_keeps_the_prompt(home, tmp_path):
 
     from .servers import free_port
 
+    asked_slowly = threading.Event()
+
     class Embeddings(BaseHTTPRequestHandler):
         def log_message(self, *args):
             pass
@@ -270,6 +272,7 @@ def test_ctrl_c_in_a_real_terminal_keeps_the_prompt(home, tmp_path):
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
             if any("slow" in text for text in texts):
+                asked_slowly.set()
                 time.sleep(30)
             data = [{"object": "embedding", "index": i,
                      "embedding": [b / 255 + 0.01 for b in hashlib.sha256(t.encode()).digest()[:8]]}
@@ -309,7 +312,8 @@ def test_ctrl_c_in_a_real_terminal_keeps_the_prompt(home, tmp_path):
     try:
         read_until(b"fsearch> ")
         os.write(leader, b"a slow question\n")
-        time.sleep(1.5)
+        assert asked_slowly.wait(30)  # the query is waiting on the server now
+        time.sleep(0.2)
         os.write(leader, b"\x03")  # Ctrl-C: the terminal sends SIGINT to the prompt
         read_until(b"query cancelled", 10)  # at once, not when the server finally answers
         os.write(leader, b"bread\n")
