@@ -54,6 +54,8 @@ ChunkSizeOpt = Annotated[Optional[int], typer.Option(help="Characters per chunk 
                                                      show_default=False)]
 ChunkOverlapOpt = Annotated[Optional[int], typer.Option(help="Characters shared by neighbouring chunks "
                                                         "[default: 50].", show_default=False)]
+NoWaitOpt = Annotated[bool, typer.Option("--no-wait", help="Fail at once if another fsearch is updating this "
+                                          "index, instead of waiting for it.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 EmbedderOpt = Annotated[Optional[str], typer.Option(
     "--embedder", help="local (a model on this machine) or openai (OpenAI-compatible servers: vLLM, SGLang, TEI, "
@@ -97,10 +99,19 @@ def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 def _fail(message: str, hint: str | None, code: int, json_output: bool) -> None:
     """One error line on stderr, or with --json one JSON object on stdout; then the exit code."""
     if json_output:
-        print_json({"error": {"message": message, "hint": hint, "exit_code": code}})
+        _print_json_error(message, hint, code)
     else:
         print_error(message, hint)
     raise typer.Exit(code)
+
+
+def _print_json_error(message: str, hint: str | None, code: int) -> None:
+    print_json({"error": {"message": message, "hint": hint, "exit_code": code}})
+
+
+def _say_waiting(message: str) -> None:
+    """Another fsearch holds the index's writer lock: say so while waiting for it."""
+    err.print(f"[yellow]{escape(message)}[/]")
 
 
 def _version(value: bool) -> None:
@@ -128,8 +139,7 @@ def index(
                                           "model, chunking or index type).")] = False,
     index_type: Annotated[str, typer.Option("--index-type", help="Vector index: auto (flat up to 1M chunks, "
                                             "then IVF), flat (exact), ivf or hnsw (approximate).")] = "auto",
-    no_wait: Annotated[bool, typer.Option("--no-wait", help="Fail at once if another fsearch is updating "
-                                          "this index, instead of waiting for it.")] = False,
+    no_wait: NoWaitOpt = False,
     no_ignore: Annotated[bool, typer.Option("--no-ignore", help="Read files that .gitignore or .ignore "
                                             "files exclude.")] = False,
     include: Annotated[Optional[list[str]], typer.Option(
@@ -165,7 +175,7 @@ def index(
                              base_url or (), api_key, may_change=rebuild)
     with _progress("embedding", disable=json_output) as progress:
         report = index_path(path, settings, chosen, rebuild=rebuild, progress=progress, index_type=index_type,
-                            wait=not no_wait, on_wait=lambda message: err.print(f"[yellow]{escape(message)}[/]"),
+                            wait=not no_wait, on_wait=_say_waiting,
                             filters=Filters(not no_ignore, tuple(include or ()), tuple(exclude or ())),
                             on_phase=progress.phase)
     if json_output:
@@ -428,8 +438,7 @@ def list_files(
 def rm(
     paths: Annotated[list[Path], typer.Argument(help="Files or folders to take out of the index (the files "
                                                 "themselves are not touched).", show_default=False)],
-    no_wait: Annotated[bool, typer.Option("--no-wait", help="Fail at once if another fsearch is updating "
-                                          "this index.")] = False,
+    no_wait: NoWaitOpt = False,
     index_dir: IndexDirOpt = None,
     config: ConfigOpt = None,
     json_output: JsonOpt = False,
@@ -442,7 +451,7 @@ def rm(
 
     settings = load_settings(config, index_dir=index_dir)
     removal = remove_paths(paths, settings, wait=not no_wait,
-                           on_wait=lambda message: err.print(f"[yellow]{escape(message)}[/]"))
+                           on_wait=_say_waiting)
     if json_output:
         print_json(removal.to_dict())
     else:
@@ -690,8 +699,7 @@ def main() -> None:
     except typer.TyperException as exc:  # a usage error: unknown option, bad value, missing argument
         exit_code = getattr(exc, "exit_code", ERROR_EXIT)
         if "--json" in sys.argv[1:]:
-            message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
-            print_json({"error": {"message": message, "hint": None, "exit_code": exit_code}})
+            _print_json_error(exc.format_message() if hasattr(exc, "format_message") else str(exc), None, exit_code)
         elif hasattr(exc, "show"):
             exc.show()
         else:

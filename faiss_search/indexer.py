@@ -219,18 +219,23 @@ def _under_any(sources: Iterable[str], folders: Iterable[str]) -> set[str]:
 RECALIBRATE_AFTER = 0.1  # of the index's chunks changed since the fusion weights were measured
 
 
+def _record_changes(writer: IndexWriter, changed_chunks: int) -> int:
+    """Add ``changed_chunks`` to the chunks changed since the last calibration; returns the new count."""
+    fusion = writer.manifest["fusion"]
+    changed = fusion.get("changed_chunks", 0) + changed_chunks
+    writer.set_fusion({**fusion, "changed_chunks": changed})
+    return changed
+
+
 def _update_calibration(writer: IndexWriter, embedder: Embedder, changed_chunks: int,
                         on_phase: PhaseCallback = _quiet) -> None:
     """Measure the fusion weights again once enough of the index has changed (a small edit keeps them)."""
-    fusion = writer.manifest["fusion"]
-    changed = fusion.get("changed_chunks", 0) + changed_chunks
-    current = fusion.get("version") == CALIBRATION_VERSION
+    current = writer.manifest["fusion"].get("version") == CALIBRATION_VERSION
+    changed = _record_changes(writer, changed_chunks)
     if current and not changed:
         return
     writer.prepare()
-    if current and changed <= RECALIBRATE_AFTER * max(writer.index.ntotal, 1):
-        writer.set_fusion({**fusion, "changed_chunks": changed})
-    else:
+    if not current or changed > RECALIBRATE_AFTER * max(writer.index.ntotal, 1):
         on_phase("calibrating")
         writer.set_fusion({**calibrate(writer, embedder), "changed_chunks": 0})
 
@@ -323,9 +328,7 @@ def remove_paths(paths: list[Path], settings: Settings, wait: bool = True,
                                  "nothing was removed")
             sources.update(matched)
         chunks = writer.remove_files(sorted(sources))
-        writer.prepare()
-        fusion = writer.manifest["fusion"]
-        writer.set_fusion({**fusion, "changed_chunks": fusion.get("changed_chunks", 0) + chunks})
+        _record_changes(writer, chunks)  # the next `fsearch index` recalibrates once enough has changed
         manifest = writer.commit()
     return Removal(str(settings.index_path), len(sources), chunks, manifest["counts"]["files"],
                    manifest["counts"]["chunks"])
@@ -376,7 +379,7 @@ def _indexed_outside(index_dir: Path, kept: str) -> list[str]:
         return []  # no index, or a damaged one that --rebuild replaces: nothing to report
     try:
         with reader.snapshot():
-            inside = {f.path for f in reader.indexed_files(kept)}
-            return [f.path for f in reader.indexed_files() if f.path not in inside]
+            inside = reader.file_states(kept)
+            return [path for path in reader.file_states() if path not in inside]
     finally:
         reader.close()

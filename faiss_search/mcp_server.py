@@ -69,7 +69,7 @@ def read_indexed(searcher: Searcher, source: str, line: int | None, context_line
     from .documents import NotText, read_document
 
     with searcher.reader.snapshot():
-        indexed = [f.path for f in searcher.reader.indexed_files(source) if f.path == source]
+        indexed = source in searcher.reader.file_states(source)
     if not indexed:
         raise ToolError(f"not an indexed file: {source} (use a search result's source)")
     try:

@@ -230,6 +230,12 @@ class _IndexView:
             "ORDER BY bm25(chunk_terms) LIMIT ?", (expression, k)).fetchall()
         return [(int(i), float(s)) for i, s in rows]
 
+    def file_states(self, under: str | None = None) -> dict[str, FileState]:
+        """Indexed files whose path is ``under`` or inside it (all files when None)."""
+        where, args = _under_clause(under, "path")
+        return {path: FileState(size, mtime, sha) for path, size, mtime, sha
+                in self._conn.execute(f"SELECT path, size, mtime, sha256 FROM files {where}", args)}
+
     def indexed_files(self, under: str | None = None) -> list[IndexedFile]:
         """Indexed files (under a folder, or exactly a file), by path, with their chunk counts."""
         where, args = _under_clause(under)
@@ -534,16 +540,6 @@ class IndexWriter(_IndexView):
                               hint="re-index with --rebuild to change --index-type")
 
     # -- what is there ----------------------------------------------------------------------
-    def file_states(self, under: str | None = None) -> dict[str, FileState]:
-        """Indexed files whose path is ``under`` or inside it (all files when None)."""
-        where, args = _under_clause(under, "path")
-        return {path: FileState(size, mtime, sha) for path, size, mtime, sha
-                in self._conn.execute(f"SELECT path, size, mtime, sha256 FROM files {where}", args)}
-
-    def touch_file(self, path: str, size: int, mtime: float) -> None:
-        """Same content, new size/mtime: remember them so the next run needs only a stat."""
-        self._conn.execute("UPDATE files SET size = ?, mtime = ? WHERE path = ?", (size, mtime, path))
-
     def stored_vectors(self, text_hashes: Iterable[str]) -> dict[str, "np.ndarray"]:
         """Vectors of chunks already in the index with the same text (same model, by construction)."""
         import numpy as np
@@ -561,6 +557,10 @@ class IndexWriter(_IndexView):
         return found
 
     # -- changes ----------------------------------------------------------------------------
+    def touch_file(self, path: str, size: int, mtime: float) -> None:
+        """Same content, new size/mtime: remember them so the next run needs only a stat."""
+        self._conn.execute("UPDATE files SET size = ?, mtime = ? WHERE path = ?", (size, mtime, path))
+
     def remove_files(self, paths: Iterable[str]) -> int:
         """Drop files with their chunks, keyword rows and vectors; returns how many chunks went."""
         import numpy as np
