@@ -130,10 +130,7 @@ def test_a_file_that_changes_during_indexing_is_picked_up_next_time(home, tmp_pa
     assert report.files_changed == 1
 
 
-def test_hostile_queries(home, runner):
-    from .test_cli import SAMPLE
-
-    index_json(runner, SAMPLE)
+def test_hostile_queries(sample_indexed, runner):
     long = runner.invoke(app, ["search", "熊猫" * 5000, "--json"])
     assert long.exit_code == 0 and json.loads(long.stdout)["results"]
     assert len(clean_query("字" * 10000)) == MAX_QUERY_CHARS

@@ -473,10 +473,7 @@ def test_user_errors_are_one_line(home, runner, tmp_path, monkeypatch):
         assert result.exit_code == 2 and "is a file" in result.stderr and "unexpected" not in result.stderr, args
 
 
-def test_a_bad_line_in_a_queries_file_spoils_only_itself(home, runner):
-    from .test_cli import SAMPLE
-
-    assert runner.invoke(app, ["index", str(SAMPLE)]).exit_code == 0
+def test_a_bad_line_in_a_queries_file_spoils_only_itself(sample_indexed, runner):
     queries = Path("q.txt")
     queries.write_text("熊猫吃什么\n\u200b\n长城\x07在哪里\n", encoding="utf-8")
     result = runner.invoke(app, ["search", "--queries", str(queries), "--json"])
