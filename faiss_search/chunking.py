@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import bisect
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Sequence
+
+from .formats import Section
 
 SENTENCE_ENDS = frozenset("。！？；.!?;…")
 _CLOSERS = frozenset("”’」』）)\"'】》]")
@@ -20,12 +23,18 @@ _BLANK_LINE = re.compile(r"\n[ \t\u3000]*\n")
 
 @dataclass(frozen=True)
 class Chunk:
-    """A piece of a document: ``text == document[start:end]``; ``line`` is 1-based."""
+    """A piece of a document: ``text == document[start:end]``; ``line`` is 1-based.
+
+    ``page`` (PDF) and ``heading`` (the heading path, ``安装 › 离线安装``) come from the
+    document's section the chunk lies in.
+    """
 
     text: str
     start: int
     end: int
     line: int
+    page: int | None = None
+    heading: str = ""
 
 
 def _is_sentence_break(text: str, i: int) -> bool:
@@ -113,4 +122,22 @@ def chunk_text(text: str, size: int = 500, overlap: int = 50) -> list[Chunk]:
             if start < end:
                 line = bisect.bisect_left(newlines, start) + 1
                 chunks.append(Chunk(text[start:end], start, end, line))
+    return chunks
+
+
+def chunk_document(text: str, sections: Sequence[Section], size: int = 500, overlap: int = 50) -> list[Chunk]:
+    """Chunks of each section (a page, a heading's text) apart, so every chunk has one page and one heading path."""
+    if not sections:
+        return chunk_text(text, size, overlap)
+    if sections[0].start > 0:
+        sections = [Section(0), *sections]
+    chunks: list[Chunk] = []
+    lines_before = 0
+    for n, section in enumerate(sections):
+        end = sections[n + 1].start if n + 1 < len(sections) else len(text)
+        if n:
+            lines_before += text.count("\n", sections[n - 1].start, section.start)
+        for c in chunk_text(text[section.start:end], size, overlap):
+            chunks.append(replace(c, start=c.start + section.start, end=c.end + section.start,
+                                  line=c.line + lines_before, page=section.page, heading=section.heading))
     return chunks

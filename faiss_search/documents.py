@@ -11,12 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from .errors import InputError
+from . import formats
+from .errors import InputError, NotText
 
 if TYPE_CHECKING:
     import pathspec
 
 TEXT_SUFFIXES = frozenset({".txt", ".md", ".markdown", ".rst", ".text"})
+#: every file type ``fsearch index`` reads: plain text, and the formats of formats.py
+SUPPORTED_SUFFIXES = TEXT_SUFFIXES | frozenset(formats.READERS)
 _SNIFF_BYTES = 8192
 _BOMS = (
     (codecs.BOM_UTF8, "utf-8-sig"),
@@ -41,6 +44,8 @@ class Document:
     sha256: str
     size: int
     mtime: float
+    #: where pages or headings begin (formats.py); none for plain text
+    sections: tuple[formats.Section, ...] = ()
 
 
 class Skips:
@@ -80,14 +85,6 @@ class Discovery:
     files: list[Path] = field(default_factory=list)
     skipped: Skips = field(default_factory=Skips)
     unreadable_folders: list[str] = field(default_factory=list)
-
-
-class NotText(Exception):
-    """Internal: a file whose bytes are not text we can decode; ``reason`` says why, for the skip counts."""
-
-    def __init__(self, reason: str = "binary") -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def source_name(path: Path) -> str:
@@ -152,7 +149,7 @@ def discover(path: Path, filters: Filters = Filters()) -> Discovery:
                 subfolders.append((Path(entry.path), rules))
             elif linked_dir:
                 found.skipped.add("symlinked folder", entry.path)  # not followed: no loops, no double counting
-            elif Path(entry.name).suffix.lower() not in TEXT_SUFFIXES:
+            elif Path(entry.name).suffix.lower() not in SUPPORTED_SUFFIXES:
                 found.skipped.add("unsupported type", entry.path)
             elif _is_regular(entry):
                 found.files.append(Path(entry.path))
@@ -356,10 +353,25 @@ def read_regular_file(path: Path, max_bytes: int | None = None) -> tuple[bytes, 
 
 
 def read_document(path: Path, max_bytes: int | None = None) -> Document:
-    """Read and decode one file. Raises NotText (with a reason) for what is not text, OSError when unreadable."""
+    """Read one file: decode text, or extract a PDF, Word, HTML or EPUB document's text with its sections.
+
+    Raises NotText (with a reason) for what yields no text, OSError when unreadable.
+    """
     data, info = read_regular_file(path, max_bytes)
-    text, encoding = decode(data)
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    suffix = path.suffix.lower()
+    reader = formats.READERS.get(suffix)
+    if reader is not None:
+        try:
+            extracted = reader(data)
+        except NotText:
+            raise
+        except Exception as exc:  # a parser meeting a hostile file raises its own types; it must not stop the run
+            raise NotText(f"unreadable {suffix.lstrip('.').upper()} ({type(exc).__name__})") from None
+        text, encoding, sections = extracted.text, suffix.lstrip("."), extracted.sections
+    else:
+        text, encoding = decode(data)
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        sections = formats.markdown_sections(text) if suffix in formats.MARKDOWN_SUFFIXES else ()
     return Document(
         source=source_name(path),
         text=text,
@@ -367,6 +379,7 @@ def read_document(path: Path, max_bytes: int | None = None) -> Document:
         sha256=hashlib.sha256(data).hexdigest(),
         size=len(data),
         mtime=info.st_mtime,
+        sections=sections,
     )
 
 

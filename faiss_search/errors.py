@@ -62,3 +62,11 @@ class RemoteEmbeddingError(FsearchError):
 
 class InvalidVectorError(FsearchError):
     """A model or server returned a vector that cannot be searched (NaN, Inf, all zeros, wrong shape)."""
+
+
+class NotText(Exception):
+    """Internal: a file that yields no text (binary, an encrypted PDF ...); ``reason`` says why, for the skip counts."""
+
+    def __init__(self, reason: str = "binary") -> None:
+        super().__init__(reason)
+        self.reason = reason

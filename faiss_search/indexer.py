@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from . import lexical
-from .chunking import Chunk, chunk_text
+from .chunking import Chunk, chunk_document
 from .config import Settings
 from .documents import (
-    TEXT_SUFFIXES,
+    SUPPORTED_SUFFIXES,
     UNREADABLE,
     Document,
     Filters,
@@ -192,8 +192,8 @@ def run_index(candidates: Iterable[Candidate], settings: Settings, embedder: Emb
                 writer.touch_file(doc.source, doc.size, mtime)
                 report.files_unchanged += 1
                 continue
-            pending.append((replace(doc, mtime=mtime), chunk_text(doc.text, settings.chunk_size,
-                                                                  settings.chunk_overlap), state is not None))
+            pending.append((replace(doc, mtime=mtime), chunk_document(doc.text, doc.sections, settings.chunk_size,
+                                                                      settings.chunk_overlap), state is not None))
         unlisted = _under_any(known, keep_under)
         report.files_kept_unreadable += len(unlisted - kept)
         gone.update(s for s in known if s not in kept and s not in unlisted)
@@ -362,7 +362,7 @@ def index_path(path: Path, settings: Settings, embedder: Embedder, rebuild: bool
     except NothingToIndexError:
         reasons = found.skipped.summary() or "no files"
         raise NothingToIndexError(f"nothing indexable in {path} ({reasons})",
-                                  hint=f"fsearch reads text files ({', '.join(sorted(TEXT_SUFFIXES))})") from None
+                                  hint=f"fsearch reads {', '.join(sorted(SUPPORTED_SUFFIXES))} files") from None
     if dropped:
         report.warnings.append(f"--rebuild dropped {len(dropped)} file(s) of other folders that this index held "
                                f"(e.g. {dropped[0]}); give each project its own index with `fsearch init`")

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.padding import Padding
 from rich.text import Text
 
+from .formats import cites_lines
 from .indexer import IndexReport
 from .search import SearchResult
 
@@ -56,10 +57,13 @@ def _leg(rank: int | None, score: float | None) -> str:
 
 
 def _location(hit) -> str:
-    """FILE:LINE, a terminal hyperlink to the file where the terminal supports them."""
-    where = escape(f"{display_path(hit.source)}:{hit.line}")
-    return f"[link={Path(hit.source).as_uri()}]{where}[/link]" if out.is_terminal and hit.source.startswith("/") \
-        else where
+    """FILE:LINE, FILE.pdf:pPAGE, or FILE for a document without lines a person could open at (Word, HTML),
+    a terminal hyperlink to the file where the terminal supports them; then the heading path, if any."""
+    place = f":p{hit.page}" if hit.page else (f":{hit.line}" if cites_lines(hit.source) else "")
+    where = escape(display_path(hit.source) + place)
+    if out.is_terminal and hit.source.startswith("/"):
+        where = f"[link={Path(hit.source).as_uri()}]{where}[/link]"
+    return where + (f"  [dim]§ {escape(hit.heading)}[/]" if hit.heading else "")
 
 
 def print_result(result: SearchResult, explain: bool = False, show_time: bool = True, full: bool = False) -> None:

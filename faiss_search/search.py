@@ -72,6 +72,9 @@ class Hit:
     snippet: str = ""
     #: the mode's own score (``score`` is the 0-1 relevance when the index has its curve; see relevance.py)
     raw_score: float = 0.0
+    #: the PDF page the chunk is on (1-based), and its heading path (``安装 › 离线安装``) in a structured document
+    page: int | None = None
+    heading: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -254,7 +257,7 @@ class Searcher:
                                             hint=REPAIR_HINT)
                 match = locate(terms, query, c.text, c.line) if snippets else Match(c.line, "")
                 hits.append(Hit(len(hits) + 1, score, c.text, c.source, match.line, c.start, c.end, c.id,
-                                d[0], d[1], kw[0], kw[1], c.line, match.snippet, raw))
+                                d[0], d[1], kw[0], kw[1], c.line, match.snippet, raw, c.page, c.heading))
             spent += fetched * len(row) / hit_count + time.perf_counter() - started
             results.append(SearchResult(query, mode, hits, spent, weights, min_score if calibrated else 0.0,
                                         calibrated, below))

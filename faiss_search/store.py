@@ -80,12 +80,16 @@ CREATE TABLE IF NOT EXISTS chunks (
     start INTEGER NOT NULL,
     end INTEGER NOT NULL,
     line INTEGER NOT NULL,
-    text_hash TEXT NOT NULL
+    text_hash TEXT NOT NULL,
+    page INTEGER,
+    heading TEXT
 );
 CREATE INDEX IF NOT EXISTS chunks_by_file ON chunks(file_id);
 CREATE INDEX IF NOT EXISTS chunks_by_text ON chunks(text_hash);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunk_terms USING fts5(terms);
 """
+#: columns added after the first release: older sidecars get them (empty) when next written
+_ADDED_COLUMNS = (("files", "indexed_at", "REAL"), ("chunks", "page", "INTEGER"), ("chunks", "heading", "TEXT"))
 #: how chunk_terms was filled; an index with another segmenter is rebuilt, not mixed
 KEYWORD_FORMAT = {"segmenter": "jieba-search", "version": 1}
 
@@ -119,6 +123,8 @@ class StoredChunk:
     start: int
     end: int
     line: int
+    page: int | None = None
+    heading: str = ""
 
 
 #: Fault injection for the crash-safety tests: FSEARCH_CRASH_AT=<step> kills the process there.
@@ -404,8 +410,9 @@ class IndexReader(_IndexView):
         if not wanted:
             return {}
         marks = ",".join("?" * len(wanted))
+        place = "c.page, COALESCE(c.heading, '')" if _has_column(self._conn, "chunks", "page") else "NULL, ''"
         rows = self._conn.execute(
-            f"SELECT c.id, c.text, f.path, c.start, c.end, c.line FROM chunks c "
+            f"SELECT c.id, c.text, f.path, c.start, c.end, c.line, {place} FROM chunks c "
             f"JOIN files f ON f.id = c.file_id WHERE c.id IN ({marks})",
             wanted,
         ).fetchall()
@@ -495,8 +502,9 @@ class IndexWriter(_IndexView):
         for statement in _SCHEMA.split(";"):  # not executescript: it would commit the open transaction
             if statement.strip():
                 self._conn.execute(statement)
-        if not _has_column(self._conn, "files", "indexed_at"):  # an index from before `fsearch ls`
-            self._conn.execute("ALTER TABLE files ADD COLUMN indexed_at REAL")
+        for table, column, kind in _ADDED_COLUMNS:  # an index from before they were recorded
+            if not _has_column(self._conn, table, column):
+                self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
         if not keep and last_id:
             # ids are never reused: a reader holding old vectors must not find new text under an old id
             self._conn.execute("DELETE FROM sqlite_sequence WHERE name = 'chunks'")
@@ -591,8 +599,10 @@ class IndexWriter(_IndexView):
         for order, (chunk, words, text_hash, vector) in enumerate(zip(chunks, terms, text_hashes, vectors,
                                                                       strict=True)):
             chunk_id = self._conn.execute(
-                "INSERT INTO chunks (file_id, ord, text, start, end, line, text_hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (file_id, order, chunk.text, chunk.start, chunk.end, chunk.line, text_hash),
+                "INSERT INTO chunks (file_id, ord, text, start, end, line, text_hash, page, heading) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (file_id, order, chunk.text, chunk.start, chunk.end, chunk.line, text_hash, chunk.page,
+                 chunk.heading or None),
             ).lastrowid
             self._conn.execute("INSERT INTO chunk_terms (rowid, terms) VALUES (?, ?)", (chunk_id, words))
             self._buffer.append((chunk_id, vector))

@@ -1,0 +1,137 @@
+"""Documents with known text, generated for the format tests and the format benchmark.
+
+PDFs are drawn line by line with reportlab (Chinese in Adobe's STSong-Light CID font, which needs
+no font file), so the tests know each page's text and where its lines break; Word files come
+from python-docx, EPUBs are zipped by hand.
+"""
+
+from __future__ import annotations
+
+import textwrap
+import zipfile
+from pathlib import Path
+
+PAGE_WIDTH, PAGE_HEIGHT = 595, 842
+LEFT, TOP, LEADING = 72, 770, 16
+CJK_FONT = "STSong-Light"
+
+
+def _is_cjk(text: str) -> bool:
+    return any("\u4e00" <= c <= "\u9fff" for c in text)
+
+
+def wrap(paragraph: str, hyphenate: bool = False) -> list[str]:
+    """Lines as a PDF would set them: 36 Chinese characters, or about 70 letters (a long word hyphenated)."""
+    if _is_cjk(paragraph):
+        return [paragraph[i:i + 36] for i in range(0, len(paragraph), 36)]
+    if not hyphenate:
+        return textwrap.wrap(paragraph, 70)
+    lines, line = [], ""
+    for word in paragraph.split():
+        if len(line) + 1 + len(word) <= 70:
+            line = f"{line} {word}".strip()
+        elif len(word) > 6 and len(line) + 5 <= 70:
+            cut = 70 - len(line) - 2
+            lines.append(f"{line} {word[:cut]}-".strip())
+            line = word[cut:]
+        else:
+            lines.append(line)
+            line = word
+    return lines + [line]
+
+
+def make_pdf(path: Path, pages: list[list[str]], header: str | None = "内部资料 Internal", hyphenate: bool = False,
+             password: str | None = None) -> Path:
+    """One page per list of paragraphs; a running header and a "第 N 页" footer on every page."""
+    from reportlab.lib.pdfencrypt import StandardEncryption
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+    from reportlab.pdfgen import canvas
+
+    pdfmetrics.registerFont(UnicodeCIDFont(CJK_FONT))
+    encrypt = StandardEncryption(password, canPrint=0) if password else None
+    pdf = canvas.Canvas(str(path), pagesize=(PAGE_WIDTH, PAGE_HEIGHT), encrypt=encrypt)
+    for number, paragraphs in enumerate(pages, start=1):
+        if header:
+            pdf.setFont(CJK_FONT, 9)
+            pdf.drawString(LEFT, 810, header)
+            pdf.drawString(280, 30, f"第 {number} 页")
+        y = TOP
+        for paragraph in paragraphs:
+            font = CJK_FONT if _is_cjk(paragraph) else "Helvetica"
+            pdf.setFont(font, 11)
+            for line in wrap(paragraph, hyphenate):
+                pdf.drawString(LEFT, y, line)
+                y -= LEADING
+            y -= LEADING // 2
+        pdf.showPage()
+    pdf.save()
+    return path
+
+
+def make_scanned_pdf(path: Path, pages: int = 2) -> Path:
+    """A PDF with pictures only (what a scanner makes): no text layer."""
+    from reportlab.pdfgen import canvas
+
+    pdf = canvas.Canvas(str(path), pagesize=(PAGE_WIDTH, PAGE_HEIGHT))
+    for _ in range(pages):
+        pdf.rect(LEFT, 300, 300, 400, fill=1)
+        pdf.showPage()
+    pdf.save()
+    return path
+
+
+def make_docx(path: Path, blocks: list[tuple[int, str]], table: list[list[str]] | None = None,
+              bullets: list[str] = ()) -> Path:
+    """Blocks of (heading level or 0, text); a table and a bulleted list after them."""
+    import docx
+
+    document = docx.Document()
+    for level, text in blocks:
+        if level:
+            document.add_heading(text, level)
+        else:
+            document.add_paragraph(text)
+    for item in bullets:
+        document.add_paragraph(item, style="List Bullet")
+    if table:
+        grid = document.add_table(rows=len(table), cols=len(table[0]))
+        for row, values in zip(grid.rows, table):
+            for cell, value in zip(row.cells, values):
+                cell.text = value
+    document.save(str(path))
+    return path
+
+
+def make_epub(path: Path, chapters: list[tuple[str, str]]) -> Path:
+    """An EPUB 3 of (chapter title, body HTML) in this order; the spine lists them in reverse file order
+    to prove reading order comes from the spine, not from file names."""
+    with zipfile.ZipFile(path, "w") as epub:
+        epub.writestr("mimetype", "application/epub+zip", compress_type=zipfile.ZIP_STORED)
+        epub.writestr("META-INF/container.xml",
+                      '<?xml version="1.0"?><container version="1.0" '
+                      'xmlns="urn:oasis:names:tc:opendocument:xmlns:container"><rootfiles>'
+                      '<rootfile full-path="OEBPS/content.opf" media-type="application/oebps-package+xml"/>'
+                      '</rootfiles></container>')
+        names = [f"z{len(chapters) - i:02d}.xhtml" for i in range(len(chapters))]
+        items = "".join(f'<item id="c{i}" href="text/{n}" media-type="application/xhtml+xml"/>'
+                        for i, n in enumerate(names))
+        spine = "".join(f'<itemref idref="c{i}"/>' for i in range(len(chapters)))
+        epub.writestr("OEBPS/content.opf",
+                      '<?xml version="1.0"?><package xmlns="http://www.idpf.org/2007/opf" version="3.0">'
+                      f'<metadata/><manifest>{items}</manifest><spine>{spine}</spine></package>')
+        for name, (title, body) in zip(names, chapters):
+            epub.writestr(f"OEBPS/text/{name}",
+                          f'<?xml version="1.0" encoding="utf-8"?><html xmlns="http://www.w3.org/1999/xhtml">'
+                          f"<head><title>{title}</title></head><body><h1>{title}</h1>{body}</body></html>")
+    return path
+
+
+def recovered(expected: str, got: str) -> float:
+    """The share of ``expected``'s characters (whitespace aside) found in ``got`` in the same order."""
+    import difflib
+
+    want = "".join(expected.split())
+    have = "".join(got.split())
+    matcher = difflib.SequenceMatcher(None, want, have, autojunk=False)
+    return sum(block.size for block in matcher.get_matching_blocks()) / max(1, len(want))
