@@ -214,12 +214,12 @@ def _page_lines(pdf: Any, index: int) -> tuple[list[_Line], float]:
     try:
         textpage = page.get_textpage()
         try:
-            text = textpage.get_text_range()
+            text = textpage.get_text_range()  # a hyphen PDFium found at a line's end comes back as U+FFFE
             lines, start = [], 0
             for raw in text.split("\r\n"):
                 boxes = [textpage.get_charbox(start + i) for i, c in enumerate(raw) if not c.isspace()]
                 if boxes:
-                    lines.append(_Line(raw.strip(), min(b[0] for b in boxes), max(b[2] for b in boxes),
+                    lines.append(_Line(raw.replace("\ufffe", "").strip(), min(b[0] for b in boxes), max(b[2] for b in boxes),
                                        median(b[1] for b in boxes)))
                 start += len(raw) + 2
             return lines, page.get_height()
@@ -380,6 +380,7 @@ def html_blocks(data: bytes) -> list[Block]:
     from bs4 import BeautifulSoup
 
     soup = BeautifulSoup(data, "lxml")
+    title = soup.title.get_text(" ", strip=True) if soup.title else ""
     for element in soup.find_all(_is_boilerplate):
         if not element.decomposed:
             element.decompose()
@@ -387,7 +388,6 @@ def html_blocks(data: bytes) -> list[Block]:
     root = main if main is not None and main.get_text(strip=True) else (soup.body or soup)
     blocks: list[Block] = []
     _walk(root, blocks, [])
-    title = soup.title.get_text(" ", strip=True) if soup.title else ""
     if title and not any(b.level for b in blocks) and blocks:
         blocks.insert(0, Block(title, 1))
     return blocks

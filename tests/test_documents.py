@@ -40,7 +40,7 @@ def test_discover_walks_folders_and_counts_what_it_skips(tmp_path):
     (tmp_path / "a.txt").write_text("a")
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "b.md").write_text("b")
-    (tmp_path / "sub" / "c.pdf").write_bytes(b"%PDF")
+    (tmp_path / "sub" / "c.png").write_bytes(b"\x89PNG")
     (tmp_path / ".hidden").mkdir()
     (tmp_path / ".hidden" / "d.txt").write_text("d")
     found = discover(tmp_path)

@@ -1,0 +1,267 @@
+"""PDF, Word, HTML, EPUB and Markdown: exact text, pages and heading paths, and a reason for every file skipped."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from faiss_search.chunking import chunk_document
+from faiss_search.cli import app
+from faiss_search.config import load_settings
+from faiss_search.documents import Skips, discover, load_text, read_document
+from faiss_search.errors import NotText
+from faiss_search.formats import markdown_sections, read_html
+from faiss_search.indexer import index_path
+from faiss_search.search import Searcher
+from faiss_search.store import open_index
+
+from .conftest import built_once
+from .makedocs import make_docx, make_epub, make_pdf, make_scanned_pdf, recovered
+
+ZH = [
+    "大莱龙铁路沿线设有大家洼站、寒亭站、昌邑北站、海天站、平度北站、沙河站、莱州站、朱桥站、招远站、龙口西站、"
+    "龙口北站和龙口港站，是山东省北部沿海通道的组成部分。",
+    "锣鼓经是大陆传统器乐及戏曲里面常用的打击乐记谱方法，以中文字的声音模拟敲击乐的声音，纪录打击乐的各种不同的演奏方法。",
+]
+EN = [
+    "Extraction of text from portable documents is notoriously difficult because characters are positioned "
+    "individually on the page and the reader must reconstruct words, lines and paragraphs from geometry alone.",
+    "Hyphenation at the ends of lines must be repaired without joining unrelated neighbouring words together.",
+]
+PAGES = [ZH, EN, ["第三页只有一段：离线安装时先把模型文件复制到本机，再运行索引命令。"]]
+
+
+def _page_texts(path: Path) -> list[str]:
+    doc = read_document(path)
+    bounds = [s.start for s in doc.sections] + [len(doc.text)]
+    assert [s.page for s in doc.sections] == list(range(1, len(doc.sections) + 1))
+    return [doc.text[a:b].strip() for a, b in zip(bounds, bounds[1:])]
+
+
+def test_pdf_text_comes_back_exactly_page_by_page(tmp_path):
+    pages = _page_texts(make_pdf(tmp_path / "手册 #1.pdf", PAGES, hyphenate=True))
+    assert len(pages) == 3
+    for got, paragraphs in zip(pages, PAGES):
+        assert recovered("".join(paragraphs), got) >= 0.99
+        assert got.split("\n\n") == paragraphs  # paragraphs found, lines of a paragraph joined, in order
+    assert "内部资料" not in "".join(pages) and "第 1 页" not in "".join(pages)  # running header and footer
+
+
+def test_pdf_lines_of_chinese_join_without_spaces_and_hyphens_are_mended(tmp_path):
+    zh, en = _page_texts(make_pdf(tmp_path / "a.pdf", [ZH[:1], EN[:1]], header=None, hyphenate=True))
+    assert zh == ZH[0]  # the 36-character lines joined with nothing between them
+    assert en == EN[0]  # "individu-" + "ally" on the next line is one word again
+
+
+def test_a_short_pdf_keeps_lines_that_only_look_like_headers(tmp_path):
+    pages = _page_texts(make_pdf(tmp_path / "a.pdf", [["甲。"], ["乙。"]], header="页眉"))
+    assert all("页眉" in page for page in pages)  # two pages cannot tell a running header from text
+
+
+def test_pdf_without_a_text_layer_is_skipped_with_its_reason(tmp_path):
+    with pytest.raises(NotText, match="no text layer"):
+        read_document(make_scanned_pdf(tmp_path / "scan.pdf"))
+
+
+def test_encrypted_pdf_is_skipped_with_its_reason(tmp_path):
+    with pytest.raises(NotText, match="encrypted PDF"):
+        read_document(make_pdf(tmp_path / "secret.pdf", [ZH], password="s3cret"))
+
+
+@pytest.mark.parametrize("name,data", [
+    ("cut.pdf", None),
+    ("junk.pdf", b"%PDF-1.7\n" + bytes(range(256)) * 40),
+    ("junk.docx", b"PK\x03\x04 not really a zip"),
+    ("junk.epub", b"not a zip at all"),
+    ("nodoc.docx", None),
+])
+def test_damaged_documents_are_skipped_not_fatal(tmp_path, name, data):
+    path = tmp_path / name
+    if name == "cut.pdf":
+        whole = make_pdf(tmp_path / "whole.pdf", PAGES).read_bytes()
+        data = whole[:len(whole) // 2]
+    if name == "nodoc.docx":
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("hello.txt", "a zip, but not a Word document")
+    else:
+        path.write_bytes(data)
+    doc, reason = load_text(lambda: read_document(path))
+    assert doc is None and reason
+
+
+def test_a_zip_bomb_posing_as_docx_is_refused_before_it_expands(tmp_path):
+    bomb = tmp_path / "bomb.docx"
+    with zipfile.ZipFile(bomb, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        with archive.open("word/document.xml", "w", force_zip64=True) as member:
+            block = b"\0" * (1 << 20)
+            for _ in range(80):  # 80 MB of zeros, 80 kB on disk
+                member.write(block)
+    assert bomb.stat().st_size < 1 << 20
+    with pytest.raises(NotText, match="zip bomb"):
+        read_document(bomb)
+
+
+def test_docx_headings_tables_and_lists(tmp_path):
+    path = make_docx(tmp_path / "说明.docx", [(1, "安装"), (2, "离线安装"), (0, "先把模型文件复制到本机。"),
+                                            (2, "在线安装"), (0, "直接运行 pip install fsearch。"), (1, "参数")],
+                     table=[["参数", "含义"], ["k", "返回的结果数"]], bullets=["第一项", "第二项"])
+    doc = read_document(path)
+    assert [s.heading for s in doc.sections] == ["安装 › 离线安装", "安装 › 在线安装", "参数"]
+    assert doc.text.split("\n\n") == ["安装", "离线安装", "先把模型文件复制到本机。", "在线安装",
+                                      "直接运行 pip install fsearch。", "参数", "第一项", "第二项",
+                                      "参数 | 含义", "k | 返回的结果数"]
+    chunks = chunk_document(doc.text, doc.sections, size=500, overlap=0)
+    assert [(c.heading, c.text.split("\n\n")[-1]) for c in chunks] == [
+        ("安装 › 离线安装", "先把模型文件复制到本机。"), ("安装 › 在线安装", "直接运行 pip install fsearch。"),
+        ("参数", "k | 返回的结果数")]
+
+
+def test_html_main_text_without_furniture(tmp_path):
+    page = ("<html><head><meta charset='gbk'><title>帮助中心</title><style>p{}</style></head><body>"
+            "<nav><a>首页</a><a>关于我们</a></nav><div class='sidebar'>热门文章</div><header>站点标题</header>"
+            "<main><h1>离线安装</h1><p>先下载\n模型，再建立 索引。<br>第二行</p><h2>常见问题</h2>"
+            "<table><tr><th>问题</th><th>答案</th></tr><tr><td>没有网络</td><td>用镜像</td></tr></table>"
+            "<script>var x = '脚本';</script></main><footer>版权所有</footer></body></html>")
+    path = tmp_path / "help.html"
+    path.write_bytes(page.encode("gbk"))
+    doc = read_document(path)
+    assert doc.text == "离线安装\n\n先下载模型，再建立 索引。\n第二行\n\n常见问题\n\n问题 | 答案\n\n没有网络 | 用镜像"
+    assert [s.heading for s in doc.sections] == ["离线安装", "离线安装 › 常见问题"]
+
+
+def test_html_without_headings_is_named_by_its_title():
+    doc = read_html(b"<html><head><title>Release notes</title></head><body><p>Faster indexing.</p></body></html>")
+    assert doc.text == "Release notes\n\nFaster indexing." and doc.sections[0].heading == "Release notes"
+
+
+def test_epub_chapters_in_spine_order_with_their_headings(tmp_path):
+    path = make_epub(tmp_path / "book.epub", [("第一章", "<p>很久以前，有一座山。</p>"),
+                                              ("第二章", "<h2>尾声</h2><p>故事讲完了。</p>")])
+    doc = read_document(path)
+    assert doc.text == "第一章\n\n很久以前，有一座山。\n\n第二章\n\n尾声\n\n故事讲完了。"
+    assert [s.heading for s in doc.sections] == ["第一章", "第二章 › 尾声"]
+
+
+MARKDOWN = """前言：本文介绍安装。
+
+# 安装
+
+## 离线安装
+
+把模型复制到本机。
+
+```bash
+# 这不是标题
+fsearch index ~/kb
+```
+
+## 在线安装
+
+运行 pip。
+
+Setext 标题
+----------
+
+最后一段。
+"""
+
+
+def test_markdown_chunks_know_their_heading_path_and_keep_file_lines():
+    sections = markdown_sections(MARKDOWN)
+    assert [s.heading for s in sections] == ["", "安装 › 离线安装", "安装 › 在线安装", "安装 › Setext 标题"]
+    chunks = chunk_document(MARKDOWN, sections, size=500, overlap=0)
+    lines = MARKDOWN.split("\n")
+    for chunk in chunks:
+        assert lines[chunk.line - 1].strip() == chunk.text.split("\n")[0]  # the file's own line numbers
+    assert [(c.heading, c.line) for c in chunks] == [("", 1), ("安装 › 离线安装", 3), ("安装 › 在线安装", 14),
+                                                     ("安装 › Setext 标题", 18)]
+
+
+def make_library(folder: Path) -> Path:
+    """A knowledge base of every format, and some files that must be skipped with a reason."""
+    folder.mkdir(parents=True, exist_ok=True)
+    make_pdf(folder / "手册 #1.pdf", PAGES)
+    make_docx(folder / "说明.docx", [(1, "安装"), (2, "离线安装"), (0, "先把模型文件复制到本机。")])
+    (folder / "帮助?.html").write_text("<html><body><h1>常见问题</h1><p>锣鼓点是常用的节奏型。</p></body></html>",
+                                       encoding="utf-8")
+    make_epub(folder / "book.epub", [("第一章", "<p>很久以前，有一座山。</p>")])
+    (folder / "notes 50%.md").write_text(MARKDOWN, encoding="utf-8")
+    make_scanned_pdf(folder / "scan.pdf")
+    make_pdf(folder / "secret.pdf", [ZH], password="pw")
+    return folder
+
+
+def test_a_folder_of_every_format_indexes_with_pages_headings_and_skip_reasons(home, tmp_path, fake_embedder):
+    library = make_library(tmp_path / "知识库")
+    report = index_path(library, load_settings(), fake_embedder)
+    assert report.files_added == 5
+    assert report.skipped.counts == {"no text layer (a scanned PDF?)": 1, "encrypted PDF (password-protected)": 1}
+    searcher = Searcher(open_index(home / "index"), fake_embedder)
+    found: dict = {}
+    for hit in searcher.search("离线安装", k=10, mode="keyword").hits:  # each file's best hit
+        found.setdefault(hit.source.rsplit("/", 1)[-1], hit)
+    assert found["手册 #1.pdf"].page == 3
+    assert found["说明.docx"].heading == "安装 › 离线安装"
+    assert found["notes 50%.md"].heading == "安装 › 离线安装" and found["notes 50%.md"].line == 5
+    assert searcher.search("锣鼓点", k=1, mode="keyword").hits[0].heading == "常见问题"
+
+
+@pytest.fixture(scope="module")
+def built_library(tmp_path_factory) -> Path:
+    return built_once(tmp_path_factory, "library", str(make_library(tmp_path_factory.mktemp("kb") / "知识库")))
+
+
+def test_search_output_cites_page_and_heading(home, built_library, runner):
+    shutil.copytree(built_library, home / "index")
+    shown = runner.invoke(app, ["search", "打击乐记谱方法", "--mode", "keyword", "--min-score", "0", "-k", "1"]).stdout
+    assert "手册 #1.pdf:p1" in shown
+    shown = runner.invoke(app, ["search", "模型文件复制", "--mode", "keyword", "--min-score", "0", "-k", "3"]).stdout
+    assert "说明.docx  § 安装 › 离线安装" in shown and "说明.docx:" not in shown
+    hits = json.loads(runner.invoke(app, ["search", "打击乐记谱方法", "--mode", "keyword", "--json", "-k", "1"]).stdout)
+    assert hits["results"][0]["page"] == 1
+
+
+def test_an_edited_pdf_replaces_its_pages(home, tmp_path, fake_embedder):
+    folder = tmp_path / "kb"
+    folder.mkdir()
+    pdf = make_pdf(folder / "a.pdf", [ZH, EN])
+    index_path(folder, load_settings(), fake_embedder)
+    make_pdf(pdf, [EN, ["新加的一页，讲述离线安装。"], ZH])
+    report = index_path(folder, load_settings(), fake_embedder)
+    assert report.files_changed == 1
+    searcher = Searcher(open_index(home / "index"), fake_embedder)
+    assert searcher.search("锣鼓经", k=1, mode="keyword").hits[0].page == 3
+    assert searcher.search("新加的一页", k=1, mode="keyword").hits[0].page == 2
+
+
+def test_an_index_from_before_pages_and_headings_still_answers_and_gains_them(home, tmp_path, fake_embedder):
+    folder = tmp_path / "kb"
+    folder.mkdir()
+    (folder / "a.txt").write_text("锣鼓经是打击乐记谱方法。\n\n铁路沿线设有车站。", encoding="utf-8")
+    index_path(folder, load_settings(), fake_embedder)
+    sidecar = home / "index" / "chunks.sqlite"
+    with sqlite3.connect(sidecar) as conn:  # the chunks table as releases before this one wrote it
+        conn.execute("ALTER TABLE chunks DROP COLUMN page")
+        conn.execute("ALTER TABLE chunks DROP COLUMN heading")
+    hit = Searcher(open_index(home / "index"), fake_embedder).search("锣鼓经", k=1, mode="keyword").hits[0]
+    assert (hit.page, hit.heading, hit.line) == (None, "", 1)
+    make_pdf(folder / "b.pdf", [EN])
+    index_path(folder, load_settings(), fake_embedder)
+    assert Searcher(open_index(home / "index"), fake_embedder).search("Hyphenation", k=1,
+                                                                      mode="keyword").hits[0].page == 1
+
+
+def test_unsupported_files_are_counted_and_the_hint_lists_the_formats(home, tmp_path, runner):
+    folder = tmp_path / "kb"
+    folder.mkdir()
+    (folder / "photo.png").write_bytes(b"\x89PNG\r\n")
+    found = discover(folder)
+    assert found.skipped.counts == Skips().counts | {"unsupported type": 1}
+    result = runner.invoke(app, ["index", str(folder)])
+    assert result.exit_code == 2 and ".pdf" in result.output and ".docx" in result.output
