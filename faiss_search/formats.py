@@ -197,8 +197,9 @@ def read_pdf(data: bytes) -> Extracted:
     sections: list[Section] = []
     offset = 0
     for number, (lines, height) in enumerate(pages, start=1):
-        body = [line for line in lines if not (_in_margin(line, height) and _shape(line.text) in running)]
-        text = "\n\n".join(_paragraphs(body))
+        body = [line for line in lines if not (_in_margin(line, height) and (_shape(line.text) in running
+                                                                             or _PAGE_NUMBER.match(line.text)))]
+        text = "\n\n".join(_paragraphs(body, height))
         if text:
             sections.append(Section(offset, number))
             parts.append(text)
@@ -219,7 +220,7 @@ def _page_lines(pdf: Any, index: int) -> tuple[list[_Line], float]:
             for raw in text.split("\r\n"):
                 boxes = [textpage.get_charbox(start + i) for i, c in enumerate(raw) if not c.isspace()]
                 if boxes:
-                    lines.append(_Line(raw.replace("\ufffe", "").strip(), min(b[0] for b in boxes), max(b[2] for b in boxes),
+                    lines.append(_Line(_SOFT_HYPHEN.sub(_mend, raw).strip(), min(b[0] for b in boxes), max(b[2] for b in boxes),
                                        median(b[1] for b in boxes)))
                 start += len(raw) + 2
             return lines, page.get_height()
@@ -227,6 +228,18 @@ def _page_lines(pdf: Any, index: int) -> tuple[list[_Line], float]:
             textpage.close()
     finally:
         page.close()
+
+
+#: a page number alone on a line ("12", "- 12 -", "第 12 页", "Page 12 of 40", "12 / 40"): dropped from the
+#: margins even on a document too short to show that it repeats
+_PAGE_NUMBER = re.compile(r"^\s*(?:[-–—]\s*)?(?:第\s*\d+\s*页|(?:page|p\.)?\s*\d+(?:\s*(?:of|/|共)\s*\d+\s*页?)?)"
+                          r"(?:\s*[-–—])?\s*$", re.IGNORECASE)
+_SOFT_HYPHEN = re.compile("\ufffe(.?)")
+
+
+def _mend(match: re.Match) -> str:
+    """A word PDFium joined across a line break: "individu" + "ally", but "M-Touch" keeps its hyphen."""
+    return match.group(1) if match.group(1).islower() else "-" + match.group(1)
 
 
 def _in_margin(line: _Line, height: float) -> bool:
@@ -248,8 +261,9 @@ def _running_lines(pages: list[tuple[list[_Line], float]]) -> set[str]:
     return {shape for shape, n in seen.items() if n >= max(3, 0.6 * len(pages))}
 
 
-def _paragraphs(lines: list[_Line]) -> list[str]:
-    """Join a page's lines into paragraphs: a new one after a wide gap, an indent, or a short line."""
+def _paragraphs(lines: list[_Line], height: float) -> list[str]:
+    """Join a page's lines into paragraphs: a new one after a wide gap, an indent, a short line, or at a
+    margin's edge (a header kept on a short document is not part of the first paragraph)."""
     if not lines:
         return []
     gaps = [a.y - b.y for a, b in zip(lines, lines[1:]) if 0 < a.y - b.y]
@@ -260,9 +274,11 @@ def _paragraphs(lines: list[_Line]) -> list[str]:
     paragraphs: list[list[str]] = [[lines[0].text]]
     for before, line in zip(lines, lines[1:]):
         gap = before.y - line.y
-        breaks = (gap <= 0 or (pitch and gap > 1.4 * pitch)
-                  or before.right < right - 0.1 * width and before.text.endswith(_SENTENCE_END)
-                  or line.left > before.left + 0.02 * width and before.text.endswith(_SENTENCE_END))
+        same_line = abs(gap) < 0.3 * (pitch or 1)  # PDFium splits a line where the text run is interrupted
+        breaks = not same_line and (gap < 0 or (pitch and gap > 1.4 * pitch)
+                                    or _in_margin(before, height) != _in_margin(line, height)
+                                    or before.right < right - 0.1 * width and before.text.endswith(_SENTENCE_END)
+                                    or line.left > before.left + 0.02 * width and before.text.endswith(_SENTENCE_END))
         if breaks:
             paragraphs.append([line.text])
         else:
@@ -271,13 +287,12 @@ def _paragraphs(lines: list[_Line]) -> list[str]:
 
 
 def _join_lines(lines: list[str]) -> str:
-    """A paragraph's lines as one: nothing between Chinese characters, a hyphenated word mended, else a space."""
+    """A paragraph's lines as one: nothing between Chinese characters or after a hyphen ("240-" "250"),
+    else a space. (PDFium itself joins a word hyphenated at the line's end, marking the hyphen U+FFFE.)"""
     text = lines[0]
     for line in lines[1:]:
-        if _CJK_CHAR.match(text[-1:]) or _CJK_CHAR.match(line[:1]):
+        if _CJK_CHAR.match(text[-1:]) or _CJK_CHAR.match(line[:1]) or text.endswith("-"):
             text += line
-        elif text.endswith("-") and text[-2:-1].isalpha() and line[:1].islower():
-            text = text[:-1] + line
         else:
             text += " " + line
     return text

@@ -1,13 +1,14 @@
 """Documents with known text, generated for the format tests and the format benchmark.
 
 PDFs are drawn line by line with reportlab (Chinese in Adobe's STSong-Light CID font, which needs
-no font file), so the tests know each page's text and where its lines break; Word files come
+no font file), lines filled to the text width as a typesetter would, so the tests know each
+page's text and where its lines break; Word files come
 from python-docx, EPUBs are zipped by hand.
 """
 
 from __future__ import annotations
 
-import textwrap
+import re
 import zipfile
 from pathlib import Path
 
@@ -20,29 +21,39 @@ def _is_cjk(text: str) -> bool:
     return any("\u4e00" <= c <= "\u9fff" for c in text)
 
 
-def wrap(paragraph: str, hyphenate: bool = False) -> list[str]:
-    """Lines as a PDF would set them: 36 Chinese characters, or about 70 letters (a long word hyphenated)."""
-    if _is_cjk(paragraph):
-        return [paragraph[i:i + 36] for i in range(0, len(paragraph), 36)]
-    if not hyphenate:
-        return textwrap.wrap(paragraph, 70)
+#: what a Chinese typesetter never puts at the start of a line (kinsoku): it stays on the line before
+_NO_LINE_START = set("。，、；：？！）」』》”’%.,;:!?)")
+TEXT_WIDTH = PAGE_WIDTH - 2 * LEFT
+
+
+def wrap(paragraph: str, hyphenate: bool = False, size: float = 11) -> list[str]:
+    """Lines as a typesetter sets them: filled to the text width, Latin words kept whole (or hyphenated),
+    no line starting with closing punctuation."""
+    from reportlab.pdfbase.pdfmetrics import stringWidth
+
+    font = CJK_FONT if _is_cjk(paragraph) else "Helvetica"
+    tokens = re.findall(r"[A-Za-z0-9]+[^\sA-Za-z0-9\u4e00-\u9fff]?|\s|.", paragraph)
     lines, line = [], ""
-    for word in paragraph.split():
-        if len(line) + 1 + len(word) <= 70:
-            line = f"{line} {word}".strip()
-        elif len(word) > 6 and len(line) + 5 <= 70:
-            cut = 70 - len(line) - 2
-            lines.append(f"{line} {word[:cut]}-".strip())
-            line = word[cut:]
-        else:
-            lines.append(line)
-            line = word
-    return lines + [line]
+    for token in tokens:
+        if stringWidth((line + token).rstrip(), font, size) <= TEXT_WIDTH or not line.strip() \
+                or token[0] in _NO_LINE_START:
+            line += token
+            continue
+        if hyphenate and len(token) > 6 and token.isalpha():
+            head = next(i for i in range(len(token) - 3, 2, -1)
+                        if stringWidth(line + token[:i] + "-", font, size) <= TEXT_WIDTH or i == 3)
+            lines.append(line + token[:head] + "-")
+            line = token[head:]
+            continue
+        lines.append(line.rstrip())
+        line = token.lstrip()
+    return [text for text in (*lines, line.rstrip()) if text]
 
 
 def make_pdf(path: Path, pages: list[list[str]], header: str | None = "内部资料 Internal", hyphenate: bool = False,
-             password: str | None = None) -> Path:
-    """One page per list of paragraphs; a running header and a "第 N 页" footer on every page."""
+             password: str | None = None, page_numbers: bool = True) -> Path:
+    """A page (or more, where its text does not fit) per list of paragraphs; a running header and a
+    "第 N 页" footer on every page."""
     from reportlab.lib.pdfencrypt import StandardEncryption
     from reportlab.pdfbase import pdfmetrics
     from reportlab.pdfbase.cidfonts import UnicodeCIDFont
@@ -51,16 +62,27 @@ def make_pdf(path: Path, pages: list[list[str]], header: str | None = "内部资
     pdfmetrics.registerFont(UnicodeCIDFont(CJK_FONT))
     encrypt = StandardEncryption(password, canPrint=0) if password else None
     pdf = canvas.Canvas(str(path), pagesize=(PAGE_WIDTH, PAGE_HEIGHT), encrypt=encrypt)
-    for number, paragraphs in enumerate(pages, start=1):
+    number = 0
+
+    def new_page() -> float:
+        nonlocal number
+        number += 1
+        pdf.setFont(CJK_FONT, 9)
         if header:
-            pdf.setFont(CJK_FONT, 9)
             pdf.drawString(LEFT, 810, header)
+        if page_numbers:
             pdf.drawString(280, 30, f"第 {number} 页")
-        y = TOP
+        return TOP
+
+    for paragraphs in pages:
+        y = new_page()
         for paragraph in paragraphs:
             font = CJK_FONT if _is_cjk(paragraph) else "Helvetica"
-            pdf.setFont(font, 11)
-            for line in wrap(paragraph, hyphenate):
+            for line in wrap(paragraph, hyphenate, size=11):
+                if y < 90:
+                    pdf.showPage()
+                    y = new_page()
+                pdf.setFont(font, 11)
                 pdf.drawString(LEFT, y, line)
                 y -= LEADING
             y -= LEADING // 2
