@@ -7,7 +7,7 @@ section boundary, so each one can cite its page (``manual.pdf:p12``) or heading 
 encrypted or scanned PDF, a zip bomb) instead of indexing nothing silently.
 
 Libraries (all MIT-compatible): pypdfium2 (PDFium, Apache-2.0/BSD-3) for PDF, measured the
-fastest and most exact on Chinese PDFs; python-docx (MIT) for Word; BeautifulSoup (MIT) with
+fastest and most exact on Chinese PDFs, with pypdf (BSD-3) for pages PDFium misreads; python-docx (MIT) for Word; BeautifulSoup (MIT) with
 lxml (BSD) for HTML and for EPUB chapters, whose container we read with ``zipfile`` (ebooklib
 is AGPL).
 """
@@ -188,7 +188,8 @@ def read_pdf(data: bytes) -> Extracted:
         raise NotText("encrypted PDF (password-protected)" if "password" in str(exc).lower()
                       else "damaged PDF") from None
     try:
-        pages = [_page_lines(pdf, i) for i in range(len(pdf))]
+        fallback = _PypdfPages(data)
+        pages = [_page_lines(pdf, i, fallback) for i in range(len(pdf))]
     except pdfium.PdfiumError:
         raise NotText("damaged PDF") from None
     finally:
@@ -210,10 +211,12 @@ def read_pdf(data: bytes) -> Extracted:
     return Extracted("\n\n".join(parts), tuple(sections))
 
 
-def _page_lines(pdf: Any, index: int) -> tuple[list[_Line], float]:
+def _page_lines(pdf: Any, index: int, fallback: "_PypdfPages") -> tuple[list[_Line], float]:
     """The page's text lines (as PDFium orders them) with their horizontal extent and baseline."""
     page = pdf[index]
     try:
+        if _glyphs_without_height(page):
+            return fallback.lines(index), page.get_height()
         textpage = page.get_textpage()
         try:
             text = textpage.get_text_range()  # a hyphen PDFium found at a line's end comes back as U+FFFE
@@ -221,14 +224,62 @@ def _page_lines(pdf: Any, index: int) -> tuple[list[_Line], float]:
             for raw in text.split("\r\n"):
                 boxes = [textpage.get_charbox(start + i) for i, c in enumerate(raw) if not c.isspace()]
                 if boxes:
-                    lines.append(_Line(_SOFT_HYPHEN.sub(_mend, raw).strip(), min(b[0] for b in boxes), max(b[2] for b in boxes),
-                                       median(b[1] for b in boxes)))
+                    lines.append(_Line(_SOFT_HYPHEN.sub(_mend, raw).strip(), min(b[0] for b in boxes),
+                                       max(b[2] for b in boxes), median(b[1] for b in boxes)))
                 start += len(raw) + 2
             return lines, page.get_height()
         finally:
             textpage.close()
     finally:
         page.close()
+
+
+def _glyphs_without_height(page: Any) -> bool:
+    """Text in a font without glyph boxes (a non-embedded Chinese CID font such as STSong-Light).
+
+    PDFium takes such lines for duplicates of each other (its fake-bold check) and drops every
+    repeat of an identical line, so these pages are read with pypdf instead.
+    """
+    import pypdfium2.raw as pdfium_c
+
+    for text in page.get_objects(filter=[pdfium_c.FPDF_PAGEOBJ_TEXT], max_depth=2):
+        _, bottom, _, top = text.get_bounds()
+        if top - bottom < 0.01:
+            return True
+    return False
+
+
+class _PypdfPages:
+    """The document opened in pypdf on first need (most PDFs never need it)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._reader: Any = None
+
+    def lines(self, index: int) -> list[_Line]:
+        """A page's lines from pypdf's text operators: baselines exact, right edges estimated from the font size."""
+        import pypdf
+
+        if self._reader is None:
+            self._reader = pypdf.PdfReader(BytesIO(self._data))
+        fragments: list[tuple[float, float, str, float]] = []
+
+        def visit(text: str, cm: list[float], tm: list[float], font: Any, size: float) -> None:
+            if text.strip():
+                x = tm[4] * cm[0] + tm[5] * cm[2] + cm[4]
+                y = tm[4] * cm[1] + tm[5] * cm[3] + cm[5]
+                fragments.append((round(y, 1), x, text.replace("\n", ""), size * abs(tm[0] * cm[0]) or size))
+
+        self._reader.pages[index].extract_text(visitor_text=visit)
+        lines: list[_Line] = []
+        for y, x, text, size in sorted(fragments, key=lambda f: (-f[0], f[1])):
+            width = sum(size if _CJK_CHAR.match(c) else size / 2 for c in text)
+            if lines and abs(lines[-1].y - y) < 1:
+                last = lines[-1]
+                lines[-1] = _Line(last.text + text, last.left, max(last.right, x + width), last.y)
+            else:
+                lines.append(_Line(text.strip(), x, x + width, y))
+        return lines
 
 
 #: a page number alone on a line ("12", "- 12 -", "第 12 页", "Page 12 of 40", "12 / 40"): dropped from the
@@ -288,11 +339,13 @@ def _paragraphs(lines: list[_Line], height: float) -> list[str]:
 
 
 def _join_lines(lines: list[str]) -> str:
-    """A paragraph's lines as one: nothing between Chinese characters or after a hyphen ("240-" "250"),
-    else a space. (PDFium itself joins a word hyphenated at the line's end, marking the hyphen U+FFFE.)"""
+    """A paragraph's lines as one: nothing between Chinese characters, a word hyphenated at the line's end
+    mended ("individu-" "ally"), a hyphen kept before anything else ("240-" "250"), else a space."""
     text = lines[0]
     for line in lines[1:]:
-        if _CJK_CHAR.match(text[-1:]) or _CJK_CHAR.match(line[:1]) or text.endswith("-"):
+        if text.endswith("-") and text[-2:-1].isalpha() and line[:1].islower():
+            text = text[:-1] + line
+        elif _CJK_CHAR.match(text[-1:]) or _CJK_CHAR.match(line[:1]) or text.endswith("-"):
             text += line
         else:
             text += " " + line

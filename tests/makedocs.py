@@ -26,11 +26,19 @@ _NO_LINE_START = set("。，、；：？！）」』》”’%.,;:!?)")
 TEXT_WIDTH = PAGE_WIDTH - 2 * LEFT
 
 
+def _register_cjk_font() -> None:
+    from reportlab.pdfbase import pdfmetrics
+    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
+
+    pdfmetrics.registerFont(UnicodeCIDFont(CJK_FONT))
+
+
 def wrap(paragraph: str, hyphenate: bool = False, size: float = 11) -> list[str]:
     """Lines as a typesetter sets them: filled to the text width, Latin words kept whole (or hyphenated),
     no line starting with closing punctuation."""
     from reportlab.pdfbase.pdfmetrics import stringWidth
 
+    _register_cjk_font()
     font = CJK_FONT if _is_cjk(paragraph) else "Helvetica"
     tokens = re.findall(r"[A-Za-z0-9]+[^\sA-Za-z0-9\u4e00-\u9fff]?|\s|.", paragraph)
     lines, line = [], ""
@@ -55,11 +63,9 @@ def make_pdf(path: Path, pages: list[list[str]], header: str | None = "内部资
     """A page (or more, where its text does not fit) per list of paragraphs; a running header and a
     "第 N 页" footer on every page."""
     from reportlab.lib.pdfencrypt import StandardEncryption
-    from reportlab.pdfbase import pdfmetrics
-    from reportlab.pdfbase.cidfonts import UnicodeCIDFont
     from reportlab.pdfgen import canvas
 
-    pdfmetrics.registerFont(UnicodeCIDFont(CJK_FONT))
+    _register_cjk_font()
     encrypt = StandardEncryption(password, canPrint=0) if password else None
     pdf = canvas.Canvas(str(path), pagesize=(PAGE_WIDTH, PAGE_HEIGHT), encrypt=encrypt)
     number = 0

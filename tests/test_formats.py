@@ -63,6 +63,15 @@ def test_a_short_pdf_keeps_lines_that_only_look_like_headers_but_drops_page_numb
     assert pages == ["页眉\n\n甲。", "页眉\n\n乙。"]  # two pages cannot tell a running header from text
 
 
+def test_identical_lines_all_come_back(tmp_path):
+    """PDFium drops repeats of a line set in a font without glyph boxes (a non-embedded CID font, common
+    in Chinese PDFs); such pages are read with pypdf."""
+    line = "本合同一式两份，甲乙双方各执一份，具有同等法律效力，自双方签字之日起生效。"
+    pages = _page_texts(make_pdf(tmp_path / "a.pdf", [[line, line, line], ["the same line " * 5] * 3], header=None))
+    assert pages[0].split("\n\n") == [line] * 3
+    assert pages[1].split("\n\n") == [("the same line " * 5).strip()] * 3
+
+
 def test_pdf_without_a_text_layer_is_skipped_with_its_reason(tmp_path):
     with pytest.raises(NotText, match="no text layer"):
         read_document(make_scanned_pdf(tmp_path / "scan.pdf"))
@@ -265,3 +274,28 @@ def test_unsupported_files_are_counted_and_the_hint_lists_the_formats(home, tmp_
     assert found.skipped.counts == Skips().counts | {"unsupported type": 1}
     result = runner.invoke(app, ["index", str(folder)])
     assert result.exit_code == 2 and ".pdf" in result.output and ".docx" in result.output
+
+
+CHILD = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (ADDRESS_LIMIT, ADDRESS_LIMIT))
+from pathlib import Path
+from faiss_search.documents import read_document
+doc = read_document(Path(sys.argv[1]))
+print(len(doc.sections), len(doc.text), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+"""
+
+
+def test_a_500_page_pdf_is_read_page_by_page_in_bounded_memory(tmp_path):
+    import subprocess
+    import sys
+
+    paragraph = "铁路沿线设有大家洼站、寒亭站、昌邑北站、海天站、平度北站、沙河站、莱州站和朱桥站。" * 6
+    pdf = make_pdf(tmp_path / "big.pdf", [[f"第{n}页：" + paragraph] for n in range(1, 501)])
+    limit = 1024 * 1024 * 1024  # address space, not resident memory: the interpreter and PDFium fit well within
+    done = subprocess.run([sys.executable, "-c", CHILD.replace("ADDRESS_LIMIT", str(limit)), str(pdf)], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    sections, characters, peak_mb = map(int, done.stdout.split())
+    assert sections == 500 and characters > 500 * 200
+    assert peak_mb < 400, peak_mb
