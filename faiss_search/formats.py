@@ -171,7 +171,9 @@ class _Line:
     text: str
     left: float
     right: float
-    y: float  # the baseline, from the page's bottom
+    y: float  # the baseline (of its last glyph: PDFium joins a line hyphenated at its end with the next one)
+    size: float = 0.0  # the font size: a line gap well over it separates paragraphs
+    first_y: float | None = None  # the first glyph's baseline, where it differs
 
 
 def read_pdf(data: bytes) -> Extracted:
@@ -213,6 +215,8 @@ def read_pdf(data: bytes) -> Extracted:
 
 def _page_lines(pdf: Any, index: int, fallback: "_PypdfPages") -> tuple[list[_Line], float]:
     """The page's text lines (as PDFium orders them) with their horizontal extent and baseline."""
+    import pypdfium2.raw as pdfium_c
+
     page = pdf[index]
     try:
         if _glyphs_without_height(page):
@@ -222,10 +226,12 @@ def _page_lines(pdf: Any, index: int, fallback: "_PypdfPages") -> tuple[list[_Li
             text = textpage.get_text_range()  # a hyphen PDFium found at a line's end comes back as U+FFFE
             lines, start = [], 0
             for raw in text.split("\r\n"):
-                boxes = [textpage.get_charbox(start + i) for i, c in enumerate(raw) if not c.isspace()]
-                if boxes:
+                glyphs = [start + i for i, c in enumerate(raw) if not c.isspace()]
+                if glyphs:
+                    boxes = [textpage.get_charbox(i) for i in glyphs]
                     lines.append(_Line(_SOFT_HYPHEN.sub(_mend, raw).strip(), min(b[0] for b in boxes),
-                                       max(b[2] for b in boxes), median(b[1] for b in boxes)))
+                                       max(b[2] for b in boxes), boxes[-1][1],
+                                       pdfium_c.FPDFText_GetFontSize(textpage.raw, glyphs[0]), boxes[0][1]))
                 start += len(raw) + 2
             return lines, page.get_height()
         finally:
@@ -276,9 +282,9 @@ class _PypdfPages:
             width = sum(size if _CJK_CHAR.match(c) else size / 2 for c in text)
             if lines and abs(lines[-1].y - y) < 1:
                 last = lines[-1]
-                lines[-1] = _Line(last.text + text, last.left, max(last.right, x + width), last.y)
+                lines[-1] = _Line(last.text + text, last.left, max(last.right, x + width), last.y, last.size)
             else:
-                lines.append(_Line(text.strip(), x, x + width, y))
+                lines.append(_Line(text.strip(), x, x + width, y, size))
         return lines
 
 
@@ -318,16 +324,16 @@ def _paragraphs(lines: list[_Line], height: float) -> list[str]:
     margin's edge (a header kept on a short document is not part of the first paragraph)."""
     if not lines:
         return []
-    gaps = [a.y - b.y for a, b in zip(lines, lines[1:]) if 0 < a.y - b.y]
+    gaps = [_gap(a, b) for a, b in zip(lines, lines[1:]) if 0 < _gap(a, b)]
     pitch = median(gaps) if gaps else 0.0
     right = max(line.right for line in lines)
     left = min(line.left for line in lines)
     width = right - left
     paragraphs: list[list[str]] = [[lines[0].text]]
     for before, line in zip(lines, lines[1:]):
-        gap = before.y - line.y
+        gap = _gap(before, line)
         same_line = abs(gap) < 0.3 * (pitch or 1)  # PDFium splits a line where the text run is interrupted
-        breaks = not same_line and (gap < 0 or (pitch and gap > 1.4 * pitch)
+        breaks = not same_line and (gap < 0 or (pitch and gap > 1.4 * pitch) or gap > 1.9 * (line.size or gap)
                                     or _in_margin(before, height) != _in_margin(line, height)
                                     or before.right < right - 0.1 * width and before.text.endswith(_SENTENCE_END)
                                     or line.left > before.left + 0.02 * width and before.text.endswith(_SENTENCE_END))
@@ -336,6 +342,10 @@ def _paragraphs(lines: list[_Line], height: float) -> list[str]:
         else:
             paragraphs[-1].append(line.text)
     return [_SPACE_BETWEEN_CJK.sub("", tidy(_join_lines(parts))) for parts in paragraphs]
+
+
+def _gap(before: _Line, line: _Line) -> float:
+    return before.y - (line.first_y if line.first_y is not None else line.y)
 
 
 def _join_lines(lines: list[str]) -> str:
