@@ -80,7 +80,8 @@ def main() -> None:
             pages, seconds = extraction_rate(folder)
             marks: dict[str, float] = {}
             own = replace(settings, index_dir=Path(scratch) / f"index-{kind}")
-            report = index_path(folder, own, embedder, on_phase=lambda name: marks.setdefault(name, time.perf_counter()))
+            report = index_path(folder, own, embedder,
+                                on_phase=lambda name: marks.setdefault(name, time.perf_counter()))
             reading = marks.get("loading model", marks["embedding"]) - marks["reading files"]
             searcher = Searcher(open_index(own.index_path), embedder)
             ids = list(qrels)

@@ -7,8 +7,8 @@ section boundary, so each one can cite its page (``manual.pdf:p12``) or heading 
 encrypted or scanned PDF, a zip bomb) instead of indexing nothing silently.
 
 Libraries (all MIT-compatible): pypdfium2 (PDFium, Apache-2.0/BSD-3) for PDF, measured the
-fastest and most exact on Chinese PDFs, with pypdf (BSD-3) for pages PDFium misreads; python-docx (MIT) for Word; BeautifulSoup (MIT) with
-lxml (BSD) for HTML and for EPUB chapters, whose container we read with ``zipfile`` (ebooklib
+fastest and most exact on Chinese PDFs, with pypdf (BSD-3) for pages PDFium misreads;
+python-docx (MIT) for Word; BeautifulSoup (MIT) with lxml (BSD) for HTML and for EPUB chapters, whose container we read with ``zipfile`` (ebooklib
 is AGPL).
 """
 
