@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from faiss_search.backends import choose_embedder  # noqa: E402
 from faiss_search.config import load_settings  # noqa: E402
 from faiss_search.documents import read_document  # noqa: E402
-from faiss_search.evaluation import CHUNKS_PER_QUERY, load_beir, score  # noqa: E402
+from faiss_search.evaluation import load_beir, rank_documents, score  # noqa: E402
 from faiss_search.indexer import index_path  # noqa: E402
 from faiss_search.search import MODES, Searcher  # noqa: E402
 from faiss_search.store import open_index  # noqa: E402
@@ -65,6 +65,7 @@ def main() -> None:
     documents = dataset.documents[:args.limit] if args.limit else dataset.documents
     kept = {d.source for d in documents}
     qrels = {q: rel for q, rel in dataset.qrels.items() if rel & kept}
+    asked = replace(dataset, queries={q: dataset.queries[q] for q in qrels}, qrels=qrels)
     settings = load_settings()
     embedder = choose_embedder(None, settings.models_dir, args.model)
     print(f"{dataset.name}: {len(documents)} documents, {len(qrels)} questions, model {args.model}")
@@ -84,16 +85,9 @@ def main() -> None:
                                 on_phase=lambda name: marks.setdefault(name, time.perf_counter()))
             reading = marks.get("loading model", marks["embedding"]) - marks["reading files"]
             searcher = Searcher(open_index(own.index_path), embedder)
-            ids = list(qrels)
             cells = []
             for mode in MODES:
-                ranked = {}
-                for start in range(0, len(ids), 256):
-                    batch = ids[start:start + 256]
-                    results = searcher.search_many([dataset.queries[q] for q in batch], CHUNKS_PER_QUERY, mode,
-                                                   snippets=False)
-                    for query_id, result in zip(batch, results):
-                        ranked[query_id] = list(dict.fromkeys(Path(h.source).stem for h in result.hits))
+                ranked, _ = rank_documents(searcher, asked, mode, document_id=lambda source: Path(source).stem)
                 metrics = score(ranked, qrels)
                 cells += [f"{metrics['recall@1']:.2f}", f"{metrics['MRR@10']:.2f}"]
             print(f"| {kind} | {len(documents)} | {pages if kind == 'pdf' else '-'} | "

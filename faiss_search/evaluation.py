@@ -14,6 +14,7 @@ import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Callable
 
 from .backends import choose_embedder
 from .config import DEFAULT_MODEL, Settings
@@ -114,8 +115,12 @@ def score(ranked: dict[str, list[str]], qrels: dict[str, set[str]]) -> dict[str,
     return {name: 100 * value / max(1, len(qrels)) for name, value in totals.items()}
 
 
-def rank_documents(searcher: Searcher, dataset: Dataset, mode: str) -> tuple[dict[str, list[str]], float]:
-    """Run every query (in batches); returns document ids per query, best first, and queries per second."""
+def rank_documents(searcher: Searcher, dataset: Dataset, mode: str,
+                   document_id: Callable[[str], str] = str) -> tuple[dict[str, list[str]], float]:
+    """Run every query (in batches); returns document ids per query, best first, and queries per second.
+
+    ``document_id`` maps a hit's source to its document's id (the source itself for indexed records).
+    """
     ranked: dict[str, list[str]] = {}
     ids = list(dataset.queries)
     started = time.perf_counter()
@@ -123,7 +128,7 @@ def rank_documents(searcher: Searcher, dataset: Dataset, mode: str) -> tuple[dic
         batch = ids[start:start + QUERY_BATCH]
         for query_id, result in zip(batch, searcher.search_many([dataset.queries[q] for q in batch],
                                                                 CHUNKS_PER_QUERY, mode, snippets=False)):
-            ranked[query_id] = list(dict.fromkeys(hit.source for hit in result.hits))
+            ranked[query_id] = list(dict.fromkeys(document_id(hit.source) for hit in result.hits))
     seconds = time.perf_counter() - started
     return ranked, len(ids) / seconds if seconds > 0 else 0.0
 

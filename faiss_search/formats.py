@@ -8,8 +8,8 @@ encrypted or scanned PDF, a zip bomb) instead of indexing nothing silently.
 
 Libraries (all MIT-compatible): pypdfium2 (PDFium, Apache-2.0/BSD-3) for PDF, measured the
 fastest and most exact on Chinese PDFs, with pypdf (BSD-3) for pages PDFium misreads;
-python-docx (MIT) for Word; BeautifulSoup (MIT) with lxml (BSD) for HTML and for EPUB chapters, whose container we read with ``zipfile`` (ebooklib
-is AGPL).
+python-docx (MIT) for Word; BeautifulSoup (MIT) with lxml (BSD) for HTML and for EPUB
+chapters, whose container we read with ``zipfile`` (ebooklib is AGPL).
 """
 
 from __future__ import annotations
@@ -68,8 +68,8 @@ def tidy(text: str) -> str:
     return _WHITESPACE.sub(" ", _WRAP_BETWEEN_CJK.sub("", text)).strip()
 
 
-def from_blocks(blocks: Iterable[Block], top: tuple[str, ...] = ()) -> Extracted:
-    """Paragraphs joined by blank lines; each heading starts a section named by its heading path (under ``top``)."""
+def from_blocks(blocks: Iterable[Block]) -> Extracted:
+    """Paragraphs joined by blank lines; each heading starts a section named by its heading path."""
     parts: list[str] = []
     headings: list[tuple[int, int, str]] = []
     offset = 0
@@ -82,7 +82,7 @@ def from_blocks(blocks: Iterable[Block], top: tuple[str, ...] = ()) -> Extracted
         parts.append(text)
         offset += len(text) + 2
     text = "\n\n".join(parts)
-    return Extracted(text, _heading_sections(text, headings, top))
+    return Extracted(text, _heading_sections(text, headings))
 
 
 # --- Markdown -------------------------------------------------------------------------------------
@@ -90,7 +90,8 @@ def from_blocks(blocks: Iterable[Block], top: tuple[str, ...] = ()) -> Extracted
 _ATX = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 _SETEXT = re.compile(r"^ {0,3}(=+|-+)[ \t]*$")
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
-_INLINE_MARKUP = re.compile(r"[*_`]+|\[([^\]]*)\]\([^)]*\)")
+#: emphasis and code marks (an underscore inside a word, as in config_file, is not one) and link targets
+_INLINE_MARKUP = re.compile(r"[*`]+|(?<!\w)_+|_+(?!\w)|\[([^\]]*)\]\([^)]*\)")
 
 
 def markdown_sections(text: str) -> tuple[Section, ...]:
@@ -115,15 +116,19 @@ def markdown_sections(text: str) -> tuple[Section, ...]:
             continue
         atx = _ATX.match(line)
         if atx:
-            headings.append((starts[i], len(atx.group(1)), atx.group(2) or ""))
+            headings.append((starts[i], len(atx.group(1)), _plain(atx.group(2) or "")))
         elif i > 0 and _SETEXT.match(line) and lines[i - 1].strip() and not _ATX.match(lines[i - 1]) \
                 and (not headings or headings[-1][0] != starts[i - 1]):
-            headings.append((starts[i - 1], 1 if line.strip()[0] == "=" else 2, lines[i - 1]))
+            headings.append((starts[i - 1], 1 if line.strip()[0] == "=" else 2, _plain(lines[i - 1])))
     return _heading_sections(text, headings)
 
 
-def _heading_sections(text: str, headings: list[tuple[int, int, str]], top: tuple[str, ...] = ()
-                      ) -> tuple[Section, ...]:
+def _plain(heading: str) -> str:
+    """A Markdown heading's words, without emphasis, code marks and link targets."""
+    return tidy(_INLINE_MARKUP.sub(_link_text, heading))
+
+
+def _heading_sections(text: str, headings: list[tuple[int, int, str]]) -> tuple[Section, ...]:
     """One section per heading, named by its path; text before the first heading gets a section of its own.
 
     A heading with no text of its own before the next one (``# 安装`` then ``## 离线安装``) shares
@@ -133,17 +138,17 @@ def _heading_sections(text: str, headings: list[tuple[int, int, str]], top: tupl
     path: list[tuple[int, str]] = []
     carried: int | None = None  # the start of a heading that had no text of its own
     for n, (offset, level, name) in enumerate(headings):
-        path = [(lvl, nm) for lvl, nm in path if lvl < level] + [(level, tidy(_INLINE_MARKUP.sub(_link_text, name)))]
+        path = [(lvl, nm) for lvl, nm in path if lvl < level] + [(level, name)]
         end = headings[n + 1][0] if n + 1 < len(headings) else len(text)
         start = offset if carried is None else carried
         if n + 1 < len(headings) and not _body(text[offset:end]).strip():
             carried = start
             continue
         carried = None
-        sections.append(Section(start, None, HEADING_SEPARATOR.join((*top, *(nm for _, nm in path)))))
+        sections.append(Section(start, None, HEADING_SEPARATOR.join(nm for _, nm in path)))
     first = sections[0].start if sections else len(text)
     if text[:first].strip():
-        sections.insert(0, Section(0, None, HEADING_SEPARATOR.join(top)))
+        sections.insert(0, Section(0))
     return tuple(sections)
 
 
@@ -324,7 +329,7 @@ def _paragraphs(lines: list[_Line], height: float) -> list[str]:
     margin's edge (a header kept on a short document is not part of the first paragraph)."""
     if not lines:
         return []
-    gaps = [_gap(a, b) for a, b in zip(lines, lines[1:]) if 0 < _gap(a, b)]
+    gaps = [gap for gap in map(_gap, lines, lines[1:]) if gap > 0]
     pitch = median(gaps) if gaps else 0.0
     right = max(line.right for line in lines)
     left = min(line.left for line in lines)

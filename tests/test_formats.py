@@ -144,6 +144,13 @@ def test_html_main_text_without_furniture(tmp_path):
     assert [s.heading for s in doc.sections] == ["离线安装", "离线安装 › 常见问题"]
 
 
+def test_only_markdown_headings_lose_their_markup():
+    html = read_html(b"<h1>config_file and *args</h1><p>text</p>")
+    assert html.sections[0].heading == "config_file and *args"
+    markdown = markdown_sections("# The `config_file` **setting**, __bold__ and [docs](https://x.y)\n\ntext\n")
+    assert markdown[0].heading == "The config_file setting, bold and docs"
+
+
 def test_html_without_headings_is_named_by_its_title():
     doc = read_html(b"<html><head><title>Release notes</title></head><body><p>Faster indexing.</p></body></html>")
     assert doc.text == "Release notes\n\nFaster indexing." and doc.sections[0].heading == "Release notes"
