@@ -265,12 +265,12 @@ def test_an_index_from_before_pages_and_headings_still_answers_and_gains_them(ho
     with sqlite3.connect(sidecar) as conn:  # the chunks table as releases before this one wrote it
         conn.execute("ALTER TABLE chunks DROP COLUMN page")
         conn.execute("ALTER TABLE chunks DROP COLUMN heading")
-    hit = Searcher(open_index(home / "index"), fake_embedder).search("锣鼓经", k=1, mode="keyword").hits[0]
+    searcher = Searcher(open_index(home / "index"), fake_embedder)  # stays open, as serve's and the prompt's do
+    hit = searcher.search("锣鼓经", k=1, mode="keyword").hits[0]
     assert (hit.page, hit.heading, hit.line) == (None, "", 1)
     make_pdf(folder / "b.pdf", [EN])
-    index_path(folder, load_settings(), fake_embedder)
-    assert Searcher(open_index(home / "index"), fake_embedder).search("Hyphenation", k=1,
-                                                                      mode="keyword").hits[0].page == 1
+    index_path(folder, load_settings(), fake_embedder)  # the writer adds the columns, then the PDF's pages
+    assert searcher.search("Hyphenation", k=1, mode="keyword").hits[0].page == 1
 
 
 def test_unsupported_files_are_counted_and_the_hint_lists_the_formats(home, tmp_path, runner):
@@ -307,3 +307,29 @@ def test_a_500_page_pdf_is_read_page_by_page_in_bounded_memory(tmp_path):
     sections, characters, peak_mb = map(int, done.stdout.split())
     assert sections == 500 and characters > 500 * 200
     assert peak_mb < 400, peak_mb
+
+
+def test_documents_index_with_a_model_folder_and_through_a_remote_server(home, runner, tiny_model, tmp_path):
+    """The pages and headings come from the documents, whatever embeds them: a sentence-transformers folder
+    here, and the same model behind an OpenAI-compatible server."""
+    from faiss_search.embedding import load_embedder
+    from faiss_search.models.registry import resolve_model
+    from faiss_search.server import create_app
+
+    from .servers import uvicorn_app
+
+    library = make_library(tmp_path / "kb")
+    folder_index, remote_index = str(tmp_path / "folder-index"), str(tmp_path / "remote-index")
+    assert runner.invoke(app, ["index", str(library), "--model", str(tiny_model), "--index-dir",
+                               folder_index]).exit_code == 0
+    with uvicorn_app(create_app(load_embedder(resolve_model(str(tiny_model), tmp_path)))) as url:
+        done = runner.invoke(app, ["index", str(library), "--embedder", "openai", "--model", "tiny", "--base-url",
+                                   url, "--index-dir", remote_index])
+        assert done.exit_code == 0, done.output
+        for index_dir in (folder_index, remote_index):
+            hits = json.loads(runner.invoke(app, ["search", "打击乐记谱方法", "--mode", "keyword", "--json", "-k", "1",
+                                                  "--min-score", "0", "--index-dir", index_dir]).stdout)["results"]
+            assert (hits[0]["source"].endswith("手册 #1.pdf"), hits[0]["page"]) == (True, 1), index_dir
+            hits = json.loads(runner.invoke(app, ["search", "模型文件复制", "--mode", "dense", "--json", "-k", "9",
+                                                  "--min-score", "0", "--index-dir", index_dir]).stdout)["results"]
+            assert {h["heading"] for h in hits if h["source"].endswith(".docx")} == {"安装 › 离线安装"}, index_dir
