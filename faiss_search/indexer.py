@@ -3,6 +3,10 @@
 Re-running it is incremental: a file whose size and mtime are unchanged is not even read;
 one whose content hash is unchanged is not re-chunked; a chunk whose exact text is already
 in the index reuses its stored vector; files that disappeared are removed.
+
+Files are read, parsed, chunked and split into keyword terms on a worker thread, ahead of
+the embedding that consumes them in windows of chunks, so the model never waits for a PDF
+to be parsed (the engines release the GIL while they compute).
 """
 
 from __future__ import annotations
@@ -10,9 +14,11 @@ from __future__ import annotations
 import hashlib
 import os
 import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from . import lexical
 from .chunking import Chunk, chunk_document
@@ -66,6 +72,8 @@ class IndexReport:
     total_chunks: int = 0
     seconds: float = 0.0
     embed_seconds: float = 0.0
+    #: how long the run stood waiting for files to be read (reading runs ahead, beside the embedding)
+    read_wait_seconds: float = 0.0
     characters_embedded: int = 0
     fusion: dict = field(default_factory=dict)
     vectors: dict = field(default_factory=dict)
@@ -122,27 +130,125 @@ def text_hash(text: str) -> str:
     return hashlib.sha1(text.encode("utf-8")).hexdigest()
 
 
-#: a document to (re)index, its chunks, and whether it replaces an indexed version
-Pending = tuple[Document, list[Chunk], bool]
+@dataclass(frozen=True)
+class Pending:
+    """A document to (re)index: its chunks, their keyword terms, and whether it replaces an indexed version."""
+
+    doc: Document  # without its text: the chunks carry what is stored
+    chunks: list[Chunk]
+    terms: list[str]
+    replaces: bool
 
 
-def _embed_new(embedder: Embedder, texts: list[str], known: dict[str, "object"], batch_size: int,
-               progress: ProgressCallback | None, where: dict[str, str]) -> dict[str, "object"]:
-    """Vectors for texts not already stored, longest first in batches of similar length (less padding).
+@dataclass(frozen=True)
+class _Read:
+    """A candidate read on the worker thread: its document (or why not) and, when it changed, its chunks."""
 
-    ``where`` names each text's source (by hash) for the message when a vector is invalid.
+    candidate: Candidate
+    state: FileState | None
+    doc: Document | None
+    reason: str
+    chunks: list[Chunk]
+    terms: list[str]
+
+
+#: file bytes read ahead of the embedding: enough to keep it busy, small enough to bound memory
+READ_AHEAD_BYTES = 32 * 1024 * 1024
+#: chunks gathered before embedding them: enough to sort by length (less padding), few enough to start soon
+EMBED_WINDOW = 512
+
+
+def _read(job: tuple[Candidate, FileState | None], settings: Settings) -> _Read:
+    candidate, state = job
+    doc, reason = load_text(candidate.load)
+    if doc is None or (state is not None and state.sha256 == doc.sha256):
+        return _Read(candidate, state, doc, reason, [], [])
+    chunks = chunk_document(doc.text, doc.sections, settings.chunk_size, settings.chunk_overlap)
+    return _Read(candidate, state, doc, reason, chunks, [" ".join(lexical.segment(c.text)) for c in chunks])
+
+
+def _read_ahead(jobs: list[tuple[Candidate, FileState | None]], settings: Settings,
+                report: IndexReport) -> Iterator[_Read]:
+    """The jobs read in order on one worker thread, up to READ_AHEAD_BYTES ahead of the caller."""
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fsearch-read")
+    queued: deque = deque()
+    ahead = 0
+
+    def oldest() -> _Read:
+        nonlocal ahead
+        job, future = queued.popleft()
+        ahead -= job[0].size
+        waited = time.perf_counter()
+        result = future.result()
+        report.read_wait_seconds += time.perf_counter() - waited
+        return result
+
+    try:
+        for job in jobs:
+            queued.append((job, pool.submit(_read, job, settings)))
+            ahead += job[0].size
+            while ahead > READ_AHEAD_BYTES and queued:
+                yield oldest()
+        while queued:
+            yield oldest()
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # an error or Ctrl-C: at most the file in hand finishes
+
+
+class _Embedding:
+    """Embeds the chunks of the documents read so far, a window at a time, reusing stored vectors.
+
+    Vectors are keyed by the chunk text's hash; ``places`` name each text's source for the
+    message when a vector is invalid.
     """
-    hashes = {text_hash(t): t for t in texts}
-    todo = sorted((h for h in hashes if h not in known), key=lambda h: -len(hashes[h]))
-    vectors = dict(known)
-    for start in range(0, len(todo), batch_size):
-        part = todo[start:start + batch_size]
-        encoded = checked_vectors(embedder.encode_passages([hashes[h] for h in part]), len(part),
-                                  embedder.info.dim, "chunk", [where.get(h, "") for h in part])
-        vectors.update(zip(part, encoded))
-        if progress:
-            progress(min(start + batch_size, len(todo)), len(todo))
-    return vectors
+
+    def __init__(self, writer: IndexWriter, embedder: Embedder, settings: Settings, report: IndexReport,
+                 progress: ProgressCallback | None, on_phase: PhaseCallback) -> None:
+        self.vectors: dict[str, object] = {}
+        self._writer, self._embedder, self._batch_size = writer, embedder, settings.batch_size
+        self._report, self._progress, self._on_phase = report, progress, on_phase
+        self._stored: set[str] = set()  # hashes whose vectors came from the index
+        self._window: list[tuple[str, str, str]] = []  # (hash, text, place)
+        self._embedded = self._known = 0
+
+    def add(self, source: str, chunks: list[Chunk]) -> None:
+        self._window += [(text_hash(c.text), c.text, f"{source}:{c.line}") for c in chunks]
+        if len(self._window) >= EMBED_WINDOW:
+            self.flush()
+
+    def flush(self) -> None:
+        window, self._window = self._window, []
+        fresh = {h: (text, place) for h, text, place in window if h not in self.vectors}
+        found = self._writer.stored_vectors(fresh)  # before any old chunk is removed
+        self.vectors.update(found)
+        self._stored.update(found)
+        self._report.chunks_reused += sum(1 for h, _, _ in window if h in self._stored)
+        todo = sorted((h for h in fresh if h not in found), key=lambda h: -len(fresh[h][0]))
+        if todo:
+            self._embed(todo, fresh)
+
+    def _embed(self, todo: list[str], fresh: dict[str, tuple[str, str]]) -> None:
+        """Vectors for ``todo``, longest first in batches of similar length (less padding)."""
+        texts = [fresh[h][0] for h in todo]
+        if not self._embedded:
+            self._on_phase("loading model")
+        limit = self._embedder.info.max_tokens
+        self._report.chunks_over_token_limit += sum(n > limit for n in self._embedder.count_tokens(texts))
+        if not self._embedded:
+            self._on_phase("embedding")
+        self._known += len(todo)
+        started = time.perf_counter()
+        for start in range(0, len(todo), self._batch_size):
+            part = todo[start:start + self._batch_size]
+            encoded = checked_vectors(self._embedder.encode_passages([fresh[h][0] for h in part]), len(part),
+                                      self._embedder.info.dim, "chunk", [fresh[h][1] for h in part])
+            self.vectors.update(zip(part, encoded))
+            self._embedded += len(part)
+            if self._progress:
+                self._progress(self._embedded, self._known)
+        self._report.embed_seconds += time.perf_counter() - started
+        self._report.chunks_embedded += len(todo)
+        self._report.characters_embedded += sum(len(t) for t in texts)
 
 
 def run_index(candidates: Iterable[Candidate], settings: Settings, embedder: Embedder, *, rebuild: bool = False,
@@ -168,7 +274,7 @@ def run_index(candidates: Iterable[Candidate], settings: Settings, embedder: Emb
             on_wait=on_wait) as writer:
         on_phase("reading files")
         known = {} if prune_under is None else writer.file_states(prune_under or None)
-        pending: list[Pending] = []
+        jobs: list[tuple[Candidate, FileState | None]] = []
         kept: set[str] = set()
         gone: set[str] = set()
         for candidate in candidates:
@@ -176,15 +282,19 @@ def run_index(candidates: Iterable[Candidate], settings: Settings, embedder: Emb
             if _unchanged(candidate, state):
                 kept.add(candidate.source)
                 report.files_unchanged += 1
-                continue
-            doc, reason = load_text(candidate.load)
+            else:
+                jobs.append((candidate, state))
+        embedding = _Embedding(writer, embedder, settings, report, progress, on_phase)
+        pending: list[Pending] = []
+        for read in _read_ahead(jobs, settings, report):
+            doc, state = read.doc, read.state
             if doc is None:
-                skipped.add(reason, candidate.source)
-                if state is not None and reason == UNREADABLE:
-                    kept.add(candidate.source)  # what could not be read now is kept as it was
+                skipped.add(read.reason, read.candidate.source)
+                if state is not None and read.reason == UNREADABLE:
+                    kept.add(read.candidate.source)  # what could not be read now is kept as it was
                     report.files_kept_unreadable += 1
                 elif state is not None:
-                    gone.add(candidate.source)  # emptied, or no longer text
+                    gone.add(read.candidate.source)  # emptied, or no longer text
                 continue
             kept.add(doc.source)
             mtime = _stored_mtime(doc.mtime, run_started)
@@ -192,14 +302,15 @@ def run_index(candidates: Iterable[Candidate], settings: Settings, embedder: Emb
                 writer.touch_file(doc.source, doc.size, mtime)
                 report.files_unchanged += 1
                 continue
-            pending.append((replace(doc, mtime=mtime), chunk_document(doc.text, doc.sections, settings.chunk_size,
-                                                                      settings.chunk_overlap), state is not None))
+            pending.append(Pending(replace(doc, text="", mtime=mtime), read.chunks, read.terms, state is not None))
+            embedding.add(doc.source, read.chunks)
+        embedding.flush()
         unlisted = _under_any(known, keep_under)
         report.files_kept_unreadable += len(unlisted - kept)
         gone.update(s for s in known if s not in kept and s not in unlisted)
         if not pending and not kept and not gone and not unlisted:
             raise NothingToIndexError("nothing indexable")
-        _write(writer, pending, gone, embedder, settings, report, progress, on_phase)
+        _write(writer, pending, gone, embedding.vectors, report)
         _update_calibration(writer, embedder, report.chunks_added + report.chunks_removed, on_phase)
         on_phase("saving")
         manifest = writer.commit()
@@ -240,35 +351,20 @@ def _update_calibration(writer: IndexWriter, embedder: Embedder, changed_chunks:
         writer.set_fusion({**calibrate(writer, embedder), "changed_chunks": 0})
 
 
-def _write(writer: IndexWriter, pending: list[Pending], gone: set[str], embedder: Embedder, settings: Settings,
-           report: IndexReport, progress: ProgressCallback | None, on_phase: PhaseCallback) -> None:
-    texts = [c.text for _, chunks, _ in pending for c in chunks]
-    hashes = [text_hash(t) for t in texts]
-    reusable = writer.stored_vectors(hashes)  # before the old chunks are removed
-    limit = embedder.info.max_tokens
-    new_texts = list({h: t for h, t in zip(hashes, texts) if h not in reusable}.values())
-    if new_texts:
-        on_phase("loading model")
-    report.chunks_over_token_limit = sum(n > limit for n in embedder.count_tokens(new_texts))
-    embed_started = time.perf_counter()
-    places = [f"{doc.source}:{c.line}" for doc, chunks, _ in pending for c in chunks]
-    on_phase("embedding")
-    vectors = _embed_new(embedder, texts, reusable, settings.batch_size, progress, dict(zip(hashes, places)))
-    report.embed_seconds = time.perf_counter() - embed_started
-    report.chunks_embedded = len(new_texts)
-    report.characters_embedded = sum(len(t) for t in new_texts)
-    report.chunks_reused = len(texts) - sum(1 for h in hashes if h not in reusable)
-    replaced = [doc.source for doc, _, replaces in pending if replaces]
+def _write(writer: IndexWriter, pending: list[Pending], gone: set[str], vectors: dict[str, object],
+           report: IndexReport) -> None:
+    """Replace the changed files' chunks and remove the gone files, in the writer's one transaction."""
+    replaced = [p.doc.source for p in pending if p.replaces]
     report.chunks_removed = writer.remove_files(replaced + sorted(gone))
     report.files_removed = len(gone)
-    for doc, chunks, replaces in pending:
-        chunk_hashes = [text_hash(c.text) for c in chunks]
-        writer.add_file(doc.source, doc.sha256, doc.size, doc.mtime, doc.encoding, chunks,
-                        [vectors[h] for h in chunk_hashes], [" ".join(lexical.segment(c.text)) for c in chunks],
-                        chunk_hashes)
-        report.files_changed += replaces
-        report.files_added += not replaces
-    report.chunks_added = len(texts)
+    for item in pending:
+        doc = item.doc
+        hashes = [text_hash(c.text) for c in item.chunks]
+        writer.add_file(doc.source, doc.sha256, doc.size, doc.mtime, doc.encoding, item.chunks,
+                        [vectors[h] for h in hashes], item.terms, hashes)
+        report.files_changed += item.replaces
+        report.files_added += not item.replaces
+        report.chunks_added += len(item.chunks)
 
 
 def _file_candidates(files: list[Path], settings: Settings, skipped: Skips) -> list[Candidate]:

@@ -165,7 +165,8 @@ def test_bad_chunk_overlap(home, runner):
 
 def test_help_is_fast_and_imports_no_torch():
     code = ("import sys, faiss_search.cli; "
-            "heavy = [m for m in ('torch', 'sentence_transformers', 'modelscope', 'faiss', 'numpy') if m in sys.modules]; "
+            "heavy = [m for m in ('torch', 'sentence_transformers', 'modelscope', 'faiss', 'numpy') "
+            "if m in sys.modules]; "
             "assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True)
     result = subprocess.run([sys.executable, "-m", "faiss_search.cli", "--help"], capture_output=True, text=True)

@@ -123,7 +123,8 @@ def test_calibration_is_kept_through_small_edits_and_redone_after_big_ones(home,
     assert first["changed_chunks"] == 0 and first["probes"] == 60
 
     def edit(n):
-        return [Document(d.source, d.text + "（修订）", "utf-8", d.sha256 + "x", d.size, 0.0) for d in docs[:n]] + docs[n:]
+        edited = [Document(d.source, d.text + "（修订）", "utf-8", d.sha256 + "x", d.size, 0.0) for d in docs[:n]]
+        return edited + docs[n:]
 
     small = index_documents(edit(1), settings, fake_embedder).fusion
     assert small["changed_chunks"] == 2 and small["dense_probe_mrr"] == first["dense_probe_mrr"]

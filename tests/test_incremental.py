@@ -127,3 +127,86 @@ def test_index_type_cannot_change_without_rebuild(home, fake_embedder):
     with pytest.raises(ConfigError, match="IVF index needs at least"):
         indexer.run_index((indexer.document_candidate(d) for d in docs), settings, fake_embedder,
                           prune_under="", index_type="ivf", rebuild=True)
+
+
+# -- reading runs beside the embedding ------------------------------------------------------------
+
+class _CountedReads:
+    """Candidates whose loads are counted (and optionally slow), as files on a disk would be."""
+
+    def __init__(self, n: int, delay: float = 0.0) -> None:
+        import threading
+
+        self.done = 0
+        self.changed = threading.Condition()
+        self.docs = _many_docs(n)
+        self.delay = delay
+
+    def load(self, doc: Document) -> Document:
+        time.sleep(self.delay)
+        with self.changed:
+            self.done += 1
+            self.changed.notify_all()
+        return doc
+
+    def candidates(self) -> list:
+        return [indexer.Candidate(d.source, d.size, d.mtime, lambda d=d: self.load(d)) for d in self.docs]
+
+
+def test_files_are_read_while_the_model_embeds(home, fake_embedder, monkeypatch):
+    """The first window is embedded before the last file is read, and reading goes on during embedding."""
+    monkeypatch.setattr(indexer, "EMBED_WINDOW", 2)
+    reads = _CountedReads(40)
+    seen: list[tuple[int, bool]] = []
+    real_encode = fake_embedder.encode_passages
+
+    def encode(texts):
+        if not seen:
+            with reads.changed:
+                before = reads.done
+                moved_on = reads.changed.wait_for(lambda: reads.done > before, timeout=10)
+            seen.append((before, moved_on))
+        return real_encode(texts)
+
+    monkeypatch.setattr(fake_embedder, "encode_passages", encode)
+    report = indexer.run_index(reads.candidates(), load_settings(), fake_embedder, prune_under="")
+    (read_before_embedding, read_during_embedding), = seen
+    assert read_before_embedding < 40 and read_during_embedding
+    assert report.files_added == 40 and report.total_chunks == report.chunks_added == report.chunks_embedded
+
+
+def test_reading_ahead_is_bounded(home, fake_embedder, monkeypatch):
+    """While the model works, at most READ_AHEAD_BYTES of files (plus the one in hand) are read ahead."""
+    monkeypatch.setattr(indexer, "EMBED_WINDOW", 1)
+    reads = _CountedReads(40)
+    size = reads.docs[0].size
+    monkeypatch.setattr(indexer, "READ_AHEAD_BYTES", 3 * size)
+    ahead: list[int] = []
+    real_encode = fake_embedder.encode_passages
+
+    def encode(texts):
+        time.sleep(0.05)  # ample time for an unbounded reader to read all 40
+        with reads.changed:
+            ahead.append(reads.done)
+        return real_encode(texts)
+
+    monkeypatch.setattr(fake_embedder, "encode_passages", encode)
+    indexer.run_index(reads.candidates(), load_settings(), fake_embedder, prune_under="")
+    assert max(d.size for d in reads.docs) == size and ahead[0] <= 1 + 3 + 1
+    assert len(ahead) >= 40 and ahead[-1] == 40
+
+
+def test_an_interrupted_run_stops_reading(home, fake_embedder, monkeypatch):
+    """Ctrl-C during embedding: nothing is committed and the files not yet read are never read."""
+    reads = _CountedReads(40, delay=0.02)
+
+    def interrupt(texts):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(indexer, "EMBED_WINDOW", 2)
+    monkeypatch.setattr(fake_embedder, "encode_passages", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        indexer.run_index(reads.candidates(), load_settings(), fake_embedder, prune_under="")
+    time.sleep(1.0)  # an unstopped reader would have read all 40 by now
+    assert reads.done < 10
+    assert not (home / "index" / "manifest.json").exists()

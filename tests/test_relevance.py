@@ -2,7 +2,14 @@
 
 import pytest
 
-from faiss_search.relevance import MIN_CHUNKS_FOR_CURVE, fit, gibberish, has_curves, hit_relevance, relevance
+from faiss_search.relevance import (
+    MIN_CHUNKS_FOR_CURVE,
+    fit,
+    gibberish,
+    has_curves,
+    hit_relevance,
+    relevance,
+)
 
 
 def test_noise_maps_to_one_half_and_a_typical_answer_to_nine_tenths():

@@ -85,7 +85,8 @@ def test_kill_at_every_write_step_leaves_the_old_or_the_new_index(home, tmp_path
         finished = cli(env, "index", str(folder), "--json")
         assert finished.returncode == 0, finished.stderr
         assert assert_consistent(index_dir, home) == old + added
-        assert sorted(p.name for p in index_dir.glob("vectors-*")) == [f"vectors-{IndexReader(index_dir).manifest['generation']}.faiss"]
+        live = IndexReader(index_dir).manifest["generation"]
+        assert sorted(p.name for p in index_dir.glob("vectors-*")) == [f"vectors-{live}.faiss"]
     fresh = cli(env, "index", str(folder), "--index-dir", str(tmp_path / "fresh"), "--json")
     assert json.loads(fresh.stdout)["total_chunks"] == old + added
 

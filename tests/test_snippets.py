@@ -22,7 +22,8 @@ def test_the_line_of_the_sentence_sharing_most_with_the_query():
 
 
 def test_a_snippet_fits_two_terminal_lines_and_marks_what_it_cut():
-    chunk = "\n".join(f"这是第{i}句很长很长的中文句子，用来填满一个块的内容。" for i in range(20)) + "\n答案在这里：熊猫吃竹子。"
+    chunk = "\n".join(f"这是第{i}句很长很长的中文句子，用来填满一个块的内容。" for i in range(20))
+    chunk += "\n答案在这里：熊猫吃竹子。"
     match = locate(segment("熊猫吃什么"), "熊猫吃什么", chunk, first_line=1)
     assert match.line == 21 and "熊猫吃竹子" in match.snippet
     assert match.snippet.startswith("…") and cell_len(match.snippet) <= SNIPPET_CELLS + 2

@@ -8,10 +8,16 @@ import pytest
 from faiss_search import store
 from faiss_search.chunking import chunk_text
 from faiss_search.config import load_settings
-from faiss_search.errors import IndexCorruptError, IndexWriteError, IndexNotFoundError, InputError, ModelMismatchError
+from faiss_search.errors import (
+    IndexCorruptError,
+    IndexNotFoundError,
+    IndexWriteError,
+    InputError,
+    ModelMismatchError,
+)
+from faiss_search.fileio import atomic_write_bytes
 from faiss_search.indexer import index_path, text_hash
 from faiss_search.search import Searcher
-from faiss_search.fileio import atomic_write_bytes
 from faiss_search.store import IndexReader, IndexWriter
 
 from .conftest import FakeEmbedder

@@ -22,7 +22,12 @@ from faiss_search.locking import WriterLock
 from faiss_search.repl import run_repl
 from faiss_search.search import Searcher
 from faiss_search.server import create_app
-from faiss_search.store import IndexReader, IndexWriter, committed_manifest, vectors_file
+from faiss_search.store import (
+    IndexReader,
+    IndexWriter,
+    committed_manifest,
+    vectors_file,
+)
 
 from .conftest import FakeEmbedder
 from .servers import uvicorn_app
