@@ -16,12 +16,13 @@ EMBEDDERS = ("local", REMOTE)
 
 
 def choose_embedder(recorded: dict | None, models_dir: Path, model: str | None = None, embedder: str | None = None,
-                    base_urls: Sequence[str] = (), api_key: str | None = None, may_change: bool = False) -> Embedder:
+                    base_urls: Sequence[str] = (), api_key: str | None = None, may_change: bool = False,
+                    engine: str = "auto") -> Embedder:
     """The embedder for an index whose manifest model is ``recorded`` (None: a new index).
 
     Without options, an existing index keeps the model it was built with; remote servers are
     the ones it recorded unless ``base_urls`` are given. Another model is refused unless
-    ``may_change`` (a rebuild).
+    ``may_change`` (a rebuild). ``engine`` is where the bundled model embeds passages.
     """
     if embedder not in (None, *EMBEDDERS):
         raise ConfigError(f"unknown embedder '{embedder}'", hint=f"use {' or '.join(EMBEDDERS)}")
@@ -41,5 +42,5 @@ def choose_embedder(recorded: dict | None, models_dir: Path, model: str | None =
             f"the index was built with model {recorded['name']!r}, not {resolved.name!r}",
             hint="drop --model to use the index's own model, or start afresh with `fsearch index PATH --rebuild`",
         )
-    return load_embedder(resolved)
+    return load_embedder(resolved, engine)
 

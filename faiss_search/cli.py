@@ -172,7 +172,7 @@ def index(
     manifest = committed_manifest(settings.index_path)
     settings = settings.for_index(manifest)
     chosen = choose_embedder((manifest or {}).get("model"), settings.models_dir, settings.model, embedder,
-                             base_url or (), api_key, may_change=rebuild)
+                             base_url or (), api_key, may_change=rebuild, engine=settings.engine)
     with _progress("embedding", disable=json_output) as progress:
         report = index_path(path, settings, chosen, rebuild=rebuild, progress=progress, index_type=index_type,
                             wait=not no_wait, on_wait=_say_waiting,
@@ -634,10 +634,11 @@ def serve(
     listener = _listen(host, port)  # before anything says "serving": a busy port is one clear line
     searcher = None
     if committed_manifest(settings.index_path):
-        searcher = open_searcher(settings.index_path, settings.models_dir, settings.model, home=settings.home)
+        searcher = open_searcher(settings.index_path, settings.models_dir, settings.model, home=settings.home,
+                                 engine=settings.engine)
         embedder = searcher.embedder
     else:
-        embedder = choose_embedder(None, settings.models_dir, settings.model)
+        embedder = choose_embedder(None, settings.models_dir, settings.model, engine=settings.engine)
     key = api_key or os.environ.get("FSEARCH_SERVE_API_KEY")
     application = create_app(embedder, searcher, api_key=key, request_seconds=request_seconds)
     if access_log:

