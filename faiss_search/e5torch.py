@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import struct
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
@@ -198,7 +199,9 @@ class E5Torch:
 
             plan = {f"layers.{i}.{name}": per_channel_dynamic_qconfig
                     for i in range(weights.layers) for name in _LINEARS if name != "fo"}
-            encoder = quantize_dynamic(encoder, plan, dtype=torch.qint8, inplace=True)
+            with warnings.catch_warnings():  # torch.ao's deprecation notices are for torch's developers, not ours
+                warnings.simplefilter("ignore")
+                encoder = quantize_dynamic(encoder, plan, dtype=torch.qint8, inplace=True)
         self._encoder = encoder
 
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:

