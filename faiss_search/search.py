@@ -3,17 +3,21 @@
 Hybrid search fuses the two ranked lists with weighted reciprocal-rank fusion. Each leg's
 weight is the product of
 
-* an index-level **calibration** (``calibrate``): at index time, sentences taken from
-  ~200 chunks are searched with each leg alone, and a leg's weight is its MRR on that probe
-  relative to the better leg, to the 4th power. A model that cannot read the corpus (an
-  English-only model on Chinese text finds ~20 % of its probes, keyword search ~97 %) gets
-  a weight near zero and cannot drown the good leg;
-* a per-query **confidence**: how far the leg's top score stands out from its top-100
-  (a z-score, floored at 1, squared). A leg that finds one clear answer outvotes a leg
-  whose scores are flat.
+* an index-level **guard** (``calibrate``, ``leg_weights``): at index time, sentences taken
+  from ~200 chunks are searched with each leg alone. A leg that finds under 30 % as many of
+  them (by MRR) as the other is a model that cannot read the corpus (an English-only model on
+  Chinese text finds ~20 %, keyword search ~99 %) and weighs nothing; from 60 % on the legs
+  weigh the same, with a ramp between. The probes are exact substrings of their chunks,
+  which flatters keyword search, so they only tell a broken leg from a working one: as
+  weights (relative MRR to the 4th power) they gave keyword search too much say on
+  paraphrased questions (below the dense leg alone on lcqmc-dev);
+* a per-query **confidence**: how far the leg's best hit stands above its second, in units
+  of the spread of its top-100 scores (at least 1, squared). A leg with one clear winner
+  outvotes a leg whose top is a tie. The gap to the mean (a z-score) rewarded BM25 whenever
+  a rare word matched many chunks, right or wrong.
 
-Measured on cmrc2018-dev and SciFact (see README): better than either leg alone and than
-plain RRF, and never below keyword search with a useless dense model.
+Measured on cmrc2018-dev, lcqmc-dev and SciFact (see README): better than either leg alone
+and than plain RRF, and equal to keyword search with a useless dense model.
 
 Scores shown to people are relevances between 0 and 1 (see relevance.py); each hit also
 names its best-matching line (see snippets.py).
@@ -44,7 +48,8 @@ MAX_QUERY_CHARS = 2000
 CANDIDATES = 100  # per leg, for fusion and for the confidence statistics
 RRF_K = 10
 PROBE_QUERIES = 200
-PROBE_POWER = 4
+#: a leg whose probe MRR is at most FLOOR times the other's weighs nothing, from FULL times on the same
+PROBE_FLOOR, PROBE_FULL = 0.3, 0.6
 PROBE_WINDOW = 300  # probe sentences come from a chunk's start, which every model reads (no truncation)
 CALIBRATION_VERSION = 4  # 4: with the relevance curves
 _SENTENCE = re.compile(r"(?<=[。！？；.!?;\n])")
@@ -114,11 +119,22 @@ def clean_query(query: str) -> str:
 
 
 def confidence(scores: list[float]) -> float:
-    """How clearly the top score stands out from the rest (z-score, at least 1)."""
+    """How clearly the best hit beats the second: their gap over the spread of the top scores (at least 1)."""
     if len(scores) < 3:
         return 1.0
     spread = statistics.pstdev(scores)
-    return max(1.0, (scores[0] - statistics.fmean(scores)) / spread) if spread > 0 else 1.0
+    return max(1.0, (scores[0] - scores[1]) / spread) if spread > 0 else 1.0
+
+
+def leg_weights(dense_probe_mrr: float, keyword_probe_mrr: float) -> tuple[float, float]:
+    """Each leg's weight from the probe: 0 for a leg far behind the other (it cannot read the corpus), else 1."""
+    best = max(dense_probe_mrr, keyword_probe_mrr)
+    if best <= 0:
+        return 1.0, 1.0
+    ramp = PROBE_FULL - PROBE_FLOOR
+    dense, keyword = (min(1.0, max(0.0, (mrr / best - PROBE_FLOOR) / ramp))
+                      for mrr in (dense_probe_mrr, keyword_probe_mrr))
+    return dense, keyword
 
 
 Ranked = list[tuple[int, float]]
@@ -170,8 +186,7 @@ def calibrate(view: "_IndexView", embedder: Embedder) -> dict:
     keyword = [view.keyword_search(lexical.match_expression(q), CANDIDATES) for q in queries]
     n = len(probes)
     mrr = {"dense": _mrr(targets, dense[:n]), "keyword": _mrr(targets, keyword[:n])}
-    best = max(mrr.values()) or 1.0
-    weights = {leg: round((mrr[leg] / best) ** PROBE_POWER, 4) for leg in mrr}
+    weights = dict(zip(("dense", "keyword"), (round(w, 4) for w in leg_weights(mrr["dense"], mrr["keyword"]))))
     curves = {leg: fit(_tops(rows[n:]), _tops(rows[:n])) for leg, rows in (("dense", dense), ("keyword", keyword))}
     return {"version": CALIBRATION_VERSION, "probes": len(sample), "dense_probe_mrr": round(mrr["dense"], 4),
             "keyword_probe_mrr": round(mrr["keyword"], 4), "dense_weight": weights["dense"],
@@ -215,8 +230,11 @@ class Searcher:
         return "hybrid" if self.reader.manifest.get("keyword") else "dense"
 
     def _leg_weights(self) -> tuple[float, float]:
+        """From the probe's MRRs (an index calibrated by an older fsearch gets today's weights at once)."""
         fusion = self.reader.manifest.get("fusion") or {}
-        return fusion.get("dense_weight", 1.0), fusion.get("keyword_weight", 1.0)
+        if "dense_probe_mrr" in fusion and "keyword_probe_mrr" in fusion:
+            return leg_weights(fusion["dense_probe_mrr"], fusion["keyword_probe_mrr"])
+        return 1.0, 1.0
 
     def search_many(self, queries: list[str], k: int, mode: str | None = None,
                     min_score: float = 0.0, snippets: bool = True) -> list[SearchResult]:

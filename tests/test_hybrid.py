@@ -9,7 +9,7 @@ from faiss_search.cli import app
 from faiss_search.config import load_settings
 from faiss_search.documents import Document
 from faiss_search.indexer import index_documents
-from faiss_search.search import Searcher, confidence, fuse
+from faiss_search.search import Searcher, confidence, fuse, leg_weights
 from faiss_search.store import IndexReader
 
 TOPICS = ["火车", "茶叶", "熊猫", "长城", "信用卡", "跑步", "面包", "咖啡", "电脑", "医院", "足球", "钢琴"]
@@ -30,22 +30,53 @@ def test_match_expression_is_partial_and_safe():
     assert long.count(" OR ") < lexical.MAX_QUERY_TERMS
 
 
-def test_confidence_rewards_a_clear_winner():
+def test_confidence_rewards_a_clear_winner_not_a_tie_at_the_top():
     assert confidence([0.5] * 50) == 1.0
     assert confidence([0.9] + [0.5] * 49) > 5
     assert confidence([1.0, 0.9]) == 1.0
+    # a rare word matched by several chunks: their scores stand far above the rest, but no one of them wins
+    assert confidence([9.0, 9.0, 8.9] + [1.0] * 47) == 1.0
 
 
-def test_fuse_with_a_near_zero_leg_keeps_the_other_ranking():
+def test_leg_weights_only_silence_a_leg_that_cannot_read_the_corpus():
+    assert leg_weights(0.21, 0.99) == (0.0, 1.0)  # an English-only model on Chinese text
+    assert leg_weights(0.72, 0.89) == (1.0, 1.0)  # substrings flatter keyword search: a 20 % lag is no verdict
+    assert leg_weights(0.99, 0.45 * 0.99) == (1.0, pytest.approx(0.5))  # in between, a ramp
+    assert leg_weights(0.0, 0.0) == (1.0, 1.0)
+
+
+def test_fuse_with_a_silenced_leg_keeps_the_other_ranking():
     keyword = [(1, 9.0), (2, 5.0), (3, 4.0)]
     dense = [(3, 0.9), (2, 0.8), (1, 0.7)]
-    fused, weights = fuse(dense, keyword, (0.001, 1.0))
+    fused, weights = fuse(dense, keyword, (0.0, 1.0))
     assert [cid for cid, _ in fused] == [1, 2, 3]
-    fused, _ = fuse(dense, keyword, (1.0, 0.001))
+    fused, _ = fuse(dense, keyword, (1.0, 0.0))
     assert [cid for cid, _ in fused] == [3, 2, 1]
     # equal weights and flat scores: plain reciprocal-rank fusion (ties broken by first leg order)
     fused, weights = fuse([(1, 1.0), (2, 1.0)], [(2, 1.0), (3, 1.0)], (1.0, 1.0), k=10)
     assert weights == (1.0, 1.0) and fused[0][0] == 2
+
+
+def _ranked(ids, scores):
+    return list(zip(ids, scores))
+
+
+def test_fuse_when_the_legs_agree_and_when_they_disagree():
+    tail = [0.50 - 0.001 * i for i in range(95)]
+    # both legs put chunk 7 first: it stays first, whatever the confidences
+    agree, _ = fuse(_ranked([7, 1, 2, 3, 4] + list(range(100, 195)), [0.90, 0.70, 0.69, 0.68, 0.67] + tail),
+                    _ranked([7, 5, 6, 8, 9] + list(range(200, 295)), [12.0, 11.9, 11.8, 4.0, 3.9] + tail), (1, 1))
+    assert agree[0][0] == 7
+    # they disagree: dense has one clear winner (chunk 1), keyword's top is a tie of rare-word matches (2, 3, 4);
+    # the clear winner comes first
+    dense = _ranked([1, 5, 6, 7, 8] + list(range(100, 195)), [0.90, 0.70, 0.69, 0.68, 0.67] + tail)
+    keyword = _ranked([2, 3, 4, 9, 10] + list(range(200, 295)), [9.0, 9.0, 9.0, 2.0, 1.9] + tail)
+    fused, weights = fuse(dense, keyword, (1, 1))
+    assert fused[0][0] == 1 and weights[0] > 5 and weights[1] == 1.0
+    # the mirror case: keyword is sure (one chunk far ahead), dense's top is flat: keyword's answer wins
+    flat = _ranked([1, 5, 6, 7, 8] + list(range(100, 195)), [0.80, 0.80, 0.79, 0.79, 0.79] + tail)
+    sure = _ranked([2, 3, 4, 9, 10] + list(range(200, 295)), [15.0, 3.0, 2.9, 2.0, 1.9] + tail)
+    assert fuse(flat, sure, (1, 1))[0][0][0] == 2
 
 
 def _corpus(n_per_topic=5):
@@ -63,7 +94,7 @@ def test_useless_dense_leg_is_calibrated_away(home, fake_embedder):
     report = index_documents(_corpus(), settings, fake_embedder)
     fusion = report.fusion
     assert fusion["keyword_probe_mrr"] > 0.9 and fusion["dense_probe_mrr"] < 0.5
-    assert fusion["dense_weight"] < 0.01 and fusion["keyword_weight"] == 1.0
+    assert fusion["dense_weight"] == 0.0 and fusion["keyword_weight"] == 1.0
     searcher = Searcher(IndexReader(settings.index_path), fake_embedder)
     queries = [f"{topic}编号{t}-2" for t, topic in enumerate(TOPICS)]
     hybrid = searcher.search_many(queries, 5, "hybrid")
