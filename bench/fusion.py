@@ -29,7 +29,7 @@ from faiss_search.config import DEFAULT_MODEL, load_settings  # noqa: E402
 from faiss_search.evaluation import eval_index_dir, load_beir, score  # noqa: E402
 from faiss_search.indexer import index_documents  # noqa: E402
 from faiss_search.models.registry import resolve_model  # noqa: E402
-from faiss_search.search import CANDIDATES, RRF_K, Ranked, clean_query, confidence, leg_weights  # noqa: E402
+from faiss_search.search import CANDIDATES, RRF_K, Ranked, clean_query, confidence, fuse, leg_weights  # noqa: E402
 from faiss_search.store import open_index  # noqa: E402
 
 Fusion = Callable[[Ranked, Ranked], list[int]]
@@ -65,7 +65,7 @@ def fusions(fusion: dict) -> dict[str, Fusion]:
         "dense": lambda dense, keyword: [c for c, _ in dense],
         "keyword": lambda dense, keyword: [c for c, _ in keyword] or [c for c, _ in dense],
         "plain RRF (k = 10)": lambda dense, keyword: weighted_rrf(dense, keyword, (1.0, 1.0)),
-        "**fsearch hybrid** (guard × lead²)": with_confidence(guard, confidence),
+        "**fsearch hybrid** (guard × lead²)": lambda dense, keyword: [c for c, _ in fuse(dense, keyword, guard)[0]],
         "guard, no per-query term": lambda dense, keyword: weighted_rrf(dense, keyword, guard),
         "guard × z-score²": with_confidence(guard, z_score),
         "MRR⁴ weights × lead²": with_confidence(power4, confidence),
@@ -94,8 +94,8 @@ def run(folder: Path, model: str, chunk_size: int | None, index_dir: Path | None
     print(f"\n{dataset.name}, {resolved.name}: {len(ids)} queries; probe MRR dense {fusion['dense_probe_mrr']:.3f}, "
           f"keyword {fusion['keyword_probe_mrr']:.3f}\n")
     print("| fusion | recall@1 | MRR@10 |\n|---|---|---|")
-    for name, fuse in fusions(fusion).items():
-        ranked = {q: list(dict.fromkeys(source[c] for c in fuse(d, k)))[:10] for q, d, k in zip(ids, dense, keyword)}
+    for name, fused in fusions(fusion).items():
+        ranked = {q: list(dict.fromkeys(source[c] for c in fused(d, k)))[:10] for q, d, k in zip(ids, dense, keyword)}
         metrics = score(ranked, dataset.qrels)
         print(f"| {name} | {metrics['recall@1']:.2f} | {metrics['MRR@10']:.2f} |", flush=True)
     reader.close()

@@ -264,7 +264,7 @@ class E5Torch:
 
 
 def _groups(lengths: Sequence[int], most: int) -> list[list[int]]:
-    """Indices of ``lengths`` in groups of at most ``most``, longest first, each within the length ratio of its first."""
+    """Indices of ``lengths`` in groups of at most ``most``, longest first, each within the ratio of its first."""
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
     groups: list[list[int]] = []
     for index in order:
