@@ -45,6 +45,7 @@ def main() -> None:
                         help="sets whose queries serve as unanswerable questions for the others")
     parser.add_argument("--model", default="multilingual-e5-small-q4")
     parser.add_argument("--cuts", type=float, nargs="+", default=[0.3, MIN_RELEVANCE, 0.7])
+    parser.add_argument("--modes", nargs="+", default=list(MODES), choices=MODES)
     args = parser.parse_args()
     settings = load_settings()
     foreign = {name: list(load_beir(SHARED / name).queries.values()) for name in args.others
@@ -66,7 +67,7 @@ def main() -> None:
         junk_sets = {other: queries for other, queries in foreign.items() if other != name}
         junk_sets["gibberish"] = gibberish(300, seed=7)  # not the calibration's own (seed 0)
         ids = list(dataset.queries)
-        for mode in MODES:
+        for mode in args.modes:
             answers = top_scores(searcher, [dataset.queries[q] for q in ids], mode)
             correct = [score for q, (score, doc) in zip(ids, answers) if doc in dataset.qrels[q]]
             junk_tops = {junk_name: [score for score, _ in top_scores(searcher, queries, mode)]
