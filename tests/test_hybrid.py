@@ -41,7 +41,7 @@ def test_confidence_rewards_a_clear_winner_not_a_tie_at_the_top():
 def test_leg_weights_only_silence_a_leg_that_cannot_read_the_corpus():
     assert leg_weights(0.21, 0.99) == (0.0, 1.0)  # an English-only model on Chinese text
     assert leg_weights(0.72, 0.89) == (1.0, 1.0)  # substrings flatter keyword search: a 20 % lag is no verdict
-    assert leg_weights(0.99, 0.55 * 0.99) == (1.0, pytest.approx(0.5))  # in between, a ramp
+    assert leg_weights(0.99, 0.45 * 0.99) == (1.0, pytest.approx(0.5))  # in between, a ramp
     assert leg_weights(0.0, 0.0) == (1.0, 1.0)
 
 
