@@ -29,18 +29,22 @@ from faiss_search.config import DEFAULT_MODEL, load_settings  # noqa: E402
 from faiss_search.evaluation import eval_index_dir, load_beir, score  # noqa: E402
 from faiss_search.indexer import index_documents  # noqa: E402
 from faiss_search.models.registry import resolve_model  # noqa: E402
-from faiss_search.search import CANDIDATES, RRF_K, Ranked, clean_query, confidence, fuse, leg_weights  # noqa: E402
+from faiss_search.search import (  # noqa: E402
+    CANDIDATES,
+    Ranked,
+    clean_query,
+    confidence,
+    fuse,
+    leg_weights,
+    reciprocal_rank_fusion,
+)
 from faiss_search.store import open_index  # noqa: E402
 
 Fusion = Callable[[Ranked, Ranked], list[int]]
 
 
 def weighted_rrf(dense: Ranked, keyword: Ranked, weights: tuple[float, float]) -> list[int]:
-    fused: dict[int, float] = {}
-    for ranked, weight in zip((dense, keyword), weights):
-        for rank, (chunk_id, _) in enumerate(ranked, 1):
-            fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (RRF_K + rank)
-    return sorted(fused, key=lambda chunk_id: -fused[chunk_id])
+    return [chunk_id for chunk_id, _ in reciprocal_rank_fusion(dense, keyword, weights)]
 
 
 def z_score(scores: list[float]) -> float:

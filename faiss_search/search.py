@@ -128,7 +128,7 @@ def confidence(scores: list[float]) -> float:
 
 
 def leg_weights(dense_probe_mrr: float, keyword_probe_mrr: float) -> tuple[float, float]:
-    """Each leg's weight from the probe: 0 for a leg far behind the other (it cannot read the corpus), else 1."""
+    """Each leg's weight from the probe: 0 up to PROBE_FLOOR of the other's MRR, 1 from PROBE_FULL, a ramp between."""
     best = max(dense_probe_mrr, keyword_probe_mrr)
     if best <= 0:
         return 1.0, 1.0
@@ -141,16 +141,25 @@ def leg_weights(dense_probe_mrr: float, keyword_probe_mrr: float) -> tuple[float
 Ranked = list[tuple[int, float]]
 
 
-def fuse(dense: Ranked, keyword: Ranked, leg_weights: tuple[float, float],
-         k: int = RRF_K) -> tuple[list[tuple[int, float]], tuple[float, float]]:
-    """Weighted reciprocal-rank fusion; returns (chunk id, fused score) best first, and the weights used."""
-    weights = (leg_weights[0] * confidence([s for _, s in dense]) ** 2,
-               leg_weights[1] * confidence([s for _, s in keyword]) ** 2)
+def reciprocal_rank_fusion(dense: Ranked, keyword: Ranked, weights: tuple[float, float],
+                           k: int = RRF_K) -> list[tuple[int, float]]:
+    """Each chunk's sum of weight / (k + rank) over the legs that found it, best first."""
     fused: dict[int, float] = {}
     for ranked, weight in zip((dense, keyword), weights):
         for rank, (chunk_id, _) in enumerate(ranked, 1):
             fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (k + rank)
-    return sorted(fused.items(), key=lambda item: -item[1]), weights
+    return sorted(fused.items(), key=lambda item: -item[1])
+
+
+def fuse(dense: Ranked, keyword: Ranked, index_weights: tuple[float, float],
+         k: int = RRF_K) -> tuple[list[tuple[int, float]], tuple[float, float]]:
+    """Hybrid fusion: the index's leg weights times each leg's confidence for this query, squared.
+
+    Returns (chunk id, fused score) best first, and the weights used.
+    """
+    weights = (index_weights[0] * confidence([s for _, s in dense]) ** 2,
+               index_weights[1] * confidence([s for _, s in keyword]) ** 2)
+    return reciprocal_rank_fusion(dense, keyword, weights, k), weights
 
 
 def _probe_sentence(text: str, rng: random.Random) -> str:
@@ -187,11 +196,11 @@ def calibrate(view: "_IndexView", embedder: Embedder) -> dict:
     keyword = [view.keyword_search(lexical.match_expression(q), CANDIDATES) for q in queries]
     n = len(probes)
     mrr = {"dense": _mrr(targets, dense[:n]), "keyword": _mrr(targets, keyword[:n])}
-    weights = dict(zip(("dense", "keyword"), (round(w, 4) for w in leg_weights(mrr["dense"], mrr["keyword"]))))
+    dense_weight, keyword_weight = leg_weights(mrr["dense"], mrr["keyword"])
     curves = {leg: fit(_tops(rows[n:]), _tops(rows[:n])) for leg, rows in (("dense", dense), ("keyword", keyword))}
     return {"version": CALIBRATION_VERSION, "probes": len(sample), "dense_probe_mrr": round(mrr["dense"], 4),
-            "keyword_probe_mrr": round(mrr["keyword"], 4), "dense_weight": weights["dense"],
-            "keyword_weight": weights["keyword"], "relevance": curves}
+            "keyword_probe_mrr": round(mrr["keyword"], 4), "dense_weight": round(dense_weight, 4),
+            "keyword_weight": round(keyword_weight, 4), "relevance": curves}
 
 
 class Searcher:
@@ -297,11 +306,12 @@ class Searcher:
             shared, total_chars = time.perf_counter() - started, sum(len(q) for q in cleaned)
             seconds = [shared * len(q) / total_chars for q in cleaned]
         ranked = []
+        index_weights = self._leg_weights()  # one snapshot: the same for every query of the batch
         for i, (query, dense) in enumerate(zip(cleaned, dense_rows)):
             started = time.perf_counter()
             keyword = self.reader.keyword_search(lexical.match_expression(query), depth) if mode != "dense" else []
             if mode == "hybrid":
-                fused, weights = fuse(dense, keyword, self._leg_weights())
+                fused, weights = fuse(dense, keyword, index_weights)
                 ranked.append((fused[:k], dense, keyword, {"dense": round(weights[0], 4),
                                                             "keyword": round(weights[1], 4)}))
             else:
