@@ -92,7 +92,7 @@ def run(folder: Path, model: str, chunk_size: int | None, index_dir: Path | None
     texts = [clean_query(dataset.queries[q]) for q in ids]
     with reader.snapshot():
         dense = reader.dense_search(embedder.encode_queries(texts), CANDIDATES)
-        keyword = [reader.keyword_search(lexical.match_expression(t), CANDIDATES) for t in texts]
+        keyword = [reader.keyword_search(lexical.query_terms(t), CANDIDATES) for t in texts]
         source = {c: chunk.source for c, chunk in reader.fetch({c for row in dense + keyword for c, _ in row}).items()}
         fusion = reader.manifest["fusion"]
     print(f"\n{dataset.name}, {resolved.name}: {len(ids)} queries; probe MRR dense {fusion['dense_probe_mrr']:.3f}, "

@@ -6,7 +6,7 @@ import functools
 import os
 import sys
 from pathlib import Path
-from typing import Annotated, Any, Callable, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional
 
 import typer
 from rich.markup import escape
@@ -32,6 +32,9 @@ from .render import (
     print_source_failure,
     print_status,
 )
+
+if TYPE_CHECKING:
+    from .indexer import IndexProgress
 
 app = typer.Typer(
     help="Search your own documents by meaning, offline. Chinese and English.\n\n"
@@ -185,31 +188,28 @@ def index(
 
 
 class _progress:
-    """A rich progress bar on stderr (chunks and chunks/s) that the indexer drives through a callback."""
+    """A rich progress bar on stderr that the indexer drives: chunks done / total, files, chunks/s, ETA."""
 
     def __init__(self, label: str, disable: bool) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
         self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("{task.fields[rate]}"),
+                            TextColumn("chunks · {task.fields[files]} · {task.fields[rate]}"),
                             TimeElapsedColumn(), console=err, transient=True,
                             disable=disable or not err.is_terminal)
-        self.task = self.bar.add_task(label, total=None, rate="")
+        self.task = self.bar.add_task(label, total=None, files="", rate="")
 
     def phase(self, name: str) -> None:
         """Name the long step under way, so a silent stretch does not look like a hang."""
         self.bar.update(self.task, description=f"{name}…")
 
-    def __call__(self, done: int, total: int) -> None:
-        elapsed = self.bar.tasks[0].elapsed or 0.0
-        rate = f"{done / elapsed:.1f} chunks/s" if elapsed > 0 else ""
-        self.bar.update(self.task, completed=done, total=total, rate=rate)
+    def __call__(self, done: "IndexProgress") -> None:
+        rate, eta = done.chunks_per_second, done.eta_seconds
+        speed = f"{rate:.1f} chunks/s" if rate else ""
+        if eta is not None:
+            speed += f" · ETA {_clock(eta)}"
+        self.bar.update(self.task, completed=done.chunks_done, total=done.chunks_total or None,
+                        files=f"files {done.files_done:,}/{done.files_total:,}", rate=speed)
 
     def __enter__(self) -> "_progress":
         self.bar.start()
@@ -217,6 +217,12 @@ class _progress:
 
     def __exit__(self, *exc: object) -> None:
         self.bar.stop()
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 ModeOpt = Annotated[Optional[str], typer.Option(
@@ -376,6 +382,7 @@ def init(
 @handle_errors
 def status(index_dir: IndexDirOpt = None, config: ConfigOpt = None, json_output: JsonOpt = False) -> None:
     """Show which index is in use and why, and what it holds: model, files, chunks, size, when built."""
+    from .locking import writer_active
     from .store import committed_manifest, open_index
 
     settings = load_settings(config, index_dir=index_dir)
@@ -397,6 +404,8 @@ def status(index_dir: IndexDirOpt = None, config: ConfigOpt = None, json_output:
             "updated_at": manifest["updated_at"],
             "generation": manifest["generation"],
             "format_version": manifest["format_version"],
+            "build": "complete" if "build" not in manifest else
+                     "in progress" if writer_active(settings.index_path) else "interrupted",
         })
         reader.close()
     if json_output:

@@ -47,6 +47,10 @@ class Settings:
     engine: str = "auto"
     #: larger files are skipped (and counted) without being read
     max_file_mb: int = 20
+    #: a long index run commits what it has every this many new chunks or seconds, whichever comes first,
+    #: so a kill or a crash keeps it and the next run resumes from there
+    commit_every_chunks: int = 20_000
+    commit_every_seconds: int = 120
     #: the settings given by a file, the environment or a flag (the rest are defaults)
     explicit: frozenset[str] = frozenset()
     #: why this index is the one in use, for ``status`` (a flag, the environment, a file, a project, global)
@@ -76,6 +80,9 @@ class Settings:
             raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}")
         if self.max_file_mb < 1:
             raise ConfigError(f"max_file_mb must be at least 1, got {self.max_file_mb}")
+        for name in ("commit_every_chunks", "commit_every_seconds"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.model is not None and not self.model.strip():
             raise ConfigError("model must not be empty")
         if self.index_path.exists() and not self.index_path.is_dir():

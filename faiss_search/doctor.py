@@ -16,10 +16,10 @@ from typing import Sequence
 
 from . import lexical
 from . import vectors as vector_index
-from .errors import IndexBusyError, IndexCorruptError, IndexNotFoundError
+from .errors import IndexCorruptError, IndexNotFoundError
 from .fileio import file_sha256
 from .indexer import text_hash
-from .locking import WriterLock
+from .locking import writer_active
 from .store import (
     MANIFEST,
     SIDECAR,
@@ -83,22 +83,11 @@ def _sidecar(folder: Path) -> tuple[sqlite3.Connection, dict]:
     return conn, json.loads(row[0])
 
 
-def _writer_active(folder: Path) -> bool:
-    """Whether an update holds the writer lock now (on read-only media nobody can)."""
-    try:
-        WriterLock(folder, wait=False).acquire().release()
-    except IndexBusyError:
-        return True
-    except OSError:
-        pass
-    return False
-
-
 def check(folder: Path) -> DoctorReport:
     """Every inconsistency found, in words; an empty list means healthy. Safe while a writer works."""
     for _ in range(5):
         try:
-            return _check(folder, _writer_active(folder))
+            return _check(folder, writer_active(folder))
         except _Moved:
             continue
     return _check(folder, True)

@@ -4,9 +4,12 @@ Re-running it is incremental: a file whose size and mtime are unchanged is not e
 one whose content hash is unchanged is not re-chunked; a chunk whose exact text is already
 in the index reuses its stored vector; files that disappeared are removed.
 
-Files are read, parsed, chunked and split into keyword terms on a worker thread, ahead of
-the embedding that consumes them in windows of chunks, so the model never waits for a PDF
-to be parsed (the engines release the GIL while they compute).
+It streams: files are read, parsed, chunked and split into keyword terms on a worker
+thread, ahead of the embedding that consumes them in windows of chunks (the engines
+release the GIL while they compute); each window's files go to the store as soon as their
+vectors exist, and the store commits every ``commit_every_chunks`` chunks or
+``commit_every_seconds``. Memory is bounded by the read-ahead and the window, not by the
+corpus, and a killed run keeps what it committed: the next run skips those files.
 """
 
 from __future__ import annotations
@@ -39,7 +42,42 @@ from .errors import FsearchError, IndexNotFoundError, InputError, NothingToIndex
 from .search import CALIBRATION_VERSION, calibrate
 from .store import FileState, IndexWriter, committed_manifest, write_errors
 
-ProgressCallback = Callable[[int, int], None]
+
+
+@dataclass
+class IndexProgress:
+    """How far a run is, for the progress display: chunks of the changed files, embedded or reused.
+
+    ``chunks_total`` is exact once every file is read (reading runs ahead); before that it
+    extrapolates the chunks per byte read so far to the bytes still unread.
+    """
+
+    files_total: int
+    bytes_total: int
+    files_done: int = 0
+    files_read: int = 0
+    bytes_read: int = 0
+    chunks_read: int = 0
+    chunks_done: int = 0
+    embedding_seconds: float = 0.0
+
+    @property
+    def chunks_total(self) -> int:
+        if self.files_read >= self.files_total or not self.bytes_read:
+            return self.chunks_read
+        return max(self.chunks_read, round(self.chunks_read * self.bytes_total / self.bytes_read))
+
+    @property
+    def chunks_per_second(self) -> float:
+        return self.chunks_done / self.embedding_seconds if self.embedding_seconds else 0.0
+
+    @property
+    def eta_seconds(self) -> float | None:
+        rate = self.chunks_per_second
+        return (self.chunks_total - self.chunks_done) / rate if rate else None
+
+
+ProgressCallback = Callable[[IndexProgress], None]
 #: told the name of each long step ("reading files", "loading model", "embedding", "calibrating", "saving")
 PhaseCallback = Callable[[str], None]
 
@@ -74,6 +112,10 @@ class IndexReport:
     embed_seconds: float = 0.0
     #: how long the run stood waiting for files to be read (reading runs ahead, beside the embedding)
     read_wait_seconds: float = 0.0
+    #: commits made (a long run commits as it goes; the last one is the run's end)
+    commits: int = 0
+    #: the run went on with an interrupted build instead of starting it again
+    resumed: bool = False
     characters_embedded: int = 0
     fusion: dict = field(default_factory=dict)
     vectors: dict = field(default_factory=dict)
@@ -156,6 +198,8 @@ class _Read:
 READ_AHEAD_BYTES = 32 * 1024 * 1024
 #: chunks gathered before embedding them: enough to sort by length (less padding), few enough to start soon
 EMBED_WINDOW = 512
+#: the most of a run's time that its intermediate commits may take
+COMMIT_TIME_SHARE = 0.1
 
 
 def _read(job: tuple[Candidate, FileState | None], settings: Settings) -> _Read:
@@ -198,60 +242,140 @@ def _read_ahead(jobs: list[tuple[Candidate, FileState | None]], settings: Settin
 class _Embedding:
     """Embeds the chunks of the documents read so far, a window at a time, reusing stored vectors.
 
-    Vectors are keyed by the chunk text's hash; ``places`` name each text's source for the
-    message when a vector is invalid.
+    Vectors are keyed by the chunk text's hash and held for one window; ``places`` name each
+    text's source for the message when a vector is invalid.
     """
 
     def __init__(self, writer: IndexWriter, embedder: Embedder, settings: Settings, report: IndexReport,
-                 progress: ProgressCallback | None, on_phase: PhaseCallback) -> None:
+                 tracker: IndexProgress, progress: ProgressCallback | None, on_phase: PhaseCallback) -> None:
         self.vectors: dict[str, object] = {}
         self._writer, self._embedder, self._batch_size = writer, embedder, settings.batch_size
-        self._report, self._progress, self._on_phase = report, progress, on_phase
-        self._stored: set[str] = set()  # hashes whose vectors came from the index
+        self._report, self._tracker, self._progress, self._on_phase = report, tracker, progress, on_phase
         self._window: list[tuple[str, str, str]] = []  # (hash, text, place)
-        self._embedded = self._known = 0
+        self._started = False
 
-    def add(self, source: str, chunks: list[Chunk]) -> None:
+    def add(self, source: str, chunks: list[Chunk]) -> bool:
+        """Queue a document's chunks; True when that filled the window and it was embedded."""
         self._window += [(text_hash(c.text), c.text, f"{source}:{c.line}") for c in chunks]
-        if len(self._window) >= EMBED_WINDOW:
-            self.flush()
+        if len(self._window) < EMBED_WINDOW:
+            return False
+        self.flush()
+        return True
 
     def flush(self) -> None:
-        window, self._window = self._window, []
-        fresh = {h: (text, place) for h, text, place in window if h not in self.vectors}
-        found = self._writer.stored_vectors(fresh)  # before any old chunk is removed
+        window, self._window, self.vectors = self._window, [], {}
+        fresh = {h: (text, place) for h, text, place in window}
+        found = self._writer.stored_vectors(fresh)  # before this window's files replace their old chunks
         self.vectors.update(found)
-        self._stored.update(found)
-        self._report.chunks_reused += sum(1 for h, _, _ in window if h in self._stored)
+        reused = sum(1 for h, _, _ in window if h in found)
+        self._report.chunks_reused += reused
+        self._advance(reused)
         todo = sorted((h for h in fresh if h not in found), key=lambda h: -len(fresh[h][0]))
         if todo:
             self._embed(todo, fresh)
+        self._advance(len(window) - reused - len(todo))  # repeats of a text embedded once in this window
+
+    def _advance(self, chunks: int) -> None:
+        self._tracker.chunks_done += chunks
+        if self._progress and chunks:
+            self._progress(self._tracker)
 
     def _embed(self, todo: list[str], fresh: dict[str, tuple[str, str]]) -> None:
         """Vectors for ``todo``, longest first in batches of similar length (less padding)."""
         texts = [fresh[h][0] for h in todo]
-        if not self._embedded:
+        if not self._started:
             self._on_phase("loading model")
         expect = getattr(self._embedder, "expect_passages", None)  # only the bundled model has engines to pick
         if expect is not None:
             expect(len(todo))
         limit = self._embedder.info.max_tokens
         self._report.chunks_over_token_limit += sum(n > limit for n in self._embedder.count_tokens(texts))
-        if not self._embedded:
+        if not self._started:
             self._on_phase("embedding")
-        self._known += len(todo)
+            self._started = True
         started = time.perf_counter()
         for start in range(0, len(todo), self._batch_size):
             part = todo[start:start + self._batch_size]
             encoded = checked_vectors(self._embedder.encode_passages([fresh[h][0] for h in part]), len(part),
                                       self._embedder.info.dim, "chunk", [fresh[h][1] for h in part])
             self.vectors.update(zip(part, encoded))
-            self._embedded += len(part)
-            if self._progress:
-                self._progress(self._embedded, self._known)
+            self._tracker.embedding_seconds = self._report.embed_seconds + time.perf_counter() - started
+            self._advance(len(part))
         self._report.embed_seconds += time.perf_counter() - started
         self._report.chunks_embedded += len(todo)
         self._report.characters_embedded += sum(len(t) for t in texts)
+
+
+class _Stream:
+    """Documents on their way to the store: embedded a window at a time, written, committed now and then.
+
+    A changed file's old chunks leave in the same write as its new ones arrive, so every
+    commit holds each file whole, in one version or the other.
+    """
+
+    def __init__(self, writer: IndexWriter, embedding: _Embedding, settings: Settings, report: IndexReport,
+                 tracker: IndexProgress, progress: ProgressCallback | None) -> None:
+        self._writer, self._embedding, self._settings, self._report = writer, embedding, settings, report
+        self._tracker, self._progress = tracker, progress
+        self._waiting: list[Pending] = []
+        self._uncommitted_chunks = 0
+        self._last_commit = time.monotonic()
+        self._commit_cost = 0.0
+        self._committed_changes = 0
+
+    def add(self, item: Pending) -> None:
+        self._waiting.append(item)
+        if self._embedding.add(item.doc.source, item.chunks):
+            self._write_waiting()
+
+    def finish(self) -> None:
+        """Embed and write what is left (the caller commits)."""
+        self._embedding.flush()
+        self._write_waiting()
+
+    def _write_waiting(self) -> None:
+        vectors, report = self._embedding.vectors, self._report
+        # one removal for the window: removing ids scans the whole vector index
+        report.chunks_removed += self._writer.remove_files([item.doc.source for item in self._waiting
+                                                            if item.replaces])
+        for item in self._waiting:
+            doc = item.doc
+            hashes = [text_hash(c.text) for c in item.chunks]
+            self._writer.add_file(doc.source, doc.sha256, doc.size, doc.mtime, doc.encoding, item.chunks,
+                                  [vectors[h] for h in hashes], item.terms, hashes)
+            report.files_changed += item.replaces
+            report.files_added += not item.replaces
+            report.chunks_added += len(item.chunks)
+            self._uncommitted_chunks += len(item.chunks)
+            self._tracker.files_done += 1
+        self._waiting = []
+        if self._progress:
+            self._progress(self._tracker)
+        if self._commit_due():
+            self._checkpoint()
+
+    def _commit_due(self) -> bool:
+        """Every N chunks or T seconds, but never so often that commits (each rewrites the vectors
+        file) take more than COMMIT_TIME_SHARE of the run."""
+        elapsed = time.monotonic() - self._last_commit
+        due = self._uncommitted_chunks >= self._settings.commit_every_chunks or \
+            elapsed >= self._settings.commit_every_seconds
+        return due and self._uncommitted_chunks > 0 and elapsed * COMMIT_TIME_SHARE >= self._commit_cost
+
+    def _checkpoint(self) -> None:
+        started = time.monotonic()
+        self.record_changes()
+        self._writer.checkpoint()
+        self._last_commit = time.monotonic()
+        self._commit_cost = self._last_commit - started
+        self._uncommitted_chunks = 0
+        self._report.commits += 1
+
+    def record_changes(self) -> None:
+        """Count the chunks changed since the last commit toward the next recalibration."""
+        changed = self._report.chunks_added + self._report.chunks_removed
+        _record_changes(self._writer, changed - self._committed_changes)
+        self._committed_changes = changed
 
 
 def run_index(candidates: Iterable[Candidate], settings: Settings, embedder: Embedder, *, rebuild: bool = False,
@@ -263,6 +387,8 @@ def run_index(candidates: Iterable[Candidate], settings: Settings, embedder: Emb
     Indexed files under ``prune_under`` (a folder path, or "" for all) that are not among the
     candidates, or are now empty or binary, are removed; files that could not be read, and
     files under the ``keep_under`` folders (which could not be listed), keep their indexed version.
+    Removals happen at the end, in the final commit: an interrupted run never drops a file it
+    has not yet looked at.
     """
     started = time.perf_counter()
     run_started = time.time()
@@ -275,6 +401,7 @@ def run_index(candidates: Iterable[Candidate], settings: Settings, embedder: Emb
     with write_errors(settings.index_path), IndexWriter(
             settings.index_path, embedder.info, chunking, rebuild=rebuild, index_type=index_type, wait=wait,
             on_wait=on_wait) as writer:
+        report.resumed = writer.resumed
         on_phase("reading files")
         known = {} if prune_under is None else writer.file_states(prune_under or None)
         jobs: list[tuple[Candidate, FileState | None]] = []
@@ -287,10 +414,14 @@ def run_index(candidates: Iterable[Candidate], settings: Settings, embedder: Emb
                 report.files_unchanged += 1
             else:
                 jobs.append((candidate, state))
-        embedding = _Embedding(writer, embedder, settings, report, progress, on_phase)
-        pending: list[Pending] = []
+        tracker = IndexProgress(files_total=len(jobs), bytes_total=sum(c.size for c, _ in jobs))
+        embedding = _Embedding(writer, embedder, settings, report, tracker, progress, on_phase)
+        stream = _Stream(writer, embedding, settings, report, tracker, progress)
         for read in _read_ahead(jobs, settings, report):
             doc, state = read.doc, read.state
+            tracker.files_read += 1
+            tracker.bytes_read += read.candidate.size
+            tracker.chunks_read += len(read.chunks)
             if doc is None:
                 skipped.add(read.reason, read.candidate.source)
                 if state is not None and read.reason == UNREADABLE:
@@ -305,18 +436,20 @@ def run_index(candidates: Iterable[Candidate], settings: Settings, embedder: Emb
                 writer.touch_file(doc.source, doc.size, mtime)
                 report.files_unchanged += 1
                 continue
-            pending.append(Pending(replace(doc, text="", mtime=mtime), read.chunks, read.terms, state is not None))
-            embedding.add(doc.source, read.chunks)
-        embedding.flush()
+            stream.add(Pending(replace(doc, text="", mtime=mtime), read.chunks, read.terms, state is not None))
+        stream.finish()
         unlisted = _under_any(known, keep_under)
         report.files_kept_unreadable += len(unlisted - kept)
         gone.update(s for s in known if s not in kept and s not in unlisted)
-        if not pending and not kept and not gone and not unlisted:
+        if not report.files_indexed and not kept and not gone and not unlisted:
             raise NothingToIndexError("nothing indexable")
-        _write(writer, pending, gone, embedding.vectors, report)
-        _update_calibration(writer, embedder, report.chunks_added + report.chunks_removed, on_phase)
+        report.chunks_removed += writer.remove_files(sorted(gone))
+        report.files_removed = len(gone)
+        stream.record_changes()
+        _update_calibration(writer, embedder, on_phase)
         on_phase("saving")
         manifest = writer.commit()
+        report.commits += 1
         report.warnings += writer.warnings
     report.total_files = manifest["counts"]["files"]
     report.total_chunks = manifest["counts"]["chunks"]
@@ -333,41 +466,23 @@ def _under_any(sources: Iterable[str], folders: Iterable[str]) -> set[str]:
 RECALIBRATE_AFTER = 0.1  # of the index's chunks changed since the fusion weights were measured
 
 
-def _record_changes(writer: IndexWriter, changed_chunks: int) -> int:
-    """Add ``changed_chunks`` to the chunks changed since the last calibration; returns the new count."""
+def _record_changes(writer: IndexWriter, changed_chunks: int) -> None:
+    """Add ``changed_chunks`` to the chunks changed since the last calibration."""
     fusion = writer.manifest["fusion"]
-    changed = fusion.get("changed_chunks", 0) + changed_chunks
-    writer.set_fusion({**fusion, "changed_chunks": changed})
-    return changed
+    writer.set_fusion({**fusion, "changed_chunks": fusion.get("changed_chunks", 0) + changed_chunks})
 
 
-def _update_calibration(writer: IndexWriter, embedder: Embedder, changed_chunks: int,
-                        on_phase: PhaseCallback = _quiet) -> None:
+def _update_calibration(writer: IndexWriter, embedder: Embedder, on_phase: PhaseCallback = _quiet) -> None:
     """Measure the fusion weights again once enough of the index has changed (a small edit keeps them)."""
-    current = writer.manifest["fusion"].get("version") == CALIBRATION_VERSION
-    changed = _record_changes(writer, changed_chunks)
+    fusion = writer.manifest["fusion"]
+    current = fusion.get("version") == CALIBRATION_VERSION
+    changed = fusion.get("changed_chunks", 0)
     if current and not changed:
         return
     writer.prepare()
     if not current or changed > RECALIBRATE_AFTER * max(writer.index.ntotal, 1):
         on_phase("calibrating")
         writer.set_fusion({**calibrate(writer, embedder), "changed_chunks": 0})
-
-
-def _write(writer: IndexWriter, pending: list[Pending], gone: set[str], vectors: dict[str, object],
-           report: IndexReport) -> None:
-    """Replace the changed files' chunks and remove the gone files, in the writer's one transaction."""
-    replaced = [p.doc.source for p in pending if p.replaces]
-    report.chunks_removed = writer.remove_files(replaced + sorted(gone))
-    report.files_removed = len(gone)
-    for item in pending:
-        doc = item.doc
-        hashes = [text_hash(c.text) for c in item.chunks]
-        writer.add_file(doc.source, doc.sha256, doc.size, doc.mtime, doc.encoding, item.chunks,
-                        [vectors[h] for h in hashes], item.terms, hashes)
-        report.files_changed += item.replaces
-        report.files_added += not item.replaces
-        report.chunks_added += len(item.chunks)
 
 
 def _file_candidates(files: list[Path], settings: Settings, skipped: Skips) -> list[Candidate]:

@@ -63,9 +63,18 @@ def segment(text: str) -> list[str]:
     return words
 
 
-def match_expression(query: str) -> str | None:
-    """An FTS5 query that matches any of the query's words (a missing word does not veto the rest)."""
-    terms = list(dict.fromkeys(segment(query)))[:MAX_QUERY_TERMS]
+def query_terms(query: str) -> list[str]:
+    """The query's distinct words, in order, at most MAX_QUERY_TERMS."""
+    return list(dict.fromkeys(segment(query)))[:MAX_QUERY_TERMS]
+
+
+def any_of(terms: list[str]) -> str | None:
+    """An FTS5 query that matches any of ``terms`` (a missing word does not veto the rest)."""
     if not terms:
         return None
     return " OR ".join('"' + t.replace('"', '""') + '"' for t in terms)
+
+
+def match_expression(query: str) -> str | None:
+    """The FTS5 query for a search query: any of its words."""
+    return any_of(query_terms(query))

@@ -91,3 +91,14 @@ class WriterLock:
 
     def __exit__(self, *exc: object) -> None:
         self.release()
+
+
+def writer_active(folder: Path) -> bool:
+    """Whether an update holds the writer lock now (on read-only media nobody can)."""
+    try:
+        WriterLock(folder, wait=False).acquire().release()
+    except IndexBusyError:
+        return True
+    except OSError:
+        pass
+    return False

@@ -174,6 +174,9 @@ def print_status(status: dict) -> None:
             ("built", status["created_at"]),
             ("updated", status["updated_at"]),
         ]
+        if status["build"] != "complete":
+            rows.append(("build", "in progress: these are the files committed so far" if status["build"] ==
+                         "in progress" else "interrupted: run the same `fsearch index` again to finish it"))
     for key, value in rows:
         out.print(f"[bold]{key:>12}[/]  {escape(value)}")
 

@@ -193,7 +193,7 @@ def calibrate(view: "_IndexView", embedder: Embedder) -> dict:
     probes = [_probe_sentence(text, rng) for _, text in sample]
     queries = probes + junk_queries()
     dense = view.dense_search(embedder.encode_queries(queries), CANDIDATES)
-    keyword = [view.keyword_search(lexical.match_expression(q), CANDIDATES) for q in queries]
+    keyword = [view.keyword_search(lexical.query_terms(q), CANDIDATES) for q in queries]
     n = len(probes)
     mrr = {"dense": _mrr(targets, dense[:n]), "keyword": _mrr(targets, keyword[:n])}
     dense_weight, keyword_weight = leg_weights(mrr["dense"], mrr["keyword"])
@@ -309,7 +309,7 @@ class Searcher:
         index_weights = self._leg_weights()  # one snapshot: the same for every query of the batch
         for i, (query, dense) in enumerate(zip(cleaned, dense_rows)):
             started = time.perf_counter()
-            keyword = self.reader.keyword_search(lexical.match_expression(query), depth) if mode != "dense" else []
+            keyword = self.reader.keyword_search(lexical.query_terms(query), depth) if mode != "dense" else []
             if mode == "hybrid":
                 fused, weights = fuse(dense, keyword, index_weights)
                 ranked.append((fused[:k], dense, keyword, {"dense": round(weights[0], 4),

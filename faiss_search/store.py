@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 from urllib.parse import quote
 
+from . import lexical
 from . import vectors as vector_index
 from .embedding import ModelInfo
 from .errors import (
@@ -92,6 +93,10 @@ CREATE VIRTUAL TABLE IF NOT EXISTS chunk_terms USING fts5(terms);
 _ADDED_COLUMNS = (("files", "indexed_at", "REAL"), ("chunks", "page", "INTEGER"), ("chunks", "heading", "TEXT"))
 #: how chunk_terms was filled; an index with another segmenter is rebuilt, not mixed
 KEYWORD_FORMAT = {"segmenter": "jieba-search", "version": 1}
+#: a keyword query whose words' posting lists hold more rows than this is answered from its rarest
+#: words' matches (see keyword_search); measured at 1M chunks in bench/perf.py
+KEYWORD_POSTINGS_BUDGET = 50_000
+KEYWORD_CANDIDATES = 1_000
 
 
 @dataclass(frozen=True)
@@ -227,14 +232,54 @@ class _IndexView:
         return [[(int(i), float(s)) for i, s in zip(row_ids, row_scores) if i >= 0]
                 for row_ids, row_scores in zip(ids, scores)]
 
-    def keyword_search(self, expression: str | None, k: int) -> list[tuple[int, float]]:
-        """Top-k (chunk id, BM25 score, higher is better) for an FTS5 match expression."""
+    def keyword_search(self, terms: list[str], k: int) -> list[tuple[int, float]]:
+        """Top-k (chunk id, BM25 score, higher is better) of the chunks holding any of ``terms``.
+
+        FTS5 ranks every chunk that matches, so a query with a word found in a large share of
+        a big index ranks hundreds of thousands of rows. When the query's posting lists hold
+        more than KEYWORD_POSTINGS_BUDGET rows, candidates come from its rarest words alone
+        (as many as fit the budget, at least one), and only the best KEYWORD_CANDIDATES of
+        them are scored with every word. Below the budget (every index of a few thousand
+        documents) the answer is exactly FTS5's.
+        """
+        expression = lexical.any_of(terms)
         if not expression:
             return []
+        rare = self._rare_terms(terms)
+        if rare is None:
+            return self._bm25(expression, k)
+        candidates = [row[0] for row in self._conn.execute(
+            "SELECT rowid FROM chunk_terms WHERE chunk_terms MATCH ? ORDER BY bm25(chunk_terms) LIMIT ?",
+            (lexical.any_of(rare), max(k, KEYWORD_CANDIDATES)))]
+        return self._bm25(expression, k, candidates)
+
+    def _bm25(self, expression: str, k: int, among: list[int] | None = None) -> list[tuple[int, float]]:
+        within = f" AND rowid IN ({','.join(str(int(i)) for i in among)})" if among else ""
         rows = self._conn.execute(
-            "SELECT rowid, -bm25(chunk_terms) FROM chunk_terms WHERE chunk_terms MATCH ? "
+            f"SELECT rowid, -bm25(chunk_terms) FROM chunk_terms WHERE chunk_terms MATCH ?{within} "
             "ORDER BY bm25(chunk_terms) LIMIT ?", (expression, k)).fetchall()
         return [(int(i), float(s)) for i, s in rows]
+
+    def _rare_terms(self, terms: list[str]) -> list[str] | None:
+        """The rarest of ``terms`` whose postings fit the budget; None when all of them fit."""
+        frequency = self._document_frequencies(terms)
+        if sum(frequency.values()) <= KEYWORD_POSTINGS_BUDGET:
+            return None
+        chosen, postings = [], 0
+        for term in sorted(terms, key=lambda t: frequency.get(t, 0)):
+            postings += frequency.get(term, 0)
+            if chosen and postings > KEYWORD_POSTINGS_BUDGET:
+                break
+            chosen.append(term)
+        return chosen
+
+    def _document_frequencies(self, terms: list[str]) -> dict[str, int]:
+        """Chunks holding each term, from FTS5's own vocabulary (a term FTS5 splits in two counts 0)."""
+        if not self._conn.execute("SELECT 1 FROM temp.sqlite_master WHERE name = 'fsearch_vocabulary'").fetchone():
+            self._conn.execute("CREATE VIRTUAL TABLE temp.fsearch_vocabulary USING fts5vocab(main, chunk_terms, row)")
+        marks = ",".join("?" * len(terms))
+        return dict(self._conn.execute(f"SELECT term, doc FROM temp.fsearch_vocabulary WHERE term IN ({marks})",
+                                       terms).fetchall())
 
     def file_states(self, under: str | None = None) -> dict[str, FileState]:
         """Indexed files whose path is ``under`` or inside it (all files when None)."""
@@ -442,7 +487,7 @@ class IndexWriter(_IndexView):
         folder.mkdir(parents=True, exist_ok=True)
         self.folder = folder
         self._lock = WriterLock(folder, wait=wait, on_wait=on_wait).acquire()
-        self._buffer: list[tuple[int, "np.ndarray"]] = []
+        self._buffer: dict[int, "np.ndarray"] = {}  # chunk id -> vector, not yet added to FAISS
         self._dim = model.dim
         self._index_type = index_type
         self._rebuild_graph = False
@@ -481,7 +526,9 @@ class IndexWriter(_IndexView):
         self._conn.execute("BEGIN IMMEDIATE")
         old = _read_meta(self._conn)
         self._old_generation = old.get("generation", 0) or _last_known(self.folder, "generation")
-        keep = bool(old) and not rebuild
+        #: an interrupted build (first build or --rebuild) is resumed, not restarted, by the same command
+        self.resumed = bool(old) and "build" in old and (not rebuild or self._compatible(old, model, chunking))
+        keep = bool(old) and (not rebuild or self.resumed)
         if keep:
             self._check_compatible(old, model, chunking)
             path = vectors_file(self.folder, self._old_generation)
@@ -510,6 +557,10 @@ class IndexWriter(_IndexView):
             self._conn.execute("DELETE FROM sqlite_sequence WHERE name = 'chunks'")
             self._conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('chunks', ?)", (last_id,))
         now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+        #: while a build is unfinished, the index type asked for (it may still become IVF when complete)
+        self._building = old["build"]["index_type"] if self.resumed else None if keep else self._index_type
+        if self._building is not None and self._index_type == "auto":
+            self._index_type = self._building
         self.manifest = {
             "format_version": FORMAT_VERSION,
             "generation": self._old_generation,
@@ -528,6 +579,13 @@ class IndexWriter(_IndexView):
         row = self._conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'chunks'").fetchone()
         return int(row[0]) if row else 0
 
+    def _compatible(self, old: dict, model: ModelInfo, chunking: dict[str, int]) -> bool:
+        try:
+            self._check_compatible(old, model, chunking)
+        except (ModelMismatchError, ConfigError):
+            return False
+        return True
+
     def _check_compatible(self, old: dict, model: ModelInfo, chunking: dict[str, int]) -> None:
         if old.get("format_version") != FORMAT_VERSION:
             raise ModelMismatchError(f"the index has format {old.get('format_version')}, this fsearch writes "
@@ -542,7 +600,7 @@ class IndexWriter(_IndexView):
                 f"{old['chunking']['chunk_overlap']}, not {chunking['chunk_size']} and {chunking['chunk_overlap']}",
                 hint="use the same --chunk-size/--chunk-overlap, or re-index with --rebuild",
             )
-        recorded_type = old.get("vectors", {}).get("type")
+        recorded_type = old["build"]["index_type"] if "build" in old else old.get("vectors", {}).get("type")
         if self._index_type not in ("auto", recorded_type):
             raise ConfigError(f"the index is a {recorded_type} index, not {self._index_type}",
                               hint="re-index with --rebuild to change --index-type")
@@ -552,7 +610,7 @@ class IndexWriter(_IndexView):
         """Vectors of chunks already in the index with the same text (same model, by construction)."""
         import numpy as np
 
-        if self.index is None:
+        if self.index is None and not self._buffer:
             return {}
         wanted, found = list(set(text_hashes)), {}
         for start in range(0, len(wanted), 500):
@@ -561,7 +619,9 @@ class IndexWriter(_IndexView):
                 f"SELECT text_hash, MIN(id) FROM chunks WHERE text_hash IN ({','.join('?' * len(part))}) "
                 "GROUP BY text_hash", part).fetchall()
             for text_hash, chunk_id in rows:
-                found[text_hash] = np.asarray(self.index.reconstruct(int(chunk_id)), dtype=np.float32)
+                buffered = self._buffer.get(chunk_id)
+                found[text_hash] = buffered if buffered is not None else \
+                    np.asarray(self.index.reconstruct(int(chunk_id)), dtype=np.float32)
         return found
 
     # -- changes ----------------------------------------------------------------------------
@@ -605,23 +665,27 @@ class IndexWriter(_IndexView):
                  chunk.heading or None),
             ).lastrowid
             self._conn.execute("INSERT INTO chunk_terms (rowid, terms) VALUES (?, ?)", (chunk_id, words))
-            self._buffer.append((chunk_id, vector))
+            self._buffer[chunk_id] = vector
         _crash_point("after-first-file")
-        if self.index is not None and len(self._buffer) >= self.FLUSH_ROWS:
+        if len(self._buffer) >= self.FLUSH_ROWS:
             self._flush()
 
     def _flush(self) -> None:
-        """Add buffered vectors to FAISS in one block, creating (and training) the index if it is new."""
+        """Add buffered vectors to FAISS in one block, creating the index if it is new.
+
+        A new index starts flat when it may become IVF: IVF is trained once the build is
+        complete, on a sample of all its vectors (``prepare(final=True)``).
+        """
         import numpy as np
 
         if not self._buffer:
             return
-        ids = np.asarray([i for i, _ in self._buffer], dtype=np.int64)
-        block = np.ascontiguousarray(np.stack([v for _, v in self._buffer]), dtype=np.float32)
-        self._buffer = []
+        ids = np.fromiter(self._buffer.keys(), dtype=np.int64, count=len(self._buffer))
+        block = np.ascontiguousarray(np.stack(list(self._buffer.values())), dtype=np.float32)
+        self._buffer = {}
         if self.index is None:
-            kind = vector_index.choose_type(self._index_type, len(block))
-            self.index, self.manifest["vectors"] = vector_index.build(kind, self._dim, block)
+            kind = vector_index.staging_type(self._index_type)
+            self.index, self.manifest["vectors"] = vector_index.build(kind, self._dim)
         self.index.add_with_ids(block, ids)
 
     def _rebuild_hnsw(self) -> None:
@@ -629,7 +693,7 @@ class IndexWriter(_IndexView):
 
         ids = [r[0] for r in self._conn.execute("SELECT id FROM chunks ORDER BY id")]
         kept = np.stack([self.index.reconstruct(i) for i in ids]) if ids else np.zeros((0, self._dim), np.float32)
-        self.index, self.manifest["vectors"] = vector_index.build("hnsw", self._dim, kept)
+        self.index, self.manifest["vectors"] = vector_index.build("hnsw", self._dim)
         if ids:
             self.index.add_with_ids(kept, np.asarray(ids, dtype=np.int64))
 
@@ -670,7 +734,7 @@ class IndexWriter(_IndexView):
                 actions.append(f"re-embedded {len(missing)} chunk(s) that had no vector")
         for start in range(0, len(missing), 64):
             part = missing[start:start + 64]
-            self._buffer += list(zip(part, encode([rows[i] for i in part])))
+            self._buffer.update(zip(part, encode([rows[i] for i in part])))
         terms = {r[0] for r in self._conn.execute("SELECT rowid FROM chunk_terms")}
         if terms != ids:
             self._conn.execute("DELETE FROM chunk_terms")
@@ -683,22 +747,45 @@ class IndexWriter(_IndexView):
         """Record the leg calibration that hybrid search weights by (see search.calibrate)."""
         self.manifest["fusion"] = fusion
 
-    def prepare(self) -> None:
-        """Make every change searchable through this writer (calibration runs before the commit)."""
+    def prepare(self, final: bool = True) -> None:
+        """Make every change searchable through this writer (calibration runs before the commit).
+
+        ``final``: the build is complete, so an index meant to be IVF is trained and filled now.
+        """
         self._flush()
         if self._rebuild_graph:
             self._rebuild_hnsw()
             self._rebuild_graph = False
         if self.index is None:
-            self.index, self.manifest["vectors"] = vector_index.build("flat", self._dim, None)
+            self.index, self.manifest["vectors"] = vector_index.build(vector_index.staging_type(self._index_type),
+                                                                      self._dim)
+        if final and self._building is not None and self.manifest["vectors"]["type"] == "flat" and \
+                vector_index.choose_type(self._index_type, self.index.ntotal) == "ivf":
+            self.index, self.manifest["vectors"] = vector_index.flat_to_ivf(self.index, self._dim)
 
     def commit(self) -> dict:
         """Publish everything since opening; returns the new manifest. On failure nothing changes."""
         with write_errors(self.folder):
-            return self._commit()
+            return self._commit(final=True)
 
-    def _commit(self) -> dict:
-        self.prepare()
+    def checkpoint(self) -> dict:
+        """Publish what is written so far and go on writing: a long build keeps its work if killed.
+
+        Until the final ``commit()``, the manifest marks the build unfinished, and the next
+        writer of the same model and chunking resumes it (even with --rebuild).
+        """
+        with write_errors(self.folder):
+            manifest = self._commit(final=False)
+            self._conn.execute("BEGIN IMMEDIATE")
+            return manifest
+
+    def _commit(self, final: bool) -> dict:
+        self.prepare(final)
+        if final:
+            self.manifest.pop("build", None)
+            self._building = None
+        elif self._building is not None:
+            self.manifest["build"] = {"index_type": self._building}
         generation = self._old_generation + 1
         files, chunks = self._conn.execute(
             "SELECT (SELECT COUNT(*) FROM files), (SELECT COUNT(*) FROM chunks)").fetchone()
@@ -714,6 +801,7 @@ class IndexWriter(_IndexView):
         self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('manifest', ?)",
                            (json.dumps(self.manifest, ensure_ascii=False),))
         self._conn.execute("COMMIT")
+        self._old_generation = generation
         _crash_point("after-commit")
         try:  # the commit is done: what follows is tidying up, and a failure there is a warning, not a lie
             atomic_write_bytes(self.folder / MANIFEST,

@@ -41,25 +41,50 @@ def ivf_params(chunks: int) -> dict[str, int]:
     return {"nlist": nlist, "nprobe": min(64, nlist)}
 
 
-def build(kind: str, dim: int, vectors: "np.ndarray") -> tuple[Any, dict]:
-    """A new index of ``kind`` ready for ``add_with_ids`` (IVF trained on ``vectors``); returns (index, params)."""
+def staging_type(requested: str) -> str:
+    """The type a new index grows as while its build runs: IVF (or auto, which may become IVF) starts flat."""
+    return "flat" if requested in ("auto", "ivf") else choose_type(requested, 0)
+
+
+def build(kind: str, dim: int) -> tuple[Any, dict]:
+    """A new, empty flat or HNSW index ready for ``add_with_ids``; returns (index, params)."""
     import faiss
 
     faiss.omp_set_num_threads(os.cpu_count() or 1)
     if kind == "flat":
         return faiss.IndexIDMap2(faiss.IndexFlatIP(dim)), {"type": "flat"}
-    if kind == "hnsw":
-        inner = faiss.IndexHNSWFlat(dim, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
-        inner.hnsw.efSearch = HNSW_EF_SEARCH
-        return faiss.IndexIDMap2(inner), {"type": "hnsw", "M": HNSW_NEIGHBOURS, "efSearch": HNSW_EF_SEARCH}
-    params = ivf_params(len(vectors))
+    inner = faiss.IndexHNSWFlat(dim, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
+    inner.hnsw.efSearch = HNSW_EF_SEARCH
+    return faiss.IndexIDMap2(inner), {"type": "hnsw", "M": HNSW_NEIGHBOURS, "efSearch": HNSW_EF_SEARCH}
+
+
+#: vectors per list that k-means trains on (faiss warns above 256)
+IVF_TRAIN_PER_LIST = 256
+ADD_BLOCK = 65536
+
+
+def flat_to_ivf(flat: Any, dim: int) -> tuple[Any, dict]:
+    """The vectors of a flat ``IndexIDMap2`` moved into an IVF index trained on an even sample of them.
+
+    Training sees at most IVF_TRAIN_PER_LIST vectors per list; vectors are added in blocks of
+    ADD_BLOCK, read straight from the flat index's storage (no full copy beside it).
+    """
+    import faiss
+    import numpy as np
+
+    faiss.omp_set_num_threads(os.cpu_count() or 1)
+    count = flat.ntotal
+    stored = faiss.rev_swig_ptr(faiss.downcast_index(flat.index).get_xb(), count * dim).reshape(count, dim)
+    ids = faiss.vector_to_array(flat.id_map)
+    params = ivf_params(count)
     quantizer = faiss.IndexFlatIP(dim)
-    inner = faiss.IndexIVFFlat(quantizer, dim, params["nlist"], faiss.METRIC_INNER_PRODUCT)
-    sample = vectors[:: max(1, len(vectors) // (256 * params["nlist"]))]
-    inner.train(sample)
-    inner.set_direct_map_type(faiss.DirectMap.Hashtable)  # lets updates reconstruct and remove vectors
-    inner.nprobe = params["nprobe"]
-    return inner, {"type": "ivf", **params}
+    ivf = faiss.IndexIVFFlat(quantizer, dim, params["nlist"], faiss.METRIC_INNER_PRODUCT)
+    ivf.train(np.ascontiguousarray(stored[:: max(1, count // (IVF_TRAIN_PER_LIST * params["nlist"]))]))
+    ivf.set_direct_map_type(faiss.DirectMap.Hashtable)  # lets updates reconstruct and remove vectors
+    ivf.nprobe = params["nprobe"]
+    for start in range(0, count, ADD_BLOCK):
+        ivf.add_with_ids(np.ascontiguousarray(stored[start:start + ADD_BLOCK]), ids[start:start + ADD_BLOCK])
+    return ivf, {"type": "ivf", **params}
 
 
 def prepare_for_search(index: Any, params: dict) -> None:
