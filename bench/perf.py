@@ -142,6 +142,7 @@ def build_synthetic(folder: Path, n: int, words: list[str], index_type: str = "a
             chunks = [Chunk(t, 0, len(t), i + 1) for i, t in enumerate(texts)]
             writer.add_file(f"/synthetic/{f // per_file}.txt", f"sha{f}", 0, 0.0, "utf-8", chunks,
                             vectors[f:f + len(texts)], texts, [f"h{f}-{i}" for i in range(len(texts))])
+        writer.refresh_term_frequencies()  # as the indexer does when it calibrates
         writer.commit()
     return time.perf_counter() - started
 

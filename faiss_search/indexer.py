@@ -116,6 +116,8 @@ class IndexReport:
     commits: int = 0
     #: the run went on with an interrupted build instead of starting it again
     resumed: bool = False
+    #: schema migrations this run applied to an index written by an older fsearch
+    migrated: list[str] = field(default_factory=list)
     characters_embedded: int = 0
     fusion: dict = field(default_factory=dict)
     vectors: dict = field(default_factory=dict)
@@ -401,7 +403,7 @@ def run_index(candidates: Iterable[Candidate], settings: Settings, embedder: Emb
     with write_errors(settings.index_path), IndexWriter(
             settings.index_path, embedder.info, chunking, rebuild=rebuild, index_type=index_type, wait=wait,
             on_wait=on_wait) as writer:
-        report.resumed = writer.resumed
+        report.resumed, report.migrated = writer.resumed, writer.migrated
         on_phase("reading files")
         known = {} if prune_under is None else writer.file_states(prune_under or None)
         jobs: list[tuple[Candidate, FileState | None]] = []
@@ -482,6 +484,7 @@ def _update_calibration(writer: IndexWriter, embedder: Embedder, on_phase: Phase
     writer.prepare()
     if not current or changed > RECALIBRATE_AFTER * max(writer.index.ntotal, 1):
         on_phase("calibrating")
+        writer.refresh_term_frequencies()  # before the probes: they run keyword queries
         writer.set_fusion({**calibrate(writer, embedder), "changed_chunks": 0})
 
 

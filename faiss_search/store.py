@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 from urllib.parse import quote
 
-from . import lexical
+from . import bm25, lexical, migrations
 from . import vectors as vector_index
 from .embedding import ModelInfo
 from .errors import (
@@ -48,6 +48,7 @@ from .errors import (
 )
 from .fileio import atomic_write_bytes, atomic_write_stream, file_sha256
 from .locking import WriterLock
+from .migrations import has_column
 
 if TYPE_CHECKING:
     import numpy as np
@@ -88,15 +89,19 @@ CREATE TABLE IF NOT EXISTS chunks (
 CREATE INDEX IF NOT EXISTS chunks_by_file ON chunks(file_id);
 CREATE INDEX IF NOT EXISTS chunks_by_text ON chunks(text_hash);
 CREATE VIRTUAL TABLE IF NOT EXISTS chunk_terms USING fts5(terms);
+CREATE TABLE IF NOT EXISTS term_frequencies (term TEXT PRIMARY KEY, chunks INTEGER NOT NULL);
 """
-#: columns added after the first release: older sidecars get them (empty) when next written
-_ADDED_COLUMNS = (("files", "indexed_at", "REAL"), ("chunks", "page", "INTEGER"), ("chunks", "heading", "TEXT"))
 #: how chunk_terms was filled; an index with another segmenter is rebuilt, not mixed
 KEYWORD_FORMAT = {"segmenter": "jieba-search", "version": 1}
 #: a keyword query whose words' posting lists hold more rows than this is answered from its rarest
 #: words' matches (see keyword_search); measured at 1M chunks in bench/perf.py
 KEYWORD_POSTINGS_BUDGET = 50_000
-KEYWORD_CANDIDATES = 1_000
+KEYWORD_CANDIDATES = 500
+#: indexes of more chunks than this keep the words found in COMMON_TERM_CHUNKS chunks or more in
+#: term_frequencies (refreshed with the fusion calibration), so a query learns at once which of its
+#: words are common; FTS5's own vocabulary counts a word by reading its whole posting list
+TERM_FREQUENCIES_ABOVE = 100_000
+COMMON_TERM_CHUNKS = 2_000
 
 
 @dataclass(frozen=True)
@@ -238,48 +243,61 @@ class _IndexView:
         FTS5 ranks every chunk that matches, so a query with a word found in a large share of
         a big index ranks hundreds of thousands of rows. When the query's posting lists hold
         more than KEYWORD_POSTINGS_BUDGET rows, candidates come from its rarest words alone
-        (as many as fit the budget, at least one), and only the best KEYWORD_CANDIDATES of
-        them are scored with every word. Below the budget (every index of a few thousand
-        documents) the answer is exactly FTS5's.
+        (as many as fit the budget, at least one), and the best KEYWORD_CANDIDATES of them are
+        scored with every word, as FTS5 would score them (bm25.py). Below the budget (every
+        index of a few thousand documents) the answer is FTS5's own.
         """
         expression = lexical.any_of(terms)
         if not expression:
             return []
-        rare = self._rare_terms(terms)
-        if rare is None:
-            return self._bm25(expression, k)
-        candidates = [row[0] for row in self._conn.execute(
-            "SELECT rowid FROM chunk_terms WHERE chunk_terms MATCH ? ORDER BY bm25(chunk_terms) LIMIT ?",
-            (lexical.any_of(rare), max(k, KEYWORD_CANDIDATES)))]
-        return self._bm25(expression, k, candidates)
-
-    def _bm25(self, expression: str, k: int, among: list[int] | None = None) -> list[tuple[int, float]]:
-        within = f" AND rowid IN ({','.join(str(int(i)) for i in among)})" if among else ""
-        rows = self._conn.execute(
-            f"SELECT rowid, -bm25(chunk_terms) FROM chunk_terms WHERE chunk_terms MATCH ?{within} "
-            "ORDER BY bm25(chunk_terms) LIMIT ?", (expression, k)).fetchall()
-        return [(int(i), float(s)) for i, s in rows]
-
-    def _rare_terms(self, terms: list[str]) -> list[str] | None:
-        """The rarest of ``terms`` whose postings fit the budget; None when all of them fit."""
         frequency = self._document_frequencies(terms)
         if sum(frequency.values()) <= KEYWORD_POSTINGS_BUDGET:
-            return None
-        chosen, postings = [], 0
-        for term in sorted(terms, key=lambda t: frequency.get(t, 0)):
-            postings += frequency.get(term, 0)
-            if chosen and postings > KEYWORD_POSTINGS_BUDGET:
-                break
-            chosen.append(term)
-        return chosen
+            rows = self._conn.execute(
+                "SELECT rowid, -bm25(chunk_terms) FROM chunk_terms WHERE chunk_terms MATCH ? "
+                "ORDER BY bm25(chunk_terms) LIMIT ?", (expression, k)).fetchall()
+            return [(int(i), float(s)) for i, s in rows]
+        candidates = [row[0] for row in self._conn.execute(
+            "SELECT rowid FROM chunk_terms WHERE chunk_terms MATCH ? ORDER BY bm25(chunk_terms) LIMIT ?",
+            (lexical.any_of(_rarest(terms, frequency)), max(k, KEYWORD_CANDIDATES)))]
+        return self._scored(candidates, terms, frequency)[:k]
+
+    def _scored(self, ids: list[int], terms: list[str], frequency: dict[str, int]) -> list[tuple[int, float]]:
+        """``ids`` ranked by the bm25() FTS5 would give them for ``terms``."""
+        if not ids:
+            return []
+        marks = ",".join(str(int(i)) for i in ids)
+        texts = self._conn.execute(f"SELECT rowid, terms FROM chunk_terms WHERE rowid IN ({marks})").fetchall()
+        sizes = dict(self._conn.execute(f"SELECT id, sz FROM chunk_terms_docsize WHERE id IN ({marks})"))
+        total_rows, total_tokens = bm25.varints(
+            self._conn.execute("SELECT block FROM chunk_terms_data WHERE id = 1").fetchone()[0])[:2]
+        phrases = [(bm25.tokens(t), bm25.idf(total_rows, frequency.get(t, 0))) for t in terms]
+        average = total_tokens / max(total_rows, 1)
+        scored = [(int(i), bm25.score(bm25.tokens(text), bm25.varints(sizes[i])[0], phrases, average))
+                  for i, text in texts]
+        return sorted(scored, key=lambda hit: (-hit[1], hit[0]))
 
     def _document_frequencies(self, terms: list[str]) -> dict[str, int]:
-        """Chunks holding each term, from FTS5's own vocabulary (a term FTS5 splits in two counts 0)."""
-        if not self._conn.execute("SELECT 1 FROM temp.sqlite_master WHERE name = 'fsearch_vocabulary'").fetchone():
-            self._conn.execute("CREATE VIRTUAL TABLE temp.fsearch_vocabulary USING fts5vocab(main, chunk_terms, row)")
+        """Chunks holding each term: the common ones from term_frequencies, the rest from FTS5's vocabulary
+        (quick for a rare word; a word FTS5 splits in several tokens is counted as a phrase)."""
         marks = ",".join("?" * len(terms))
-        return dict(self._conn.execute(f"SELECT term, doc FROM temp.fsearch_vocabulary WHERE term IN ({marks})",
-                                       terms).fetchall())
+        known = dict(self._conn.execute(f"SELECT term, chunks FROM term_frequencies WHERE term IN ({marks})",
+                                        terms)) if self._has_term_frequencies() else {}
+        rest = [t for t in terms if t not in known]
+        if rest:
+            if not self._conn.execute("SELECT 1 FROM temp.sqlite_master WHERE name = 'fsearch_vocabulary'").fetchone():
+                self._conn.execute("CREATE VIRTUAL TABLE temp.fsearch_vocabulary USING fts5vocab(main, chunk_terms, row)")
+            single = {t: bm25.tokens(t) for t in rest}
+            words = [t for t in rest if single[t] == [t]]
+            known.update(self._conn.execute(
+                f"SELECT term, doc FROM temp.fsearch_vocabulary WHERE term IN ({','.join('?' * len(words))})", words))
+            for term in rest:
+                if single[term] != [term] and single[term]:
+                    known[term] = self._conn.execute("SELECT COUNT(*) FROM chunk_terms WHERE chunk_terms MATCH ?",
+                                                     (lexical.any_of([term]),)).fetchone()[0]
+        return known
+
+    def _has_term_frequencies(self) -> bool:
+        return bool(self._conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'term_frequencies'").fetchone())
 
     def file_states(self, under: str | None = None) -> dict[str, FileState]:
         """Indexed files whose path is ``under`` or inside it (all files when None)."""
@@ -290,7 +308,7 @@ class _IndexView:
     def indexed_files(self, under: str | None = None) -> list[IndexedFile]:
         """Indexed files (under a folder, or exactly a file), by path, with their chunk counts."""
         where, args = _under_clause(under)
-        indexed_at = "f.indexed_at" if _has_column(self._conn, "files", "indexed_at") else "NULL"
+        indexed_at = "f.indexed_at" if has_column(self._conn, "files", "indexed_at") else "NULL"
         rows = self._conn.execute(
             f"SELECT f.path, COUNT(c.id), f.size, {indexed_at} FROM files f LEFT JOIN chunks c ON c.file_id = f.id "
             f"{where} GROUP BY f.id ORDER BY f.path", args).fetchall()
@@ -305,16 +323,23 @@ class _IndexView:
             "WHERE n % ? = 0 LIMIT ?", (step, n)).fetchall()
 
 
+def _rarest(terms: list[str], frequency: dict[str, int]) -> list[str]:
+    """The rarest terms whose postings fit KEYWORD_POSTINGS_BUDGET together (at least one)."""
+    chosen, postings = [], 0
+    for term in sorted(terms, key=lambda t: frequency.get(t, 0)):
+        postings += frequency.get(term, 0)
+        if chosen and postings > KEYWORD_POSTINGS_BUDGET:
+            break
+        chosen.append(term)
+    return chosen
+
+
 def _under_clause(under: str | None, column: str = "f.path") -> tuple[str, tuple]:
     """SQL selecting the path ``under`` itself and everything inside it (everything when None)."""
     if under is None:
         return "", ()
     prefix = under.rstrip(os.sep) + os.sep
     return f"WHERE {column} = ? OR substr({column}, 1, ?) = ?", (under, len(prefix), prefix)
-
-
-def _has_column(conn: sqlite3.Connection, table: str, column: str) -> bool:
-    return any(row[1] == column for row in conn.execute(f"PRAGMA table_info({table})"))
 
 
 class _StaleSnapshot(Exception):
@@ -340,6 +365,7 @@ class IndexReader(_IndexView):
             )
         try:
             self._conn, self._immutable = connect_reader(sidecar)
+            migrations.check_readable(self._conn, folder)
             manifest = _read_meta(self._conn)
         except sqlite3.DatabaseError as exc:
             raise IndexCorruptError(f"index sidecar {sidecar} is unreadable ({exc})", hint=REBUILD_HINT) from None
@@ -455,7 +481,7 @@ class IndexReader(_IndexView):
         if not wanted:
             return {}
         marks = ",".join("?" * len(wanted))
-        place = "c.page, COALESCE(c.heading, '')" if _has_column(self._conn, "chunks", "page") else "NULL, ''"
+        place = "c.page, COALESCE(c.heading, '')" if has_column(self._conn, "chunks", "page") else "NULL, ''"
         rows = self._conn.execute(
             f"SELECT c.id, c.text, f.path, c.start, c.end, c.line, {place} FROM chunks c "
             f"JOIN files f ON f.id = c.file_id WHERE c.id IN ({marks})",
@@ -549,9 +575,10 @@ class IndexWriter(_IndexView):
         for statement in _SCHEMA.split(";"):  # not executescript: it would commit the open transaction
             if statement.strip():
                 self._conn.execute(statement)
-        for table, column, kind in _ADDED_COLUMNS:  # an index from before they were recorded
-            if not _has_column(self._conn, table, column):
-                self._conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
+        #: the schema migrations this writer ran on an older sidecar (committed with its first commit)
+        self.migrated = migrations.migrate(self._conn, self.folder) if keep else []
+        if not keep:
+            migrations.mark_current(self._conn)
         if not keep and last_id:
             # ids are never reused: a reader holding old vectors must not find new text under an old id
             self._conn.execute("DELETE FROM sqlite_sequence WHERE name = 'chunks'")
@@ -742,6 +769,16 @@ class IndexWriter(_IndexView):
                                    [(i, segment(text)) for i, text in rows.items()])
             actions.append(f"rebuilt the keyword index ({len(terms)} rows for {len(ids)} chunks)")
         return actions
+
+    def refresh_term_frequencies(self) -> None:
+        """Record the common words of a big index (see TERM_FREQUENCIES_ABOVE); a small one keeps none."""
+        self._conn.execute("DELETE FROM term_frequencies")
+        if self._conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0] <= TERM_FREQUENCIES_ABOVE:
+            return
+        self._conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.fsearch_vocabulary "
+                           "USING fts5vocab(main, chunk_terms, row)")
+        self._conn.execute("INSERT INTO term_frequencies (term, chunks) SELECT term, doc FROM temp.fsearch_vocabulary "
+                           "WHERE doc >= ?", (COMMON_TERM_CHUNKS,))
 
     def set_fusion(self, fusion: dict) -> None:
         """Record the leg calibration that hybrid search weights by (see search.calibrate)."""

@@ -77,6 +77,7 @@ def test_hf_download_then_offline_index_and_search(hub, home, runner, tmp_path, 
     meta = json.loads((folder / "fsearch-model.json").read_text())
     assert meta["repo_id"] == REPO and len(meta["commit"]) == 40 and meta["endpoint"] == hub.url
     assert len(meta["files"]["model.safetensors"]) == 64
+    assert meta["metadata_version"] == 1
     assert any(m == "GET" and "/resolve/" in p for m, p, _ in hub.log)
 
     hub.__exit__()  # the network is gone from here on

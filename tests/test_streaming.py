@@ -285,3 +285,36 @@ def test_kills_at_random_moments_always_resume_to_the_clean_build(home, tmp_path
     clean = tmp_path / "clean"
     index_path(folder, settings_for(clean), FakeEmbedder())
     assert contents(index_dir) == contents(clean) and hits(index_dir) == hits(clean)
+
+
+def keyword_corpus(root: Path) -> Path:
+    """Every chunk shares the common words; a few rarer words single some out."""
+    folder = root / "kw"
+    folder.mkdir()
+    rare = ["熊猫", "竹子", "长城", "咖啡"]
+    for f in range(40):
+        words = ["城市", "发展", "数据"] * (1 + f % 3) + [rare[f % 4]] * (f % 5 == 0) + [f"note{f}"]
+        (folder / f"k{f:02d}.txt").write_text(" ".join(words) + "\n", encoding="utf-8")
+    return folder
+
+
+def test_a_keyword_query_over_budget_scores_its_candidates_as_fts5_does(home, tmp_path, monkeypatch):
+    from faiss_search import lexical, store
+
+    folder = keyword_corpus(tmp_path)
+    monkeypatch.setattr(store, "TERM_FREQUENCIES_ABOVE", 10)
+    monkeypatch.setattr(store, "COMMON_TERM_CHUNKS", 20)
+    index_path(folder, load_settings(index_dir=tmp_path / "index"), FakeEmbedder())
+    reader = IndexReader(tmp_path / "index")
+    with reader.snapshot():
+        common = dict(reader._conn.execute("SELECT term, chunks FROM term_frequencies"))
+        assert common == {"城市": 40, "发展": 40, "数据": 40}  # the rarer words are not kept
+        terms = lexical.query_terms("城市 发展 数据 熊猫 咖啡")
+        exact = reader.keyword_search(terms, 40)
+        monkeypatch.setattr(store, "KEYWORD_POSTINGS_BUDGET", 20)  # the three common words no longer fit
+        bounded = reader.keyword_search(terms, 40)
+        candidates = {i for (i,) in reader._conn.execute(
+            "SELECT rowid FROM chunk_terms WHERE chunk_terms MATCH '\"熊猫\" OR \"咖啡\"'")}
+    assert {i for i, _ in bounded} == candidates and len(candidates) == 4  # only chunks with a rare word
+    assert [i for i, _ in bounded] == [i for i, _ in exact if i in candidates]  # same order
+    assert [s for _, s in bounded] == pytest.approx([s for i, s in exact if i in candidates], abs=1e-9)

