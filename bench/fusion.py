@@ -94,7 +94,7 @@ def run(folder: Path, model: str, chunk_size: int | None, index_dir: Path | None
         dense = reader.dense_search(embedder.encode_queries(texts), CANDIDATES)
         keyword = [reader.keyword_search(lexical.query_terms(t), CANDIDATES) for t in texts]
         source = {c: chunk.source for c, chunk in reader.fetch({c for row in dense + keyword for c, _ in row}).items()}
-        fusion = reader.manifest["fusion"]
+        fusion = reader.manifest.fusion
     print(f"\n{dataset.name}, {resolved.name}: {len(ids)} queries; probe MRR dense {fusion['dense_probe_mrr']:.3f}, "
           f"keyword {fusion['keyword_probe_mrr']:.3f}\n")
     print("| fusion | recall@1 | MRR@10 |\n|---|---|---|")

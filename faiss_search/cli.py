@@ -174,7 +174,7 @@ def index(
                              chunk_overlap=chunk_overlap)
     manifest = committed_manifest(settings.index_path)
     settings = settings.for_index(manifest)
-    chosen = choose_embedder((manifest or {}).get("model"), settings.models_dir, settings.model, embedder,
+    chosen = choose_embedder(manifest.model if manifest else None, settings.models_dir, settings.model, embedder,
                              base_url or (), api_key, may_change=rebuild, engine=settings.engine)
     with _progress("embedding", disable=json_output) as progress:
         report = index_path(path, settings, chosen, rebuild=rebuild, progress=progress, index_type=index_type,
@@ -392,19 +392,19 @@ def status(index_dir: IndexDirOpt = None, config: ConfigOpt = None, json_output:
         reader = open_index(settings.index_path)
         manifest = reader.manifest
         info.update({
-            "model": manifest["model"]["name"],
-            "source": manifest["model"].get("source", ""),
-            "dim": manifest["model"]["dim"],
-            "files": manifest["counts"]["files"],
-            "chunks": manifest["counts"]["chunks"],
-            "chunk_size": manifest["chunking"]["chunk_size"],
-            "chunk_overlap": manifest["chunking"]["chunk_overlap"],
+            "model": manifest.model["name"],
+            "source": manifest.model.get("source", ""),
+            "dim": manifest.model["dim"],
+            "files": manifest.counts.files,
+            "chunks": manifest.counts.chunks,
+            "chunk_size": manifest.chunking["chunk_size"],
+            "chunk_overlap": manifest.chunking["chunk_overlap"],
             "size_bytes": reader.size_on_disk(),
-            "created_at": manifest["created_at"],
-            "updated_at": manifest["updated_at"],
-            "generation": manifest["generation"],
-            "format_version": manifest["format_version"],
-            "build": "complete" if "build" not in manifest else
+            "created_at": manifest.created_at,
+            "updated_at": manifest.updated_at,
+            "generation": manifest.generation,
+            "format_version": manifest.format_version,
+            "build": "complete" if manifest.build is None else
                      "in progress" if writer_active(settings.index_path) else "interrupted",
         })
         reader.close()

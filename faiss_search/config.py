@@ -11,9 +11,12 @@ import os
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .manifest import Manifest
 
 CONFIG_FILE_NAME = "fsearch.toml"
 PROJECT_INDEX_NAME = ".fsearch"
@@ -89,9 +92,9 @@ class Settings:
             raise ConfigError(f"the index folder {self.index_path} is a file", hint="point it at a folder")
         return self
 
-    def for_index(self, manifest: dict | None) -> "Settings":
+    def for_index(self, manifest: Manifest | None) -> "Settings":
         """An existing index's own chunking is the default for that index (a flag, env or file still wins)."""
-        chunking = (manifest or {}).get("chunking") or {}
+        chunking = manifest.chunking if manifest else {}
         own = {name: chunking[name] for name in ("chunk_size", "chunk_overlap")
                if name in chunking and name not in self.explicit}
         return replace(self, **own).validate()

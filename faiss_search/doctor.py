@@ -20,6 +20,7 @@ from .errors import IndexCorruptError, IndexNotFoundError
 from .fileio import file_sha256
 from .indexer import text_hash
 from .locking import writer_active
+from .manifest import Manifest
 from .store import (
     MANIFEST,
     SIDECAR,
@@ -57,7 +58,7 @@ class _Moved(Exception):
     """Internal: a writer committed (and removed the checked generation's vectors) during the check."""
 
 
-def _sidecar(folder: Path) -> tuple[sqlite3.Connection, dict]:
+def _sidecar(folder: Path) -> tuple[sqlite3.Connection, Manifest]:
     """A read transaction on the sidecar, and the manifest it holds."""
     path = folder / SIDECAR
     if not path.is_file():
@@ -80,7 +81,7 @@ def _sidecar(folder: Path) -> tuple[sqlite3.Connection, dict]:
         conn.close()
         raise IndexCorruptError(f"the index at {folder} was never completed (an interrupted first build?)",
                                 hint=RERUN_HINT)
-    return conn, json.loads(row[0])
+    return conn, Manifest.from_json(row[0])
 
 
 def check(folder: Path) -> DoctorReport:
@@ -96,7 +97,7 @@ def check(folder: Path) -> DoctorReport:
 def _check(folder: Path, writer_active: bool) -> DoctorReport:
     conn, manifest = _sidecar(folder)
     with closing(conn):
-        report = DoctorReport(str(folder), generation=manifest["generation"], chunks=manifest["counts"]["chunks"],
+        report = DoctorReport(str(folder), generation=manifest.generation, chunks=manifest.counts.chunks,
                               writer_active=writer_active)
         problems = report.problems
         ids = _check_rows(conn, manifest, problems)
@@ -105,11 +106,11 @@ def _check(folder: Path, writer_active: bool) -> DoctorReport:
     return report
 
 
-def _check_rows(conn: sqlite3.Connection, manifest: dict, problems: list[str]) -> set[int]:
+def _check_rows(conn: sqlite3.Connection, manifest: Manifest, problems: list[str]) -> set[int]:
     rows = conn.execute("SELECT id, text, text_hash FROM chunks").fetchall()
     ids = {r[0] for r in rows}
-    if len(ids) != manifest["counts"]["chunks"]:
-        problems.append(f"the manifest counts {manifest['counts']['chunks']} chunks, the sidecar has {len(ids)}")
+    if len(ids) != manifest.counts.chunks:
+        problems.append(f"the manifest counts {manifest.counts.chunks} chunks, the sidecar has {len(ids)}")
     altered = sum(1 for _, text, stored in rows if text_hash(text) != stored)
     if altered:
         problems.append(f"{altered} chunk text(s) do not match their stored hash (altered inside the sidecar)")
@@ -123,29 +124,30 @@ def _check_rows(conn: sqlite3.Connection, manifest: dict, problems: list[str]) -
     return ids
 
 
-def _check_vectors(folder: Path, manifest: dict, ids: set[int], problems: list[str]) -> None:
+def _check_vectors(folder: Path, manifest: Manifest, ids: set[int], problems: list[str]) -> None:
     import faiss
 
-    path = vectors_file(folder, manifest["generation"])
+    path = vectors_file(folder, manifest.generation)
     try:
-        damaged = manifest.get("vectors_sha256") and file_sha256(path) != manifest["vectors_sha256"]
+        damaged = manifest.vectors_sha256 and file_sha256(path) != manifest.vectors_sha256
         index = None if damaged else faiss.read_index(str(path))
     except (OSError, RuntimeError):
-        if not path.exists() and (committed_manifest(folder) or {}).get("generation", 0) > manifest["generation"]:
+        latest = committed_manifest(folder)
+        if not path.exists() and latest is not None and latest.generation > manifest.generation:
             raise _Moved() from None  # a writer committed and removed this generation while we looked
         problems.append(f"the vectors file {path.name} is {'unreadable' if path.exists() else 'missing'}")
         return
     if damaged:
         problems.append(f"the vectors file {path.name} does not match its checksum (damaged)")
     else:
-        stored = set(vector_index.stored_ids(index, manifest.get("vectors", {})).tolist())
+        stored = set(vector_index.stored_ids(index, manifest.vectors).tolist())
         if stored != ids:
             problems.append(f"the vectors hold {len(stored - ids)} id(s) without a chunk and miss "
                             f"{len(ids - stored)} chunk(s)")
 
 
-def _check_files(folder: Path, manifest: dict, writer_active: bool, problems: list[str]) -> None:
-    generation = manifest["generation"]
+def _check_files(folder: Path, manifest: Manifest, writer_active: bool, problems: list[str]) -> None:
+    generation = manifest.generation
     try:
         copy = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
         if copy.get("generation") != generation and not writer_active:
@@ -170,14 +172,14 @@ def repair(folder: Path, models_dir: Path, home: Path, base_urls: Sequence[str] 
     before = check(folder)
     if before.healthy:
         return before
-    manifest = committed_manifest(folder) or {}
-    embedder = choose_embedder(manifest["model"], models_dir, base_urls=base_urls, api_key=api_key)
+    manifest = committed_manifest(folder)  # check() found one, or it raised
+    embedder = choose_embedder(manifest.model, models_dir, base_urls=base_urls, api_key=api_key)
     lexical.configure(home / "cache")
 
     def encode(texts: list[str]):
         return checked_vectors(embedder.encode_passages(texts), len(texts), embedder.info.dim, "chunk")
 
-    with write_errors(folder), IndexWriter(folder, embedder.info, manifest["chunking"], repair=True) as writer:
+    with write_errors(folder), IndexWriter(folder, embedder.info, manifest.chunking, repair=True) as writer:
         actions = writer.repair(encode, lambda text: " ".join(lexical.segment(text)), text_hash)
         writer.commit()  # also rewrites manifest.json and removes leftover vectors files
     for leftover in folder.glob("*.tmp"):

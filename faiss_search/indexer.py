@@ -453,9 +453,8 @@ def run_index(candidates: Iterable[Candidate], settings: Settings, embedder: Emb
         manifest = writer.commit()
         report.commits += 1
         report.warnings += writer.warnings
-    report.total_files = manifest["counts"]["files"]
-    report.total_chunks = manifest["counts"]["chunks"]
-    report.fusion, report.vectors = manifest["fusion"], manifest["vectors"]
+    report.total_files, report.total_chunks = manifest.counts.files, manifest.counts.chunks
+    report.fusion, report.vectors = manifest.fusion, manifest.vectors
     report.seconds = time.perf_counter() - started
     return report
 
@@ -470,13 +469,13 @@ RECALIBRATE_AFTER = 0.1  # of the index's chunks changed since the fusion weight
 
 def _record_changes(writer: IndexWriter, changed_chunks: int) -> None:
     """Add ``changed_chunks`` to the chunks changed since the last calibration."""
-    fusion = writer.manifest["fusion"]
+    fusion = writer.manifest.fusion
     writer.set_fusion({**fusion, "changed_chunks": fusion.get("changed_chunks", 0) + changed_chunks})
 
 
 def _update_calibration(writer: IndexWriter, embedder: Embedder, on_phase: PhaseCallback = _quiet) -> None:
     """Measure the fusion weights again once enough of the index has changed (a small edit keeps them)."""
-    fusion = writer.manifest["fusion"]
+    fusion = writer.manifest.fusion
     current = fusion.get("version") == CALIBRATION_VERSION
     changed = fusion.get("changed_chunks", 0)
     if current and not changed:
@@ -535,8 +534,8 @@ def remove_paths(paths: list[Path], settings: Settings, wait: bool = True,
     manifest = committed_manifest(settings.index_path)
     if manifest is None:
         raise IndexNotFoundError(f"no index at {settings.index_path}", hint="run `fsearch index PATH` first")
-    with write_errors(settings.index_path), IndexWriter(settings.index_path, ModelInfo.recorded(manifest["model"]),
-                                                        manifest["chunking"], wait=wait, on_wait=on_wait) as writer:
+    with write_errors(settings.index_path), IndexWriter(settings.index_path, ModelInfo.recorded(manifest.model),
+                                                        manifest.chunking, wait=wait, on_wait=on_wait) as writer:
         sources: set[str] = set()
         for path in paths:
             matched = writer.file_states(source_name(path))
@@ -547,8 +546,7 @@ def remove_paths(paths: list[Path], settings: Settings, wait: bool = True,
         chunks = writer.remove_files(sorted(sources))
         _record_changes(writer, chunks)  # the next `fsearch index` recalibrates once enough has changed
         manifest = writer.commit()
-    return Removal(str(settings.index_path), len(sources), chunks, manifest["counts"]["files"],
-                   manifest["counts"]["chunks"])
+    return Removal(str(settings.index_path), len(sources), chunks, manifest.counts.files, manifest.counts.chunks)
 
 
 def document_candidate(doc: Document) -> Candidate:

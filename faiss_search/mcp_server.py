@@ -58,8 +58,8 @@ def build_server(searcher: Searcher, settings: Settings) -> MCPServer:
         with searcher.reader.snapshot():
             manifest = searcher.reader.manifest
         return {"index_dir": str(settings.index_path.resolve()), "chosen_by": settings.index_origin,
-                "model": manifest["model"]["name"], "files": manifest["counts"]["files"],
-                "chunks": manifest["counts"]["chunks"], "updated_at": manifest["updated_at"]}
+                "model": manifest.model["name"], "files": manifest.counts.files,
+                "chunks": manifest.counts.chunks, "updated_at": manifest.updated_at}
 
     return server
 

@@ -33,7 +33,8 @@ def _add_columns(table: str, *columns: tuple[str, str]) -> Callable[[sqlite3.Con
 
 
 MIGRATIONS = (
-    Migration(1, "files.indexed_at: when each file was indexed (fsearch ls)", _add_columns("files", ("indexed_at", "REAL"))),
+    Migration(1, "files.indexed_at: when each file was indexed (fsearch ls)",
+              _add_columns("files", ("indexed_at", "REAL"))),
     Migration(2, "chunks.page and chunks.heading: where in its document a chunk lies",
               _add_columns("chunks", ("page", "INTEGER"), ("heading", "TEXT"))),
     Migration(3, "term_frequencies: the common words of a big index, for bounded keyword queries",

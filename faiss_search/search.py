@@ -219,15 +219,15 @@ class Searcher:
     @property
     def embedder(self) -> Embedder:
         """The model, checked against the index's (again after a rebuild with another model)."""
-        if self._checked_model != self.reader.manifest["model"]:
+        if self._checked_model != self.reader.manifest.model:
             check_model(self.reader.manifest, self._embedder.info)
             self._embedder.use_query_prefix(self.query_instruction)
-            self._checked_model = self.reader.manifest["model"]
+            self._checked_model = self.reader.manifest.model
         return self._embedder
 
     @property
     def model_name(self) -> str:
-        return self.reader.manifest["model"]["name"]
+        return self.reader.manifest.model["name"]
 
     @property
     def size(self) -> int:
@@ -237,11 +237,11 @@ class Searcher:
 
     @property
     def default_mode(self) -> str:
-        return "hybrid" if self.reader.manifest.get("keyword") else "dense"
+        return "hybrid" if self.reader.manifest.keyword else "dense"
 
     def _leg_weights(self) -> tuple[float, float]:
         """From the probe's MRRs (an index calibrated by an older fsearch gets today's weights at once)."""
-        fusion = self.reader.manifest.get("fusion") or {}
+        fusion = self.reader.manifest.fusion
         if "dense_probe_mrr" in fusion and "keyword_probe_mrr" in fusion:
             return leg_weights(fusion["dense_probe_mrr"], fusion["keyword_probe_mrr"])
         return 1.0, 1.0
@@ -262,7 +262,7 @@ class Searcher:
             if mode not in MODES:
                 raise InputError(f"unknown mode '{mode}'", hint=f"use one of {', '.join(MODES)}")
             ranked, seconds = self._rank(cleaned, k, mode)
-            curves = (self.reader.manifest.get("fusion") or {}).get("relevance") or {}
+            curves = self.reader.manifest.fusion.get("relevance") or {}
             started = time.perf_counter()
             chunks = self.reader.fetch({cid for row, _, _, _ in ranked for cid, _ in row})
             fetched = time.perf_counter() - started
@@ -335,7 +335,7 @@ def open_searcher(index_dir: Path, models_dir: Path, model: str | None = None, h
 
     reader = open_index(index_dir)
     try:
-        embedder = choose_embedder(reader.manifest["model"], models_dir, model, base_urls=base_urls, api_key=api_key,
+        embedder = choose_embedder(reader.manifest.model, models_dir, model, base_urls=base_urls, api_key=api_key,
                                    engine=engine)
     except Exception:
         reader.close()

@@ -48,12 +48,12 @@ from .errors import (
 )
 from .fileio import atomic_write_bytes, atomic_write_stream, file_sha256
 from .locking import WriterLock
+from .manifest import FORMAT_VERSION, Counts, Manifest
 from .migrations import has_column
 
 if TYPE_CHECKING:
     import numpy as np
 
-FORMAT_VERSION = 2
 SIDECAR = "chunks.sqlite"
 MANIFEST = "manifest.json"
 REPAIR_HINT = "`fsearch doctor --repair` rebuilds it from the sidecar (or re-index with --rebuild)"
@@ -202,14 +202,14 @@ def _manifest_text(conn: sqlite3.Connection) -> str | None:
     return row[0] if row else None
 
 
-def _read_meta(conn: sqlite3.Connection) -> dict[str, Any]:
+def _read_meta(conn: sqlite3.Connection) -> Manifest | None:
     text = _manifest_text(conn)
-    return json.loads(text) if text else {}
+    return Manifest.from_json(text) if text else None
 
 
-def check_model(manifest: dict, info: ModelInfo) -> None:
+def check_model(manifest: Manifest, info: ModelInfo) -> None:
     """Refuse to mix vectors of two models in one index, naming what differs."""
-    recorded = manifest.get("model", {})
+    recorded = manifest.model
     wanted = info.identity()
     diffs = [f"{k}: index {recorded.get(k)!r}, asked {v!r}" for k, v in wanted.items() if recorded.get(k) != v]
     if diffs:
@@ -284,8 +284,7 @@ class _IndexView:
                                         terms)) if self._has_term_frequencies() else {}
         rest = [t for t in terms if t not in known]
         if rest:
-            if not self._conn.execute("SELECT 1 FROM temp.sqlite_master WHERE name = 'fsearch_vocabulary'").fetchone():
-                self._conn.execute("CREATE VIRTUAL TABLE temp.fsearch_vocabulary USING fts5vocab(main, chunk_terms, row)")
+            self._open_vocabulary()
             single = {t: bm25.tokens(t) for t in rest}
             words = [t for t in rest if single[t] == [t]]
             known.update(self._conn.execute(
@@ -295,6 +294,11 @@ class _IndexView:
                     known[term] = self._conn.execute("SELECT COUNT(*) FROM chunk_terms WHERE chunk_terms MATCH ?",
                                                      (lexical.any_of([term]),)).fetchone()[0]
         return known
+
+    def _open_vocabulary(self) -> None:
+        """FTS5's vocabulary as ``temp.fsearch_vocabulary``: a temp table, so a read-only reader can make it."""
+        self._conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.fsearch_vocabulary "
+                           "USING fts5vocab(main, chunk_terms, row)")
 
     def _has_term_frequencies(self) -> bool:
         return bool(self._conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'term_frequencies'").fetchone())
@@ -372,7 +376,7 @@ class IndexReader(_IndexView):
         if not manifest:
             raise IndexCorruptError(f"index at {folder} was never completed (an interrupted first build?)",
                                     hint="run the same `fsearch index PATH` again to finish it")
-        self.manifest: dict = {}
+        self.manifest: Manifest = manifest
         self._manifest_text: str | None = None
         self.index: Any = None
         self._lock = threading.RLock()
@@ -433,47 +437,46 @@ class IndexReader(_IndexView):
         """Load the vectors of the generation this transaction sees, if they are not the ones in memory."""
         if text == self._manifest_text:
             return
-        manifest = json.loads(text)
-        if manifest.get("format_version") != FORMAT_VERSION:
+        manifest = Manifest.from_json(text)
+        if manifest.format_version != FORMAT_VERSION:
             raise IndexCorruptError(
-                f"index at {self.folder} has format {manifest.get('format_version')}, "
+                f"index at {self.folder} has format {manifest.format_version}, "
                 f"this fsearch reads format {FORMAT_VERSION}", hint=REBUILD_HINT)
-        previous = self.manifest
-        if manifest.get("generation") != previous.get("generation") or self.index is None:
+        if manifest.generation != self.manifest.generation or self.index is None:
             self.index = self._load_vectors(manifest)
         self.manifest, self._manifest_text = manifest, text
 
-    def _load_vectors(self, manifest: dict) -> Any:
+    def _load_vectors(self, manifest: Manifest) -> Any:
         import faiss
 
-        path = vectors_file(self.folder, manifest["generation"])
-        params = manifest.get("vectors", {})
+        path = vectors_file(self.folder, manifest.generation)
+        params = manifest.vectors
         try:
-            damaged = manifest.get("vectors_sha256") and path.stat().st_size <= VERIFY_MAX_BYTES and \
-                file_sha256(path) != manifest["vectors_sha256"]
+            damaged = manifest.vectors_sha256 and path.stat().st_size <= VERIFY_MAX_BYTES and \
+                file_sha256(path) != manifest.vectors_sha256
             index = None if damaged else faiss.read_index(str(path), vector_index.mmap_flags(params))
         except (OSError, RuntimeError):
             # files are never changed in place, only replaced and deleted: one that vanished was superseded
-            if not path.exists() and self._newer_generation_committed(manifest["generation"]):
+            if not path.exists() and self._newer_generation_committed(manifest.generation):
                 raise _StaleSnapshot() from None
             what = "truncated or unreadable" if path.exists() else "missing"
             raise IndexCorruptError(f"index vectors {path} are {what}", hint=REPAIR_HINT) from None
         if damaged:
             raise IndexCorruptError(f"index vectors {path} are damaged (checksum mismatch)", hint=REPAIR_HINT)
         vector_index.prepare_for_search(index, params)
-        counts, dim = manifest["counts"], manifest["model"]["dim"]
-        if index.ntotal != counts["chunks"] or index.d != dim:
+        chunks, dim = manifest.counts.chunks, manifest.model["dim"]
+        if index.ntotal != chunks or index.d != dim:
             raise IndexCorruptError(
                 f"index at {self.folder} is inconsistent: {index.ntotal} vectors of dim {index.d}, "
-                f"manifest says {counts['chunks']} chunks of dim {dim}",
+                f"manifest says {chunks} chunks of dim {dim}",
                 hint=REPAIR_HINT,
             )
         return index
 
     def _newer_generation_committed(self, generation: int) -> bool:
         """Asked outside our transaction: has a writer committed past ``generation``?"""
-        latest = committed_manifest(self.folder) or {}
-        return int(latest.get("generation", generation)) > generation
+        latest = committed_manifest(self.folder)
+        return latest is not None and latest.generation > generation
 
     def fetch(self, ids: Iterable[int]) -> dict[int, StoredChunk]:
         """Chunk rows by id; call inside ``snapshot()`` so they belong to the vectors searched."""
@@ -551,15 +554,16 @@ class IndexWriter(_IndexView):
         self._conn.execute("PRAGMA journal_mode = WAL")
         self._conn.execute("BEGIN IMMEDIATE")
         old = _read_meta(self._conn)
-        self._old_generation = old.get("generation", 0) or _last_known(self.folder, "generation")
+        self._old_generation = (old.generation if old else 0) or _last_known(self.folder, "generation")
         #: an interrupted build (first build or --rebuild) is resumed, not restarted, by the same command
-        self.resumed = bool(old) and "build" in old and (not rebuild or self._compatible(old, model, chunking))
-        keep = bool(old) and (not rebuild or self.resumed)
+        self.resumed = old is not None and old.build is not None and (
+            not rebuild or self._compatible(old, model, chunking))
+        keep = old is not None and (not rebuild or self.resumed)
         if keep:
             self._check_compatible(old, model, chunking)
             path = vectors_file(self.folder, self._old_generation)
             try:
-                if old.get("vectors_sha256") and file_sha256(path) != old["vectors_sha256"]:
+                if old.vectors_sha256 and file_sha256(path) != old.vectors_sha256:
                     raise RuntimeError("checksum mismatch")  # readable but damaged: never carried forward
                 self.index = faiss.read_index(str(path))
             except (RuntimeError, OSError):
@@ -567,7 +571,7 @@ class IndexWriter(_IndexView):
                     raise IndexCorruptError(f"index vectors {path} are missing, truncated or damaged; "
                                             "nothing was changed", hint=REPAIR_HINT) from None
                 self.vectors_lost = True
-                self._index_type = old.get("vectors", {}).get("type", "auto")
+                self._index_type = old.vectors.get("type", "auto")
         else:
             last_id = self._last_chunk_id() or _last_known(self.folder, "last_chunk_id")
             for table in ("chunk_terms", "chunks", "files", "meta"):
@@ -585,20 +589,16 @@ class IndexWriter(_IndexView):
             self._conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('chunks', ?)", (last_id,))
         now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         #: while a build is unfinished, the index type asked for (it may still become IVF when complete)
-        self._building = old["build"]["index_type"] if self.resumed else None if keep else self._index_type
+        self._building = old.build["index_type"] if self.resumed else None if keep else self._index_type
         if self._building is not None and self._index_type == "auto":
             self._index_type = self._building
-        self.manifest = {
-            "format_version": FORMAT_VERSION,
-            "generation": self._old_generation,
-            "model": {**model.identity(), "source": model.source, "revision": model.revision,
-                      "max_tokens": model.max_tokens},
-            "chunking": chunking,
-            "keyword": KEYWORD_FORMAT,
-            "vectors": old.get("vectors", {}) if keep else {},
-            "fusion": old.get("fusion", {}) if keep else {},
-            "created_at": old["created_at"] if keep else now,
-        }
+        self.manifest = Manifest(
+            format_version=FORMAT_VERSION, generation=self._old_generation,
+            model={**model.identity(), "source": model.source, "revision": model.revision,
+                   "max_tokens": model.max_tokens},
+            chunking=chunking, keyword=KEYWORD_FORMAT,
+            vectors=old.vectors if keep else {}, fusion=old.fusion if keep else {},
+            created_at=old.created_at if keep else now)
 
     def _last_chunk_id(self) -> int:
         if not self._conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'").fetchone():
@@ -606,28 +606,28 @@ class IndexWriter(_IndexView):
         row = self._conn.execute("SELECT seq FROM sqlite_sequence WHERE name = 'chunks'").fetchone()
         return int(row[0]) if row else 0
 
-    def _compatible(self, old: dict, model: ModelInfo, chunking: dict[str, int]) -> bool:
+    def _compatible(self, old: Manifest, model: ModelInfo, chunking: dict[str, int]) -> bool:
         try:
             self._check_compatible(old, model, chunking)
         except (ModelMismatchError, ConfigError):
             return False
         return True
 
-    def _check_compatible(self, old: dict, model: ModelInfo, chunking: dict[str, int]) -> None:
-        if old.get("format_version") != FORMAT_VERSION:
-            raise ModelMismatchError(f"the index has format {old.get('format_version')}, this fsearch writes "
+    def _check_compatible(self, old: Manifest, model: ModelInfo, chunking: dict[str, int]) -> None:
+        if old.format_version != FORMAT_VERSION:
+            raise ModelMismatchError(f"the index has format {old.format_version}, this fsearch writes "
                                      f"format {FORMAT_VERSION}", hint="re-index with --rebuild")
         check_model(old, model)
-        if old.get("keyword") != KEYWORD_FORMAT:
+        if old.keyword != KEYWORD_FORMAT:
             raise ModelMismatchError("the index was built with another keyword segmenter",
                                      hint="re-index with --rebuild")
-        if old.get("chunking") != chunking:
+        if old.chunking != chunking:
             raise ModelMismatchError(
-                f"the index was built with chunk size {old['chunking']['chunk_size']} and overlap "
-                f"{old['chunking']['chunk_overlap']}, not {chunking['chunk_size']} and {chunking['chunk_overlap']}",
+                f"the index was built with chunk size {old.chunking['chunk_size']} and overlap "
+                f"{old.chunking['chunk_overlap']}, not {chunking['chunk_size']} and {chunking['chunk_overlap']}",
                 hint="use the same --chunk-size/--chunk-overlap, or re-index with --rebuild",
             )
-        recorded_type = old["build"]["index_type"] if "build" in old else old.get("vectors", {}).get("type")
+        recorded_type = old.build["index_type"] if old.build else old.vectors.get("type")
         if self._index_type not in ("auto", recorded_type):
             raise ConfigError(f"the index is a {recorded_type} index, not {self._index_type}",
                               hint="re-index with --rebuild to change --index-type")
@@ -670,8 +670,8 @@ class IndexWriter(_IndexView):
         self._conn.executemany("DELETE FROM chunk_terms WHERE rowid = ?", [(i,) for i in ids])
         self._flush()
         if self.index is not None:
-            if vector_index.supports_removal(self.manifest["vectors"]):
-                vector_index.remove_ids(self.index, self.manifest["vectors"], np.asarray(ids, dtype=np.int64))
+            if vector_index.supports_removal(self.manifest.vectors):
+                vector_index.remove_ids(self.index, self.manifest.vectors, np.asarray(ids, dtype=np.int64))
             else:
                 self._rebuild_graph = True
         return len(ids)
@@ -712,7 +712,7 @@ class IndexWriter(_IndexView):
         self._buffer = {}
         if self.index is None:
             kind = vector_index.staging_type(self._index_type)
-            self.index, self.manifest["vectors"] = vector_index.build(kind, self._dim)
+            self.index, self.manifest.vectors = vector_index.build(kind, self._dim)
         self.index.add_with_ids(block, ids)
 
     def _rebuild_hnsw(self) -> None:
@@ -720,7 +720,7 @@ class IndexWriter(_IndexView):
 
         ids = [r[0] for r in self._conn.execute("SELECT id FROM chunks ORDER BY id")]
         kept = np.stack([self.index.reconstruct(i) for i in ids]) if ids else np.zeros((0, self._dim), np.float32)
-        self.index, self.manifest["vectors"] = vector_index.build("hnsw", self._dim)
+        self.index, self.manifest.vectors = vector_index.build("hnsw", self._dim)
         if ids:
             self.index.add_with_ids(kept, np.asarray(ids, dtype=np.int64))
 
@@ -751,10 +751,10 @@ class IndexWriter(_IndexView):
             if self.vectors_lost:
                 actions.append(f"rebuilt the damaged vectors file from {len(missing)} chunk texts")
         else:
-            have = set(vector_index.stored_ids(self.index, self.manifest["vectors"]).tolist())
+            have = set(vector_index.stored_ids(self.index, self.manifest.vectors).tolist())
             extra = np.asarray(sorted(have - ids), dtype=np.int64)
             if len(extra):
-                vector_index.remove_ids(self.index, self.manifest["vectors"], extra)
+                vector_index.remove_ids(self.index, self.manifest.vectors, extra)
                 actions.append(f"dropped {len(extra)} orphan vector(s) with no chunk row")
             missing = sorted(ids - have)
             if missing:
@@ -775,14 +775,13 @@ class IndexWriter(_IndexView):
         self._conn.execute("DELETE FROM term_frequencies")
         if self._conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0] <= TERM_FREQUENCIES_ABOVE:
             return
-        self._conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.fsearch_vocabulary "
-                           "USING fts5vocab(main, chunk_terms, row)")
+        self._open_vocabulary()
         self._conn.execute("INSERT INTO term_frequencies (term, chunks) SELECT term, doc FROM temp.fsearch_vocabulary "
                            "WHERE doc >= ?", (COMMON_TERM_CHUNKS,))
 
     def set_fusion(self, fusion: dict) -> None:
         """Record the leg calibration that hybrid search weights by (see search.calibrate)."""
-        self.manifest["fusion"] = fusion
+        self.manifest.fusion = fusion
 
     def prepare(self, final: bool = True) -> None:
         """Make every change searchable through this writer (calibration runs before the commit).
@@ -794,18 +793,18 @@ class IndexWriter(_IndexView):
             self._rebuild_hnsw()
             self._rebuild_graph = False
         if self.index is None:
-            self.index, self.manifest["vectors"] = vector_index.build(vector_index.staging_type(self._index_type),
+            self.index, self.manifest.vectors = vector_index.build(vector_index.staging_type(self._index_type),
                                                                       self._dim)
-        if final and self._building is not None and self.manifest["vectors"]["type"] == "flat" and \
+        if final and self._building is not None and self.manifest.vectors["type"] == "flat" and \
                 vector_index.choose_type(self._index_type, self.index.ntotal) == "ivf":
-            self.index, self.manifest["vectors"] = vector_index.flat_to_ivf(self.index, self._dim)
+            self.index, self.manifest.vectors = vector_index.flat_to_ivf(self.index, self._dim)
 
-    def commit(self) -> dict:
+    def commit(self) -> Manifest:
         """Publish everything since opening; returns the new manifest. On failure nothing changes."""
         with write_errors(self.folder):
             return self._commit(final=True)
 
-    def checkpoint(self) -> dict:
+    def checkpoint(self) -> Manifest:
         """Publish what is written so far and go on writing: a long build keeps its work if killed.
 
         Until the final ``commit()``, the manifest marks the build unfinished, and the next
@@ -816,33 +815,32 @@ class IndexWriter(_IndexView):
             self._conn.execute("BEGIN IMMEDIATE")
             return manifest
 
-    def _commit(self, final: bool) -> dict:
+    def _commit(self, final: bool) -> Manifest:
         self.prepare(final)
         if final:
-            self.manifest.pop("build", None)
             self._building = None
-        elif self._building is not None:
-            self.manifest["build"] = {"index_type": self._building}
+        self.manifest.build = None if self._building is None else {"index_type": self._building}
         generation = self._old_generation + 1
         files, chunks = self._conn.execute(
             "SELECT (SELECT COUNT(*) FROM files), (SELECT COUNT(*) FROM chunks)").fetchone()
         if chunks != self.index.ntotal:
             raise IndexCorruptError(f"internal error: {chunks} chunk rows but {self.index.ntotal} vectors")
-        self.manifest.update(generation=generation, counts={"files": files, "chunks": chunks},
-                             last_chunk_id=self._last_chunk_id(), updated_at=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        self.manifest.generation, self.manifest.counts = generation, Counts(files, chunks)
+        self.manifest.last_chunk_id = self._last_chunk_id()
+        self.manifest.updated_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         _crash_point("before-vectors")
         path = vectors_file(self.folder, generation)
         _write_faiss(self.index, path)
-        self.manifest["vectors_sha256"] = file_sha256(path)
+        self.manifest.vectors_sha256 = file_sha256(path)
         _crash_point("after-vectors")
         self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('manifest', ?)",
-                           (json.dumps(self.manifest, ensure_ascii=False),))
+                           (self.manifest.to_json(),))
         self._conn.execute("COMMIT")
         self._old_generation = generation
         _crash_point("after-commit")
         try:  # the commit is done: what follows is tidying up, and a failure there is a warning, not a lie
             atomic_write_bytes(self.folder / MANIFEST,
-                               json.dumps(self.manifest, ensure_ascii=False, indent=2).encode("utf-8"))
+                               self.manifest.to_json(indent=2).encode("utf-8"))
             _crash_point("after-manifest")
             self._remove_stale_vectors(keep=generation)
         except OSError as exc:
@@ -876,13 +874,13 @@ def open_index(folder: Path) -> IndexReader:
     return IndexReader(folder)
 
 
-def committed_manifest(folder: Path) -> dict | None:
+def committed_manifest(folder: Path) -> Manifest | None:
     """The committed manifest straight from the sidecar (manifest.json may lag a crash behind); None if none."""
     if not (folder / SIDECAR).is_file():
         return None
     try:
         with closing(connect_reader(folder / SIDECAR)[0]) as conn:
-            return _read_meta(conn) or None
+            return _read_meta(conn)
     except sqlite3.DatabaseError:
         return None
 
@@ -934,7 +932,8 @@ def write_errors(folder: Path) -> Iterator[None]:
     except FsearchError:
         raise  # already says what happened (some of ours are OSErrors too)
     except (OSError, sqlite3.OperationalError) as exc:
-        live = (committed_manifest(folder) or {}).get("generation")
+        committed = committed_manifest(folder)
+        live = committed.generation if committed else None
         state = f"the previous index is unchanged (generation {live})" if live else "no index was written"
         reason = describe(exc, folder)
         hint = "free some space and run it again" if "space" in reason else None

@@ -265,6 +265,7 @@ def test_an_index_from_before_pages_and_headings_still_answers_and_gains_them(ho
     with sqlite3.connect(sidecar) as conn:  # the chunks table as releases before this one wrote it
         conn.execute("ALTER TABLE chunks DROP COLUMN page")
         conn.execute("ALTER TABLE chunks DROP COLUMN heading")
+        conn.execute("PRAGMA user_version = 0")  # those releases recorded no schema version
     searcher = Searcher(open_index(home / "index"), fake_embedder)  # stays open, as serve's and the prompt's do
     hit = searcher.search("锣鼓经", k=1, mode="keyword").hits[0]
     assert (hit.page, hit.heading, hit.line) == (None, "", 1)

@@ -114,6 +114,6 @@ def test_a_failure_after_the_commit_is_a_warning_not_a_lie(home, tmp_path, fake_
 
     monkeypatch.setattr(store, "atomic_write_bytes", full)
     report = index_path(tmp_path / "a.txt", load_settings(), fake_embedder)
-    assert committed_manifest(home / "index")["generation"] == 2
+    assert committed_manifest(home / "index").generation == 2
     assert report.warnings and "generation 2 is committed" in report.warnings[0]
     assert "no space left" in report.warnings[0]

@@ -58,7 +58,7 @@ def test_an_older_index_answers_as_its_release_did_before_and_after_the_upgrade(
         assert migrations.schema_version(conn) == 0
     vectors_before = (old_index / "vectors-1.faiss").read_bytes()
     manifest = committed_manifest(old_index)
-    with IndexWriter(old_index, ModelInfo.recorded(manifest["model"]), manifest["chunking"]) as writer:
+    with IndexWriter(old_index, ModelInfo.recorded(manifest.model), manifest.chunking) as writer:
         assert writer.migrated  # at least the schema version itself
         writer.commit()
     with sqlite3.connect(old_index / "chunks.sqlite") as conn:
@@ -72,7 +72,7 @@ def test_headings_survive_the_upgrade(tmp_path, home):
     shutil.copytree(FIXTURES / "v0-pages-and-headings", tmp_path / "old")
     index_dir = tmp_path / "old" / "index"
     manifest = committed_manifest(index_dir)
-    with IndexWriter(index_dir, ModelInfo.recorded(manifest["model"]), manifest["chunking"]) as writer:
+    with IndexWriter(index_dir, ModelInfo.recorded(manifest.model), manifest.chunking) as writer:
         writer.commit()
     reader = IndexReader(index_dir)
     with reader.snapshot():
@@ -89,7 +89,7 @@ def test_a_sidecar_from_a_newer_release_is_refused_in_one_line(tmp_path):
         IndexReader(index_dir)
     manifest = committed_manifest(index_dir)
     with pytest.raises(IndexCorruptError, match="written by a newer fsearch"):
-        IndexWriter(index_dir, ModelInfo.recorded(manifest["model"]), manifest["chunking"])
+        IndexWriter(index_dir, ModelInfo.recorded(manifest.model), manifest.chunking)
 
 
 def test_a_new_index_is_written_at_the_newest_version(tmp_path, home, fake_embedder):

@@ -78,7 +78,7 @@ def test_ls_lists_folders_and_files_and_rm_takes_them_out(home, runner, tmp_path
 
     typo = runner.invoke(app, ["rm", str(kb / "nope.txt"), str(kb / "b.md")])
     assert typo.exit_code == 2 and "not in the index" in typo.stderr and "nothing was removed" in typo.stderr
-    assert committed_manifest(home / "index")["counts"]["files"] == 3
+    assert committed_manifest(home / "index").counts.files == 3
     removed = json.loads(runner.invoke(app, ["rm", str(kb / "sub"), str(kb / "b.md"), "--json"]).stdout)
     assert (removed["files_removed"], removed["chunks_removed"], removed["total_files"]) == (2, 2, 1)
     assert [Path(f["path"]).name for f in json.loads(runner.invoke(app, ["ls", "--json"]).stdout)["files"]] == \

@@ -47,11 +47,11 @@ def cli(env: dict, *args: str, **kwargs) -> subprocess.CompletedProcess:
 def assert_consistent(index_dir: Path, home: Path) -> int:
     """Counts agree everywhere, and every hit's text is in its source file, in every mode."""
     reader = IndexReader(index_dir)
-    chunks = reader.manifest["counts"]["chunks"]
+    chunks = reader.manifest.counts.chunks
     conn = sqlite3.connect(index_dir / "chunks.sqlite")
     assert conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0] == chunks == reader.index.ntotal
     assert conn.execute("SELECT COUNT(*) FROM chunk_terms").fetchone()[0] == chunks
-    assert json.loads((index_dir / "manifest.json").read_text())["generation"] <= reader.manifest["generation"]
+    assert json.loads((index_dir / "manifest.json").read_text())["generation"] <= reader.manifest.generation
     searcher = open_searcher(index_dir, home / "models", home=home)
     for mode in ("hybrid", "dense", "keyword"):
         for query in ("熊猫的笔记", "新增了一行关于咖啡的内容", "新文件讲的是钢琴"):
@@ -85,7 +85,7 @@ def test_kill_at_every_write_step_leaves_the_old_or_the_new_index(home, tmp_path
         finished = cli(env, "index", str(folder), "--json")
         assert finished.returncode == 0, finished.stderr
         assert assert_consistent(index_dir, home) == old + added
-        live = IndexReader(index_dir).manifest["generation"]
+        live = IndexReader(index_dir).manifest.generation
         assert sorted(p.name for p in index_dir.glob("vectors-*")) == [f"vectors-{live}.faiss"]
     fresh = cli(env, "index", str(folder), "--index-dir", str(tmp_path / "fresh"), "--json")
     assert json.loads(fresh.stdout)["total_chunks"] == old + added

@@ -38,7 +38,7 @@ def _write(folder: Path, embedder, files: dict[str, str], rebuild=False) -> dict
 
 def test_round_trip_finds_the_exact_chunk(tmp_path, fake_embedder):
     manifest = _write(tmp_path / "idx", fake_embedder, {"/a.txt": "alpha\nbeta\ngamma", "/b.txt": "delta"})
-    assert manifest["counts"] == {"files": 2, "chunks": 4}
+    assert (manifest.counts.files, manifest.counts.chunks) == (2, 4)
     assert json.loads((tmp_path / "idx" / "manifest.json").read_text())["generation"] == 1
     reader = IndexReader(tmp_path / "idx")
     hits = Searcher(reader, fake_embedder).search("gamma", 2, "dense").hits
@@ -51,7 +51,7 @@ def test_replacing_a_file_drops_its_old_chunks(tmp_path, fake_embedder):
     folder = tmp_path / "idx"
     _write(folder, fake_embedder, {"/a.txt": "old text", "/b.txt": "other"})
     manifest = _write(folder, fake_embedder, {"/a.txt": "new text"})
-    assert manifest["counts"] == {"files": 2, "chunks": 2} and manifest["generation"] == 2
+    assert (manifest.counts.files, manifest.counts.chunks) == (2, 2) and manifest.generation == 2
     reader = IndexReader(folder)
     texts = {h.text for h in Searcher(reader, fake_embedder).search("old text", 5, "dense").hits}
     assert texts == {"new text", "other"}
@@ -66,7 +66,7 @@ def test_another_model_is_refused(tmp_path, fake_embedder):
         store.check_model(IndexReader(tmp_path / "idx").manifest, FakeEmbedder("other-model").info)
     # --rebuild may change the model
     manifest = _write(tmp_path / "idx", FakeEmbedder("fake", dim=16), {"/b.txt": "y"}, rebuild=True)
-    assert manifest["model"]["dim"] == 16 and manifest["counts"]["chunks"] == 1
+    assert manifest.model["dim"] == 16 and manifest.counts.chunks == 1
 
 
 def test_other_chunking_is_refused(tmp_path, fake_embedder):
@@ -87,7 +87,7 @@ def test_failed_commit_leaves_the_old_index(tmp_path, fake_embedder, monkeypatch
     with pytest.raises(IndexWriteError, match="no space left .* the previous index is unchanged"):
         _write(folder, fake_embedder, {"/b.txt": "lost"})
     reader = IndexReader(folder)
-    assert reader.manifest["counts"]["chunks"] == 1
+    assert reader.manifest.counts.chunks == 1
     assert [h.text for h in Searcher(reader, fake_embedder).search("kept", 3, "dense").hits] == ["kept"]
 
 

@@ -83,7 +83,7 @@ def assert_consistent(index_dir: Path) -> int:
     """The committed rows, keyword rows and vectors agree, and every chunk's text is in its file."""
     reader = IndexReader(index_dir)
     with reader.snapshot():
-        count = reader.manifest["counts"]["chunks"]
+        count = reader.manifest.counts.chunks
         assert reader.index.ntotal == count
         assert reader._conn.execute("SELECT COUNT(*) FROM chunk_terms").fetchone()[0] == count
     reader.close()
@@ -106,18 +106,18 @@ def test_a_long_build_commits_as_it_goes_and_a_reader_follows(home, tmp_path, sm
         if not reader:
             reader.append(IndexReader(index_dir))  # opened mid-build, on the first commit
         with reader[0].snapshot() as view:
-            seen.append((view.manifest["generation"], view.index.ntotal))
-            assert view.index.ntotal == view.manifest["counts"]["chunks"]
-            assert "build" in view.manifest  # unfinished: the next run would resume it
+            seen.append((view.manifest.generation, view.index.ntotal))
+            assert view.index.ntotal == view.manifest.counts.chunks
+            assert view.manifest.build is not None  # unfinished: the next run would resume it
 
     report = index_path(folder, settings_for(index_dir, commit_every_chunks=20), FakeEmbedder(), progress=watch)
     assert report.commits >= 5 and report.total_chunks == 120
     generations = sorted(set(seen))
     assert len(generations) >= 4 and generations == sorted(generations, key=lambda g: g[1])  # growing
     assert sum(0 < chunks < 120 for _, chunks in generations) >= 4
-    assert "build" not in committed_manifest(index_dir)
+    assert committed_manifest(index_dir).build is None
     with reader[0].snapshot() as view:  # the reader left open sees the finished index
-        assert view.index.ntotal == 120 and "build" not in view.manifest
+        assert view.index.ntotal == 120 and view.manifest.build is None
 
 
 def test_progress_counts_files_and_chunks_with_a_total_and_a_rate(home, tmp_path, small_windows):
@@ -182,12 +182,10 @@ def test_ivf_is_trained_when_the_build_is_complete(home, tmp_path, small_windows
     folder = make_corpus(tmp_path, files=200, lines=4)
     index_dir = tmp_path / "index"
     settings = settings_for(index_dir, commit_every_chunks=200)
-    types = []
     with pytest.raises(KeyboardInterrupt):
-        index_path(folder, settings, Interrupting(calls=60), index_type="ivf",
-                   progress=lambda p: types.append((committed_manifest(index_dir) or {}).get("vectors", {})))
+        index_path(folder, settings, Interrupting(calls=60), index_type="ivf")
     manifest = committed_manifest(index_dir)
-    assert manifest["vectors"]["type"] == "flat" and manifest["build"] == {"index_type": "ivf"}
+    assert manifest.vectors["type"] == "flat" and manifest.build == {"index_type": "ivf"}
     report = index_path(folder, settings, FakeEmbedder())  # resumed with the default index type
     assert report.resumed and report.vectors["type"] == "ivf" and report.total_chunks == 800
     assert assert_consistent(index_dir) == 800

@@ -224,7 +224,7 @@ def test_a_minute_of_readers_racing_a_writer(home, fake_embedder):
 
 def swap_two_ids(index_dir: Path) -> None:
     """Damage the vectors file the way a bad disk or a careless tool would: two ids change places."""
-    path = vectors_file(index_dir, committed_manifest(index_dir)["generation"])
+    path = vectors_file(index_dir, committed_manifest(index_dir).generation)
     index = faiss.read_index(str(path))
     ids = faiss.vector_to_array(index.id_map)
     ids[[0, 1]] = ids[[1, 0]]
@@ -239,10 +239,10 @@ def test_swapped_ids_are_refused_by_search_and_update_until_repaired(home, runne
     searched = runner.invoke(app, ["search", "熊猫吃什么"])
     assert searched.exit_code == 2 and "checksum" in searched.stderr and "doctor --repair" in searched.stderr
     (folder / "c.txt").write_text("长城在北方。\n", encoding="utf-8")
-    before = committed_manifest(home / "index")["generation"]
+    before = committed_manifest(home / "index").generation
     updated = runner.invoke(app, ["index", str(folder)])
     assert updated.exit_code == 2 and "nothing was changed" in updated.stderr
-    assert committed_manifest(home / "index")["generation"] == before  # the damage was not laundered
+    assert committed_manifest(home / "index").generation == before  # the damage was not laundered
     doctor = runner.invoke(app, ["doctor", "--repair", "--json"])
     assert doctor.exit_code == 0 and json.loads(doctor.stdout)["healthy"], doctor.output
     top = json.loads(runner.invoke(app, ["search", "熊猫吃什么", "--json", "--mode", "dense"]).stdout)
@@ -270,7 +270,7 @@ def test_invalid_vectors_are_never_written(home, tmp_path, poison):
     (folder / "bad.txt").write_text(f"这一段会变成 {poison}。\n", encoding="utf-8")
     with pytest.raises(InvalidVectorError, match=r"invalid vector.*bad\.txt:1"):
         index_path(folder, load_settings(), embedder)
-    assert committed_manifest(home / "index")["counts"]["chunks"] == 1
+    assert committed_manifest(home / "index").counts.chunks == 1
 
 
 def test_doctor_finds_text_altered_inside_the_sidecar_and_repair_removes_it(home, runner, tmp_path):
@@ -423,8 +423,8 @@ def test_index_folders_with_uri_characters_are_separate(home, tmp_path, fake_emb
         settings = load_settings(index_dir=tmp_path / name)
         index_documents(doc_set(name.replace("%", "p"), 2), settings, fake_embedder)
     index_documents(doc_set("R", 1), load_settings(index_dir=tmp_path / "notes#A"), fake_embedder, rebuild=True)
-    assert committed_manifest(tmp_path / "notes#B")["counts"]["chunks"] == 2
-    assert committed_manifest(tmp_path / "notes#A")["counts"]["chunks"] == 1
+    assert committed_manifest(tmp_path / "notes#B").counts.chunks == 2
+    assert committed_manifest(tmp_path / "notes#A").counts.chunks == 1
     made = {p.name for p in tmp_path.iterdir()} - {"home", "work"}
     assert made == {"notes#A", "notes#B", "a?b%20c", "空 格%"}  # nothing written beside the folders
     for name in made:
@@ -446,7 +446,7 @@ def test_rebuild_works_over_a_damaged_sidecar(home, runner, tmp_path, fake_embed
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert report["total_chunks"] == 1
-    assert committed_manifest(home / "index")["generation"] > 1  # generations keep rising
+    assert committed_manifest(home / "index").generation > 1  # generations keep rising
 
 
 def test_doctor_during_a_live_commit_and_after_a_killed_first_build(home, runner, tmp_path, fake_embedder):
@@ -497,7 +497,7 @@ def test_an_index_remembers_its_chunk_settings(home, runner):
     assert first.exit_code == 0
     again = runner.invoke(app, ["index", str(SAMPLE), "--json"])
     assert again.exit_code == 0, again.output
-    assert committed_manifest(home / "index")["chunking"] == {"chunk_size": 120, "chunk_overlap": 10}
+    assert committed_manifest(home / "index").chunking == {"chunk_size": 120, "chunk_overlap": 10}
 
 
 def test_long_running_reader_refuses_a_rebuild_with_another_model(home, fake_embedder):

@@ -1,0 +1,59 @@
+"""The manifest: what an index was built with and what it holds, as one typed object.
+
+It is stored as JSON in the sidecar's ``meta`` table, written in each commit's transaction
+(so it always describes the committed rows), and copied to ``manifest.json`` for people.
+The records inside it belong to the modules that use them: ``model`` to embedding.ModelInfo,
+``vectors`` to vectors.py, ``fusion`` to search.py.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+#: the layout of the manifest and the vectors file (the sidecar's schema has its own version)
+FORMAT_VERSION = 2
+
+
+@dataclass(frozen=True)
+class Counts:
+    files: int = 0
+    chunks: int = 0
+
+
+@dataclass
+class Manifest:
+    format_version: int
+    generation: int
+    #: ModelInfo.identity() plus source, revision and max_tokens
+    model: dict[str, Any]
+    #: chunk_size and chunk_overlap
+    chunking: dict[str, int]
+    #: how chunk_terms was filled (store.KEYWORD_FORMAT)
+    keyword: dict[str, Any]
+    created_at: str
+    #: the vector index type and its parameters (vectors.py); empty before the first vectors
+    vectors: dict[str, Any] = field(default_factory=dict)
+    #: the hybrid calibration (search.calibrate) and the chunks changed since it
+    fusion: dict[str, Any] = field(default_factory=dict)
+    updated_at: str = ""
+    counts: Counts = field(default_factory=Counts)
+    #: chunk ids keep rising across --rebuild, so an id never names two texts
+    last_chunk_id: int = 0
+    vectors_sha256: str = ""
+    #: while a build is unfinished: {"index_type": what it was asked for}; the next run resumes it
+    build: dict[str, str] | None = None
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        data = json.loads(text)
+        known = {name: data[name] for name in cls.__dataclass_fields__ if name in data}
+        known["counts"] = Counts(**data.get("counts", {}))
+        return cls(**known)
+
+    def to_json(self, indent: int | None = None) -> str:
+        data = asdict(self)
+        if self.build is None:
+            del data["build"]
+        return json.dumps(data, ensure_ascii=False, indent=indent)
