@@ -227,6 +227,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "fsearch-perf")
     parser.add_argument("--skip-indexing", action="store_true", help="skip the real-model indexing measurements")
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument("--flat-only", action="store_true", help="skip the HNSW and IVF builds")
     args = parser.parse_args()
     if not CMRC.exists():
         sys.exit(f"needs {CMRC}")
@@ -251,7 +252,7 @@ def main() -> None:
         for mode in ("dense", "keyword", "hybrid"):
             p50, p95, p99 = m[mode]
             rows.append((f"{label}: {mode} query p50 / p95 / p99", f"{p50:.1f} / {p95:.1f} / {p99:.1f} ms"))
-        if n >= 100_000:
+        if n >= 100_000 and not args.flat_only:
             kind = "ivf" if n >= 1_000_000 else "hnsw"
             other = args.work / f"synthetic-{n}-{kind}"
             build = build_synthetic(other, n, words, index_type=kind)
