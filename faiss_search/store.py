@@ -580,8 +580,10 @@ class IndexWriter(_IndexView):
             if statement.strip():
                 self._conn.execute(statement)
         #: the schema migrations this writer ran on an older sidecar (committed with its first commit)
-        self.migrated = migrations.migrate(self._conn, self.folder) if keep else []
-        if not keep:
+        self.migrated: list[str] = []
+        if keep:
+            self.migrated = migrations.migrate(self._conn, self.folder)
+        else:
             migrations.mark_current(self._conn)
         if not keep and last_id:
             # ids are never reused: a reader holding old vectors must not find new text under an old id
@@ -589,7 +591,11 @@ class IndexWriter(_IndexView):
             self._conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('chunks', ?)", (last_id,))
         now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         #: while a build is unfinished, the index type asked for (it may still become IVF when complete)
-        self._building = old.build["index_type"] if self.resumed else None if keep else self._index_type
+        self._building: str | None = self._index_type  # a new build
+        if self.resumed:
+            self._building = old.build["index_type"]
+        elif keep:
+            self._building = None  # an update of a finished index
         if self._building is not None and self._index_type == "auto":
             self._index_type = self._building
         self.manifest = Manifest(
@@ -710,10 +716,14 @@ class IndexWriter(_IndexView):
         ids = np.fromiter(self._buffer.keys(), dtype=np.int64, count=len(self._buffer))
         block = np.ascontiguousarray(np.stack(list(self._buffer.values())), dtype=np.float32)
         self._buffer = {}
-        if self.index is None:
-            kind = vector_index.staging_type(self._index_type)
-            self.index, self.manifest.vectors = vector_index.build(kind, self._dim)
+        self._ensure_index()
         self.index.add_with_ids(block, ids)
+
+    def _ensure_index(self) -> None:
+        """Create the empty index this writer grows, if there is none yet (flat where it may become IVF)."""
+        if self.index is None:
+            self.index, self.manifest.vectors = vector_index.build(vector_index.staging_type(self._index_type),
+                                                                      self._dim)
 
     def _rebuild_hnsw(self) -> None:
         import numpy as np
@@ -792,9 +802,7 @@ class IndexWriter(_IndexView):
         if self._rebuild_graph:
             self._rebuild_hnsw()
             self._rebuild_graph = False
-        if self.index is None:
-            self.index, self.manifest.vectors = vector_index.build(vector_index.staging_type(self._index_type),
-                                                                      self._dim)
+        self._ensure_index()
         if final and self._building is not None and self.manifest.vectors["type"] == "flat" and \
                 vector_index.choose_type(self._index_type, self.index.ntotal) == "ivf":
             self.index, self.manifest.vectors = vector_index.flat_to_ivf(self.index, self._dim)
