@@ -28,6 +28,7 @@ from .render import (
     print_json,
     print_listing,
     print_models,
+    print_push,
     print_result,
     print_source_failure,
     print_status,
@@ -59,6 +60,12 @@ ChunkOverlapOpt = Annotated[Optional[int], typer.Option(help="Characters shared 
                                                         "[default: 50].", show_default=False)]
 NoWaitOpt = Annotated[bool, typer.Option("--no-wait", help="Fail at once if another fsearch is updating this "
                                           "index, instead of waiting for it.")]
+StoreOpt = Annotated[Optional[str], typer.Option(
+    "--store", help="Use a Milvus collection instead of the local index: milvus:///path/kb.db (Milvus Lite) or "
+    "http://host:19530 (a server; its token from $FSEARCH_MILVUS_TOKEN) [env FSEARCH_STORE].", show_default=False)]
+CollectionOpt = Annotated[Optional[str], typer.Option(
+    "--collection", help="The Milvus collection [default: fsearch; env FSEARCH_MILVUS_COLLECTION].",
+    show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
 EmbedderOpt = Annotated[Optional[str], typer.Option(
     "--embedder", help="local (a model on this machine) or openai (OpenAI-compatible servers: vLLM, SGLang, TEI, "
@@ -155,10 +162,14 @@ def index(
     embedder: EmbedderOpt = None,
     base_url: BaseUrlOpt = None,
     api_key: ApiKeyOpt = None,
+    store: StoreOpt = None,
+    collection: CollectionOpt = None,
     config: ConfigOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Read, chunk and embed documents into the index. Re-running updates only what changed.
+
+    With --store the local index is the working copy and the Milvus collection gets what changed.
 
     Hidden files and folders, and what .gitignore/.ignore files exclude, are passed over (and counted).
     Files that leave a folder (deleted, now ignored or excluded) leave the index on the next run.
@@ -171,7 +182,8 @@ def index(
     from .store import committed_manifest
 
     settings = load_settings(config, index_dir=index_dir, model=model, chunk_size=chunk_size,
-                             chunk_overlap=chunk_overlap)
+                             chunk_overlap=chunk_overlap, store=store, milvus_collection=collection)
+    address = settings.store_address  # a bad address fails before any embedding
     manifest = committed_manifest(settings.index_path)
     settings = settings.for_index(manifest)
     chosen = choose_embedder(manifest.model if manifest else None, settings.models_dir, settings.model, embedder,
@@ -181,10 +193,47 @@ def index(
                             wait=not no_wait, on_wait=_say_waiting,
                             filters=Filters(not no_ignore, tuple(include or ()), tuple(exclude or ())),
                             on_phase=progress.phase)
+    pushed = _push(settings.index_path, address, replace_other=rebuild, quiet=json_output) if address else None
     if json_output:
-        print_json(report.to_dict())
+        print_json(report.to_dict() | ({"store": pushed.to_dict()} if pushed else {}))
     else:
         print_index_report(report, verbose=verbose)
+        if pushed:
+            print_push(pushed)
+
+
+def _push(index_dir: Path, address: Any, replace_other: bool, quiet: bool) -> Any:
+    from .milvus_store import push
+
+    with _progress("sending to Milvus", disable=quiet) as progress:
+        return push(index_dir, address, replace_other=replace_other, on_progress=progress.count)
+
+
+@app.command()
+@handle_errors
+def export(
+    to: Annotated[str, typer.Option("--to", help="The Milvus store: milvus:///path/kb.db or http://host:19530.",
+                                    show_default=False)],
+    collection: CollectionOpt = None,
+    replace: Annotated[bool, typer.Option("--replace", help="If the collection holds another index (or another "
+                                          "model's), drop it first.")] = False,
+    index_dir: IndexDirOpt = None,
+    config: ConfigOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Send the local index to a Milvus collection, without re-embedding; again later, only what changed.
+
+    Any machine can then search it with --store. Example: fsearch export --to http://milvus:19530 --collection kb
+    """
+    from .store import open_index
+
+    settings = load_settings(config, index_dir=index_dir, store=to, milvus_collection=collection)
+    open_index(settings.index_path).close()  # no local index: that line, before connecting anywhere
+    pushed = _push(settings.index_path, settings.store_address, replace_other=replace, quiet=json_output)
+    if json_output:
+        print_json(pushed.to_dict())
+    else:
+        print_push(pushed)
 
 
 class _progress:
@@ -210,6 +259,10 @@ class _progress:
             speed += f" · ETA {_clock(eta)}"
         self.bar.update(self.task, completed=done.chunks_done, total=done.chunks_total or None,
                         files=f"files {done.files_done:,}/{done.files_total:,}", rate=speed)
+
+    def count(self, done: int, total: int) -> None:
+        """Plain progress: ``done`` of ``total`` chunks (sending to Milvus)."""
+        self.bar.update(self.task, completed=done, total=total)
 
     def __enter__(self) -> "_progress":
         self.bar.start()
@@ -262,6 +315,8 @@ def search(
         "real answer. 0 shows everything.")] = MIN_RELEVANCE,
     instruction: InstructionOpt = "auto",
     index_dir: IndexDirOpt = None,
+    store: StoreOpt = None,
+    collection: CollectionOpt = None,
     model: ModelOpt = None,
     base_url: BaseUrlOpt = None,
     api_key: ApiKeyOpt = None,
@@ -279,7 +334,8 @@ def search(
     from .search import clean_query, open_searcher
 
     query = " ".join(words) if words else None
-    settings = load_settings(config, index_dir=index_dir, model=model, top_k=top_k)
+    settings = load_settings(config, index_dir=index_dir, model=model, top_k=top_k, store=store,
+                             milvus_collection=collection)
     if query is not None and queries is not None:
         raise InputError("give either a QUERY or --queries FILE, not both")
     batch = _read_queries(queries) if queries is not None else None
@@ -289,7 +345,7 @@ def search(
         clean_query(query)  # an empty query fails before the model loads
     searcher = open_searcher(settings.index_path, settings.models_dir, settings.model, home=settings.home,
                              query_instruction=_query_instruction(instruction), base_urls=base_url or (),
-                             api_key=api_key)
+                             api_key=api_key, store=settings.store_address)
     if query is None and batch is None:
         from .repl import run_repl
 
@@ -380,16 +436,21 @@ def init(
 
 @app.command()
 @handle_errors
-def status(index_dir: IndexDirOpt = None, config: ConfigOpt = None, json_output: JsonOpt = False) -> None:
+def status(index_dir: IndexDirOpt = None, store: StoreOpt = None, collection: CollectionOpt = None,
+           config: ConfigOpt = None, json_output: JsonOpt = False) -> None:
     """Show which index is in use and why, and what it holds: model, files, chunks, size, when built."""
     from .locking import writer_active
-    from .store import committed_manifest, open_index
+    from .search import open_reader
+    from .store import committed_manifest
 
-    settings = load_settings(config, index_dir=index_dir)
+    settings = load_settings(config, index_dir=index_dir, store=store, milvus_collection=collection)
+    address = settings.store_address
     info: dict[str, Any] = {"index_dir": str(settings.index_path.resolve()), "chosen_by": settings.index_origin,
-                            "exists": committed_manifest(settings.index_path) is not None}
+                            "exists": address is not None or committed_manifest(settings.index_path) is not None}
+    if address is not None:
+        info = {"store": str(address), "exists": True}
     if info["exists"]:
-        reader = open_index(settings.index_path)
+        reader = open_reader(settings.index_path, address)
         manifest = reader.manifest
         info.update({
             "model": manifest.model["name"],
@@ -404,7 +465,7 @@ def status(index_dir: IndexDirOpt = None, config: ConfigOpt = None, json_output:
             "updated_at": manifest.updated_at,
             "generation": manifest.generation,
             "format_version": manifest.format_version,
-            "build": "complete" if manifest.build is None else
+            "build": reader.push_state() if address else "complete" if manifest.build is None else
                      "in progress" if writer_active(settings.index_path) else "interrupted",
         })
         reader.close()
@@ -423,21 +484,23 @@ def list_files(
                                                           show_default=False)] = None,
     folders: Annotated[bool, typer.Option("--folders", "-d", help="One line per folder, not per file.")] = False,
     index_dir: IndexDirOpt = None,
+    store: StoreOpt = None,
+    collection: CollectionOpt = None,
     config: ConfigOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
     """List what the index holds: files (or --folders) with their chunks and when they were indexed."""
     from .documents import source_name
-    from .store import open_index
+    from .search import open_reader
 
-    settings = load_settings(config, index_dir=index_dir)
-    reader = open_index(settings.index_path)
+    settings = load_settings(config, index_dir=index_dir, store=store, milvus_collection=collection)
+    reader = open_reader(settings.index_path, settings.store_address)
     with reader.snapshot():
         files = [f for under in ([source_name(p) for p in paths] if paths else [None])
                  for f in reader.indexed_files(under)]
     reader.close()
     if json_output:
-        print_json({"index_dir": str(settings.index_path), "files": [vars(f) for f in files]})
+        print_json({"index_dir": str(settings.store_address or settings.index_path), "files": [vars(f) for f in files]})
     else:
         print_listing(files, folders)
 
@@ -554,6 +617,8 @@ def eval_command(
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Re-index the corpus even if an index of it "
                                           "with these settings exists.")] = False,
     index_dir: IndexDirOpt = None,
+    store: StoreOpt = None,
+    collection: CollectionOpt = None,
     config: ConfigOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
@@ -564,12 +629,13 @@ def eval_command(
     """
     from .evaluation import evaluate
 
-    settings = load_settings(config, index_dir=index_dir, chunk_size=chunk_size, chunk_overlap=chunk_overlap)
+    settings = load_settings(config, index_dir=index_dir, chunk_size=chunk_size, chunk_overlap=chunk_overlap,
+                             store=store, milvus_collection=collection)
     models = model or [settings.model or DEFAULT_MODEL]
     with _progress("embedding", disable=json_output) as progress:
         rows = evaluate(dataset, settings, models, mode or ["hybrid", "dense", "keyword"], split=split,
                         rebuild=rebuild, query_instruction=_query_instruction(instruction),
-                        progress=progress)
+                        progress=progress, store=settings.store_address)
     if json_output:
         print_json({"dataset": dataset.name, "results": [row.to_dict() for row in rows]})
     else:
@@ -580,8 +646,11 @@ def eval_command(
 @handle_errors
 def doctor(
     repair: Annotated[bool, typer.Option("--repair", help="Fix what can be fixed: rebuild the keyword index or "
-                                         "the vectors from the sidecar, drop orphans, remove leftovers.")] = False,
+                                         "the vectors from the sidecar, drop orphans, remove leftovers; with "
+                                         "--store: push the local index again.")] = False,
     index_dir: IndexDirOpt = None,
+    store: StoreOpt = None,
+    collection: CollectionOpt = None,
     base_url: BaseUrlOpt = None,
     api_key: ApiKeyOpt = None,
     config: ConfigOpt = None,
@@ -590,12 +659,18 @@ def doctor(
     """Check that an index is whole and consistent (exit 1 if it is not); --repair fixes it.
 
     Checks row counts, chunk texts against their hashes, the vectors file against its checksum
-    and ids, the keyword index, manifest.json and leftovers. Safe while an update runs.
+    and ids, the keyword index, manifest.json and leftovers. Safe while an update runs. With --store:
+    the Milvus collection against its ledger (unpublished or undeleted chunks, counts, file rows).
     """
     from . import doctor as doctor_module
 
-    settings = load_settings(config, index_dir=index_dir)
-    if repair:
+    settings = load_settings(config, index_dir=index_dir, store=store, milvus_collection=collection)
+    address = settings.store_address
+    if address and repair:
+        report = doctor_module.repair_store(settings.index_path, address)
+    elif address:
+        report = doctor_module.check_store(address)
+    elif repair:
         report = doctor_module.repair(settings.index_path, settings.models_dir, settings.home,
                                       base_urls=base_url or (), api_key=api_key)
     else:
@@ -614,6 +689,8 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on (0.0.0.0 for every interface).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port.")] = 8000,
     index_dir: IndexDirOpt = None,
+    store: StoreOpt = None,
+    collection: CollectionOpt = None,
     model: ModelOpt = None,
     api_key: Annotated[Optional[str], typer.Option(
         "--api-key", help="Require 'Authorization: Bearer KEY' on every route but /health and /ready "
@@ -639,12 +716,12 @@ def serve(
     from .search import open_searcher
     from .store import committed_manifest
 
-    settings = load_settings(config, index_dir=index_dir, model=model)
+    settings = load_settings(config, index_dir=index_dir, model=model, store=store, milvus_collection=collection)
     listener = _listen(host, port)  # before anything says "serving": a busy port is one clear line
     searcher = None
-    if committed_manifest(settings.index_path):
+    if settings.store_address or committed_manifest(settings.index_path):
         searcher = open_searcher(settings.index_path, settings.models_dir, settings.model, home=settings.home,
-                                 engine=settings.engine)
+                                 engine=settings.engine, store=settings.store_address)
         embedder = searcher.embedder
     else:
         embedder = choose_embedder(None, settings.models_dir, settings.model, engine=settings.engine)
@@ -657,7 +734,8 @@ def serve(
         logging.getLogger("fsearch.access").addHandler(handler)
         logging.getLogger("fsearch.access").setLevel(logging.INFO)
     err.print(f"serving {embedder.info.name} ({embedder.info.dim} dimensions)"
-              + (f" and the index {settings.index_path} ({searcher.size} chunks)" if searcher else "")
+              + (f" and the index {settings.store_address or settings.index_path} ({searcher.size} chunks)"
+                 if searcher else "")
               + f" on http://{host}:{port}/v1" + (" (API key required)" if key else ""))
     run(application, listener, shutdown_seconds)
 
@@ -666,6 +744,8 @@ def serve(
 @handle_errors
 def mcp_command(
     index_dir: IndexDirOpt = None,
+    store: StoreOpt = None,
+    collection: CollectionOpt = None,
     model: ModelOpt = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -681,8 +761,9 @@ def mcp_command(
         raise InputError("fsearch mcp needs the official MCP SDK", hint="pip install 'fsearch[mcp]'") from None
     from .search import open_searcher
 
-    settings = load_settings(config, index_dir=index_dir, model=model)
-    searcher = open_searcher(settings.index_path, settings.models_dir, settings.model, home=settings.home)
+    settings = load_settings(config, index_dir=index_dir, model=model, store=store, milvus_collection=collection)
+    searcher = open_searcher(settings.index_path, settings.models_dir, settings.model, home=settings.home,
+                             store=settings.store_address)
     build_server(searcher, settings).run()
 
 

@@ -17,6 +17,7 @@ from .errors import ConfigError
 
 if TYPE_CHECKING:
     from .manifest import Manifest
+    from .milvus_store import StoreAddress
 
 CONFIG_FILE_NAME = "fsearch.toml"
 PROJECT_INDEX_NAME = ".fsearch"
@@ -54,6 +55,12 @@ class Settings:
     #: so a kill or a crash keeps it and the next run resumes from there
     commit_every_chunks: int = 20_000
     commit_every_seconds: int = 120
+    #: where commands read and write the index instead of the local folder: "" (the local index folder),
+    #: milvus:///path/kb.db (Milvus Lite) or http(s)://host:19530 (a Milvus server); see milvus_store.py
+    store: str = ""
+    milvus_collection: str = "fsearch"
+    #: a Milvus server's token ("user:password" or an API key); best given as FSEARCH_MILVUS_TOKEN
+    milvus_token: str = ""
     #: the settings given by a file, the environment or a flag (the rest are defaults)
     explicit: frozenset[str] = frozenset()
     #: why this index is the one in use, for ``status`` (a flag, the environment, a file, a project, global)
@@ -62,6 +69,15 @@ class Settings:
     @property
     def index_path(self) -> Path:
         return self.index_dir if self.index_dir is not None else self.home / "index"
+
+    @property
+    def store_address(self) -> "StoreAddress | None":
+        """The Milvus store in use, or None for the local index folder."""
+        if not self.store:
+            return None
+        from .milvus_store import parse_address
+
+        return parse_address(self.store, self.milvus_collection, self.milvus_token)
 
     @property
     def models_dir(self) -> Path:

@@ -12,7 +12,7 @@ import sqlite3
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from . import lexical
 from . import vectors as vector_index
@@ -30,6 +30,9 @@ from .store import (
     vectors_file,
     write_errors,
 )
+
+if TYPE_CHECKING:
+    from .milvus_store import StoreAddress
 
 RERUN_HINT = "run the same `fsearch index PATH` again to finish it"
 
@@ -187,4 +190,26 @@ def repair(folder: Path, models_dir: Path, home: Path, base_urls: Sequence[str] 
         actions.append(f"removed {leftover.name}")
     after = check(folder)
     after.repaired = actions or ["rewrote the manifest and removed leftover files"]
+    return after
+
+
+def check_store(address: "StoreAddress") -> DoctorReport:
+    """A Milvus collection checked against its own ledger and manifest."""
+    from . import milvus_store
+
+    problems, manifest = milvus_store.check(address)
+    return DoctorReport(str(address), problems, generation=manifest.generation, chunks=manifest.counts.chunks)
+
+
+def repair_store(folder: Path, address: "StoreAddress") -> DoctorReport:
+    """The writer's local index pushed again: it finishes an interrupted push and restores what was lost."""
+    from . import milvus_store
+
+    before = check_store(address)
+    if before.healthy:
+        return before
+    pushed = milvus_store.push(folder, address)
+    after = check_store(address)
+    after.repaired = [f"pushed the local index {folder} again: {pushed.chunks_added} chunk(s) sent, "
+                      f"{pushed.chunks_removed} removed"]
     return after

@@ -14,7 +14,7 @@ import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from .backends import choose_embedder
 from .config import DEFAULT_MODEL, Settings
@@ -22,8 +22,10 @@ from .documents import Document
 from .errors import InputError, ModelMismatchError
 from .indexer import ProgressCallback, index_documents
 from .models.registry import ResolvedModel, local_folder_name, resolve_model
-from .search import MODES, Searcher
-from .store import open_index
+from .search import MODES, Searcher, open_reader
+
+if TYPE_CHECKING:
+    from .milvus_store import StoreAddress
 
 CUTOFFS = (1, 5, 10)
 QUERY_BATCH = 256
@@ -144,8 +146,12 @@ def eval_index_dir(settings: Settings, dataset: str, resolved: ResolvedModel) ->
 
 def evaluate(folder: Path, settings: Settings, models: list[str], modes: list[str], split: str | None = None,
              rebuild: bool = False, query_instruction: bool = True,
-             progress: ProgressCallback | None = None) -> list[EvalRow]:
-    """Index the corpus once per model (reusing what is already indexed) and score every mode."""
+             progress: ProgressCallback | None = None, store: "StoreAddress | None" = None) -> list[EvalRow]:
+    """Index the corpus once per model (reusing what is already indexed) and score every mode.
+
+    With ``store`` each model's index is pushed to that Milvus collection (replacing what it held)
+    and searched there.
+    """
     for mode in modes:
         if mode not in MODES:
             raise InputError(f"unknown mode '{mode}'", hint=f"use {', '.join(MODES)}")
@@ -164,7 +170,11 @@ def evaluate(folder: Path, settings: Settings, models: list[str], modes: list[st
                 raise  # the user's own folder: never rebuilt behind their back
             # our cache of this data set was made by another fsearch version or settings: make it again
             report = index_documents(dataset.documents, run_settings, embedder, rebuild=True, progress=progress)
-        searcher = Searcher(open_index(index_dir), embedder, query_instruction)
+        if store is not None:
+            from .milvus_store import push
+
+            push(index_dir, store, replace_other=True)
+        searcher = Searcher(open_reader(index_dir, store), embedder, query_instruction)
         for mode in modes:
             ranked, qps = rank_documents(searcher, dataset, mode)
             rows.append(EvalRow(resolved.name, mode, score(ranked, dataset.qrels), len(dataset.qrels),

@@ -20,6 +20,8 @@ from .search import SearchResult
 if TYPE_CHECKING:
     from rich.table import Table
 
+    from .milvus_store import PushReport
+
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
@@ -159,8 +161,15 @@ def human_size(n: int) -> str:
     return f"{n} B"
 
 
+def print_push(pushed: "PushReport") -> None:
+    out.print(f"{escape(pushed.store)}: {pushed.chunks_added} chunk(s) sent, {pushed.chunks_removed} removed"
+              + (" (finishing an interrupted push)" if pushed.finished_earlier else "")
+              + f"; it holds {pushed.files} file(s), {pushed.chunks} chunk(s). {pushed.seconds:.1f} s.")
+
+
 def print_status(status: dict) -> None:
-    rows = [("index", status["index_dir"]), ("chosen by", status["chosen_by"])]
+    rows = [("store", status["store"])] if "store" in status else \
+        [("index", status["index_dir"]), ("chosen by", status["chosen_by"])]
     if not status["exists"]:
         rows.append(("holds", "nothing yet: fsearch index PATH fills it"))
     else:
@@ -170,13 +179,17 @@ def print_status(status: dict) -> None:
             ("files", str(status["files"])),
             ("chunks", str(status["chunks"])),
             ("chunking", f"size {status['chunk_size']}, overlap {status['chunk_overlap']}"),
-            ("size on disk", human_size(status["size_bytes"])),
+            ("size on disk", human_size(status["size_bytes"]) if status["size_bytes"] is not None else
+             "(on the Milvus server)"),
             ("built", status["created_at"]),
             ("updated", status["updated_at"]),
         ]
         if status["build"] != "complete":
-            rows.append(("build", "in progress: these are the files committed so far" if status["build"] ==
-                         "in progress" else "interrupted: run the same `fsearch index` again to finish it"))
+            rows.append(("build", {"in progress": "in progress: these are the files committed so far",
+                                   "interrupted": "interrupted: run the same `fsearch index` again to finish it",
+                                   "push unfinished": "a push was interrupted: what was published is searchable; "
+                                                      "`fsearch export` (or the index run) again finishes it"
+                                   }[status["build"]]))
     for key, value in rows:
         out.print(f"[bold]{key:>12}[/]  {escape(value)}")
 

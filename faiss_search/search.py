@@ -42,6 +42,7 @@ from .snippets import Match, locate
 from .store import REPAIR_HINT, IndexReader, check_model, open_index
 
 if TYPE_CHECKING:
+    from .milvus_store import MilvusReader, StoreAddress
     from .store import _IndexView
 
 MODES = ("hybrid", "dense", "keyword")
@@ -210,7 +211,8 @@ class Searcher:
     (an update or a rebuild) is followed, and vectors and texts always come from the same one.
     """
 
-    def __init__(self, reader: IndexReader, embedder: Embedder, query_instruction: bool = True) -> None:
+    def __init__(self, reader: "IndexReader | MilvusReader", embedder: Embedder,
+                 query_instruction: bool = True) -> None:
         self.reader = reader
         self._embedder = embedder
         self._checked_model: dict | None = None
@@ -233,7 +235,7 @@ class Searcher:
     def size(self) -> int:
         """Chunks in the newest committed generation."""
         with self.reader.snapshot():
-            return self.reader.index.ntotal
+            return self.reader.chunk_count
 
     @property
     def default_mode(self) -> str:
@@ -327,13 +329,22 @@ def _positions(ranked: Ranked) -> dict[int, tuple[int, float]]:
     return {chunk_id: (rank, score) for rank, (chunk_id, score) in enumerate(ranked, 1)}
 
 
+def open_reader(index_dir: Path, store: "StoreAddress | None" = None) -> "IndexReader | MilvusReader":
+    """The local index folder, or the Milvus collection ``store`` names."""
+    if store is None:
+        return open_index(index_dir)
+    from .milvus_store import MilvusReader
+
+    return MilvusReader(store)
+
+
 def open_searcher(index_dir: Path, models_dir: Path, model: str | None = None, home: Path | None = None,
                   query_instruction: bool = True, base_urls: Sequence[str] = (),
-                  api_key: str | None = None, engine: str = "auto") -> Searcher:
+                  api_key: str | None = None, engine: str = "auto", store: "StoreAddress | None" = None) -> Searcher:
     """Open an index with the model it was built with; an explicitly different ``model`` is refused."""
     from .backends import choose_embedder
 
-    reader = open_index(index_dir)
+    reader = open_reader(index_dir, store)
     try:
         embedder = choose_embedder(reader.manifest.model, models_dir, model, base_urls=base_urls, api_key=api_key,
                                    engine=engine)

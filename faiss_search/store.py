@@ -492,6 +492,11 @@ class IndexReader(_IndexView):
         ).fetchall()
         return {row[0]: StoredChunk(*row) for row in rows}
 
+    @property
+    def chunk_count(self) -> int:
+        """Chunks in the generation loaded (inside ``snapshot()``: the newest committed)."""
+        return self.index.ntotal
+
     def size_on_disk(self) -> int:
         return sum(p.stat().st_size for p in self.folder.iterdir() if p.is_file())
 
