@@ -169,7 +169,8 @@ def index(
 ) -> None:
     """Read, chunk and embed documents into the index. Re-running updates only what changed.
 
-    With --store the local index is the working copy and the Milvus collection gets what changed.
+    With --store a local working copy (under $FSEARCH_HOME/stores, or --index-dir) keeps what is
+    embedded, and the Milvus collection is sent what changed.
 
     Hidden files and folders, and what .gitignore/.ignore files exclude, are passed over (and counted).
     Files that leave a folder (deleted, now ignored or excluded) leave the index on the next run.
@@ -182,7 +183,7 @@ def index(
     from .store import committed_manifest
 
     settings = load_settings(config, index_dir=index_dir, model=model, chunk_size=chunk_size,
-                             chunk_overlap=chunk_overlap, store=store, milvus_collection=collection)
+                             chunk_overlap=chunk_overlap, store=store, milvus_collection=collection).with_store_copy()
     address = settings.store_address  # a bad address fails before any embedding
     manifest = committed_manifest(settings.index_path)
     settings = settings.for_index(manifest)
@@ -664,7 +665,7 @@ def doctor(
     """
     from . import doctor as doctor_module
 
-    settings = load_settings(config, index_dir=index_dir, store=store, milvus_collection=collection)
+    settings = load_settings(config, index_dir=index_dir, store=store, milvus_collection=collection).with_store_copy()
     address = settings.store_address
     if address and repair:
         report = doctor_module.repair_store(settings.index_path, address)

@@ -79,6 +79,18 @@ class Settings:
 
         return parse_address(self.store, self.milvus_collection, self.milvus_token)
 
+    def with_store_copy(self) -> "Settings":
+        """For commands that write a Milvus store: unless an index folder was chosen, the store's own local
+        working copy (``<home>/stores/<collection>-<hash>``), so two collections never mirror one local index."""
+        address = self.store_address
+        if address is None or "index_dir" in self.explicit:
+            return self
+        import hashlib
+
+        digest = hashlib.sha1(f"{address.uri}\n{address.collection}".encode()).hexdigest()[:10]
+        return replace(self, index_dir=self.home / "stores" / f"{address.collection}-{digest}",
+                       index_origin=f"the working copy of {address}")
+
     @property
     def models_dir(self) -> Path:
         return self.home / "models"

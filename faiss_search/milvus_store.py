@@ -2,9 +2,9 @@
 
 A store address is ``milvus:///path/kb.db`` (Milvus Lite: an embedded database in one file) or
 ``http(s)://host:19530`` (a Milvus standalone server or cluster), with a collection name. Three
-collections hold an index: ``<name>`` the chunks (id = the local chunk id, vector, text with its
-BM25 sparse vector from Milvus's jieba analyzer, source, offsets, line, page, heading),
-``<name>_files`` the files, ``<name>_meta`` the manifest (model, chunking, fusion) and the ledger.
+collections hold an index: ``<name>`` the chunks (id = the local chunk id, vector, text, the words
+fsearch's segmenter found in it, which Milvus turns into a BM25 sparse vector, source, offsets, line,
+page, heading), ``<name>_files`` the files, ``<name>_meta`` the manifest (model, chunking, fusion) and the ledger.
 
 The writer's local index (FAISS + SQLite) is its working copy: it knows what is embedded, so an
 update embeds only changed files, and ``push`` sends the difference. Chunk ids only ever rise, so
@@ -26,10 +26,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
-from . import lexical
 from .errors import FsearchError, IndexNotFoundError, InputError, ModelMismatchError
 from .manifest import Manifest
-from .store import FileState, IndexedFile, IndexReader, StoredChunk, open_index
+from .store import FileState, IndexedFile, IndexReader, StoredChunk, crash_point, open_index
 
 if TYPE_CHECKING:
     import numpy as np
@@ -48,6 +47,11 @@ MAX_PATH_BYTES = 4_096
 COLLECTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,200}$")
 CHUNK_FIELDS = ["text", "source", "start", "end", "line", "page", "heading"]
 FILE_FIELDS = ["path", "sha256", "size", "mtime", "chunks", "indexed_at"]
+#: how the space-separated ``terms`` field is split: a server's whitespace tokenizer; Milvus Lite has none, and
+#: its standard one (``\w+``) splits fsearch's words the same way
+KEYWORD_TOKENIZERS = ("whitespace", "standard")
+#: FTS5's bm25() constants (Milvus Lite's default k1 is 1.5)
+BM25_K1, BM25_B = 1.2, 0.75
 #: the files and meta collections hold no vectors, but Milvus requires one field: this constant
 PLACEHOLDER = [1.0, 0.0]
 
@@ -114,12 +118,10 @@ def parse_address(store: str, collection: str = DEFAULT_COLLECTION, token: str =
 
 def _quiet_pymilvus() -> None:
     """pymilvus logs every failed call with its traceback, and iterators' fallbacks, on its own handlers:
-    we report failures ourselves. Milvus Lite's jieba announces its dictionary; that is noise too."""
-    for name in [n for n in logging.root.manager.loggerDict if n.startswith(("pymilvus", "milvus_lite"))]:
+    we report failures ourselves."""
+    ours = [n for n in logging.root.manager.loggerDict if n.startswith(("pymilvus", "milvus_lite"))]
+    for name in ["grpc._server", "milvus_lite", *ours]:  # grpc's: Milvus Lite's in-process server, on calls it lacks
         logging.getLogger(name).setLevel(logging.CRITICAL)
-    import jieba  # Lite's analyzer uses the global jieba, whose import sets its logger to DEBUG
-
-    jieba.setLogLevel(logging.WARNING)
 
 
 def _explain(exc: Exception, address: StoreAddress) -> StoreError:
@@ -136,7 +138,7 @@ def _explain(exc: Exception, address: StoreAddress) -> StoreError:
                           hint="give the right one with --milvus-token or FSEARCH_MILVUS_TOKEN")
     if "unimplemented" in lowered or "not support" in lowered or "unsupported" in lowered:
         return StoreError(f"{address} lacks a feature fsearch needs ({text})",
-                          hint="fsearch needs Milvus 2.5 or newer (BM25 full-text search with the jieba analyzer)")
+                          hint="fsearch needs Milvus 2.5 or newer (BM25 full-text search)")
     if any(word in lowered for word in ("fail connecting", "unavailable", "deadline", "connect", "timeout")):
         return StoreError(f"cannot reach {address}",
                           hint="is the server running, and is the address right? (default port 19530)")
@@ -154,8 +156,12 @@ def _calls(address: StoreAddress) -> Iterator[None]:
         raise _explain(exc, address) from None
 
 
+#: our open clients per Milvus Lite file: the file stays locked by this process until the last one closes
+_lite_clients: dict[str, int] = {}
+
+
 def connect(address: StoreAddress) -> Any:
-    """A MilvusClient, or one line saying why not."""
+    """A MilvusClient, or one line saying why not. Close it with ``disconnect``."""
     try:
         from pymilvus import MilvusClient
     except ImportError:
@@ -166,37 +172,76 @@ def connect(address: StoreAddress) -> Any:
         kwargs = {"uri": address.uri, "timeout": CONNECT_SECONDS}
         if address.token:
             kwargs["token"] = address.token
-        return MilvusClient(**kwargs)
+        client = MilvusClient(**kwargs)
+    if address.lite:
+        _lite_clients[address.uri] = _lite_clients.get(address.uri, 0) + 1
+    return client
+
+
+def disconnect(client: Any, address: StoreAddress) -> None:
+    """Close a client; the last one of a Milvus Lite file stops its in-process server, so the file is free
+    for another process (pymilvus keeps it until exit otherwise)."""
+    client.close()
+    if not address.lite:
+        return
+    _lite_clients[address.uri] -= 1
+    if not _lite_clients[address.uri]:
+        del _lite_clients[address.uri]
+        from milvus_lite.server_manager import server_manager_instance
+
+        server_manager_instance.release_server(address.uri)
 
 
 # ----------------------------------------------------------------------------------------------- schema
 
 def _create_collections(client: Any, address: StoreAddress, dim: int) -> None:
-    """The three collections and their indexes (exact inner product for the vectors, as the local flat index)."""
-    from pymilvus import DataType, Function, FunctionType, MilvusClient
+    """The three collections and their indexes."""
+    from pymilvus import DataType
+    from pymilvus.exceptions import MilvusException
 
     if not client.has_collection(address.collection):
-        schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
-        schema.add_field("id", DataType.INT64, is_primary=True)
-        schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
-        schema.add_field("text", DataType.VARCHAR, max_length=MAX_TEXT_BYTES, enable_analyzer=True,
-                         analyzer_params={"tokenizer": "jieba",
-                                          "filter": [{"type": "stop", "stop_words": sorted(lexical.STOP_WORDS)}]})
-        schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
-        schema.add_field("source", DataType.VARCHAR, max_length=MAX_PATH_BYTES)
-        for name in ("start", "end", "line", "page"):
-            schema.add_field(name, DataType.INT64)
-        schema.add_field("heading", DataType.VARCHAR, max_length=MAX_PATH_BYTES)
-        schema.add_function(Function(name="text_bm25", function_type=FunctionType.BM25,
-                                     input_field_names=["text"], output_field_names=["sparse"]))
-        indexes = client.prepare_index_params()
-        indexes.add_index(field_name="vector", index_type="FLAT", metric_type="IP")
-        indexes.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25")
-        client.create_collection(address.collection, schema=schema, index_params=indexes)
+        for tokenizer in KEYWORD_TOKENIZERS:
+            try:
+                client.create_collection(address.collection, schema=_chunk_schema(dim, tokenizer),
+                                         index_params=_chunk_indexes(client))
+                break
+            except MilvusException as exc:
+                if tokenizer == KEYWORD_TOKENIZERS[-1] or "tokenizer" not in str(exc).lower():
+                    raise
     _create_table(client, address.files, [("path", MAX_PATH_BYTES, True), ("sha256", 64, False)],
                   [("size", DataType.INT64), ("mtime", DataType.DOUBLE), ("chunks", DataType.INT64),
                    ("indexed_at", DataType.DOUBLE)])
     _create_table(client, address.meta, [("key", 64, True), ("value", MAX_TEXT_BYTES, False)], [])
+
+
+def _chunk_schema(dim: int, tokenizer: str) -> Any:
+    """Chunks: the text as stored, and ``terms``, the words fsearch's own segmenter found (lexical.py),
+    space-separated: Milvus's BM25 then sees exactly the words the local FTS5 index sees."""
+    from pymilvus import DataType, Function, FunctionType, MilvusClient
+
+    schema = MilvusClient.create_schema(auto_id=False, enable_dynamic_field=False)
+    schema.add_field("id", DataType.INT64, is_primary=True)
+    schema.add_field("vector", DataType.FLOAT_VECTOR, dim=dim)
+    schema.add_field("text", DataType.VARCHAR, max_length=MAX_TEXT_BYTES)
+    schema.add_field("terms", DataType.VARCHAR, max_length=MAX_TEXT_BYTES, enable_analyzer=True,
+                     analyzer_params={"tokenizer": tokenizer})
+    schema.add_field("sparse", DataType.SPARSE_FLOAT_VECTOR)
+    schema.add_field("source", DataType.VARCHAR, max_length=MAX_PATH_BYTES)
+    for name in ("start", "end", "line", "page"):
+        schema.add_field(name, DataType.INT64)
+    schema.add_field("heading", DataType.VARCHAR, max_length=MAX_PATH_BYTES)
+    schema.add_function(Function(name="terms_bm25", function_type=FunctionType.BM25,
+                                 input_field_names=["terms"], output_field_names=["sparse"]))
+    return schema
+
+
+def _chunk_indexes(client: Any) -> Any:
+    """Exact inner product, as the local flat index; BM25 with FTS5's k1 and b."""
+    indexes = client.prepare_index_params()
+    indexes.add_index(field_name="vector", index_type="FLAT", metric_type="IP")
+    indexes.add_index(field_name="sparse", index_type="SPARSE_INVERTED_INDEX", metric_type="BM25",
+                      params={"bm25_k1": BM25_K1, "bm25_b": BM25_B})
+    return indexes
 
 
 def _create_table(client: Any, name: str, strings: list[tuple[str, int, bool]], numbers: list[tuple[str, Any]]
@@ -374,7 +419,7 @@ def push(folder: Path, address: StoreAddress, replace_other: bool = False,
             report = _push(reader, client, address, replace_other, on_progress or (lambda done, total: None))
     finally:
         reader.close()
-        client.close()
+        disconnect(client, address)
     report.seconds = round(time.perf_counter() - started, 3)
     return report
 
@@ -406,14 +451,17 @@ def _push(reader: IndexReader, client: Any, address: StoreAddress, replace_other
             i > state.ledger.last_chunk_id for i in remote))
         for start in range(0, len(new), PUSH_BATCH):
             batch = new[start:start + PUSH_BATCH]
-            chunks = reader.fetch(batch)
+            chunks, terms = reader.fetch(batch), reader.chunk_terms(batch)
             vectors = np.stack([reader.index.reconstruct(i) for i in batch])
-            client.upsert(address.collection, [_chunk_row(chunks[i], vector) for i, vector in zip(batch, vectors)])
+            client.upsert(address.collection, [_chunk_row(chunks[i], terms.get(i, ""), vector)
+                                               for i, vector in zip(batch, vectors)])
             renew()
             on_progress(start + len(batch), len(new))
-        _push_files(client, address, reader)
+        crash_point("push-before-publish")
         ledger = Ledger(manifest.generation, manifest.last_chunk_id, ranges(gone), origin, time.time())
         _write_state(client, address, manifest, ledger)  # published: new chunks visible, gone ones hidden
+        _push_files(client, address, reader)
+        crash_point("push-after-publish")
         for start in range(0, len(gone), PUSH_BATCH):
             client.delete(address.collection, ids=gone[start:start + PUSH_BATCH])
             renew()
@@ -437,11 +485,13 @@ def _check_same_index(state: _State, manifest: Manifest, origin: str, address: S
                          hint="use another --collection, or --replace to drop it and push this index instead")
 
 
-def _chunk_row(chunk: StoredChunk, vector: "np.ndarray") -> dict:
-    if len(chunk.text.encode()) > MAX_TEXT_BYTES:
-        raise StoreError(f"a chunk of {chunk.source} is {len(chunk.text.encode())} bytes, more than a Milvus "
-                         f"text field holds ({MAX_TEXT_BYTES})", hint="re-index with a smaller --chunk-size")
-    return {"id": chunk.id, "vector": vector.tolist(), "text": chunk.text, "source": _fits(chunk.source),
+def _chunk_row(chunk: StoredChunk, terms: str, vector: "np.ndarray") -> dict:
+    longest = max(len(chunk.text.encode()), len(terms.encode()))
+    if longest > MAX_TEXT_BYTES:
+        raise StoreError(f"a chunk of {chunk.source} is {longest} bytes, more than a Milvus text field holds "
+                         f"({MAX_TEXT_BYTES})", hint="re-index with a smaller --chunk-size")
+    return {"id": chunk.id, "vector": vector.tolist(), "text": chunk.text, "terms": terms,
+            "source": _fits(chunk.source),
             "start": chunk.start, "end": chunk.end, "line": chunk.line, "page": chunk.page or 0,
             "heading": _fits(chunk.heading)}
 
@@ -488,7 +538,7 @@ class MilvusReader:
         with _calls(address):
             state = _read_state(self._client, address)
             if state is None:
-                self._client.close()
+                disconnect(self._client, address)
                 raise IndexNotFoundError(f"no fsearch index in {address}",
                                          hint=f"fsearch export --to {address.spec}, or fsearch index PATH --store "
                                               f"{address.spec}")
@@ -526,16 +576,18 @@ class MilvusReader:
         return [[(int(hit["id"]), float(hit["distance"])) for hit in row] for row in rows]
 
     def keyword_search(self, terms: list[str], k: int) -> list[tuple[int, float]]:
-        """BM25 by Milvus over the chunk text (its jieba analyzer), for the query's words.
+        """BM25 by Milvus over the chunks' words (segmented by fsearch, as the local keyword index), for the
+        query's words.
 
         Milvus Lite reports BM25 as a negative distance, a server as a positive score: the magnitude is the score.
+        Ties go to the lower chunk id, as in the local store.
         """
         if not terms:
             return []
         rows = self._client.search(self.address.collection, data=[" ".join(terms)], anns_field="sparse", limit=k,
                                    filter=self.ledger.visible(), output_fields=["id"],
                                    search_params={"metric_type": "BM25"})
-        return [(int(hit["id"]), abs(float(hit["distance"]))) for hit in rows[0]]
+        return sorted(((int(hit["id"]), abs(float(hit["distance"]))) for hit in rows[0]), key=lambda h: (-h[1], h[0]))
 
     def fetch(self, ids: Iterable[int]) -> dict[int, StoredChunk]:
         wanted = sorted(set(ids))
@@ -575,7 +627,9 @@ class MilvusReader:
                                       output_fields=["id"], limit=16384))
 
     def push_state(self) -> str:
-        return "push unfinished" if self.ledger.retired or self.unpublished() else "complete"
+        """"complete", or "push unfinished" while a push runs or after one was interrupted."""
+        with self.snapshot():
+            return "push unfinished" if self.ledger.retired or self.unpublished() else "complete"
 
     def size_on_disk(self) -> int | None:
         """Milvus Lite's file (or folder); a server's disk is its own business."""
@@ -586,7 +640,7 @@ class MilvusReader:
                                                               if p.is_file())
 
     def close(self) -> None:
-        self._client.close()
+        disconnect(self._client, self.address)
 
 
 def _inside(path: str, under: str | None) -> bool:

@@ -138,10 +138,11 @@ class StoredChunk:
 
 
 #: Fault injection for the crash-safety tests: FSEARCH_CRASH_AT=<step> kills the process there.
-CRASH_STEPS = ("after-first-file", "before-vectors", "after-vectors", "after-commit", "after-manifest")
+CRASH_STEPS = ("after-first-file", "before-vectors", "after-vectors", "after-commit", "after-manifest",
+               "push-before-publish", "push-after-publish")
 
 
-def _crash_point(step: str) -> None:
+def crash_point(step: str) -> None:
     if os.environ.get("FSEARCH_CRASH_AT") == step:
         os.kill(os.getpid(), signal.SIGKILL)
 
@@ -492,6 +493,12 @@ class IndexReader(_IndexView):
         ).fetchall()
         return {row[0]: StoredChunk(*row) for row in rows}
 
+    def chunk_terms(self, ids: Iterable[int]) -> dict[int, str]:
+        """The segmented words the keyword index holds for each chunk, as FTS5 matches them."""
+        marks = ",".join(str(int(i)) for i in ids)
+        return dict(self._conn.execute(f"SELECT rowid, terms FROM chunk_terms WHERE rowid IN ({marks})")) \
+            if marks else {}
+
     @property
     def chunk_count(self) -> int:
         """Chunks in the generation loaded (inside ``snapshot()``: the newest committed)."""
@@ -704,7 +711,7 @@ class IndexWriter(_IndexView):
             ).lastrowid
             self._conn.execute("INSERT INTO chunk_terms (rowid, terms) VALUES (?, ?)", (chunk_id, words))
             self._buffer[chunk_id] = vector
-        _crash_point("after-first-file")
+        crash_point("after-first-file")
         if len(self._buffer) >= self.FLUSH_ROWS:
             self._flush()
 
@@ -841,20 +848,20 @@ class IndexWriter(_IndexView):
         self.manifest.generation, self.manifest.counts = generation, Counts(files, chunks)
         self.manifest.last_chunk_id = self._last_chunk_id()
         self.manifest.updated_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        _crash_point("before-vectors")
+        crash_point("before-vectors")
         path = vectors_file(self.folder, generation)
         _write_faiss(self.index, path)
         self.manifest.vectors_sha256 = file_sha256(path)
-        _crash_point("after-vectors")
+        crash_point("after-vectors")
         self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('manifest', ?)",
                            (self.manifest.to_json(),))
         self._conn.execute("COMMIT")
         self._old_generation = generation
-        _crash_point("after-commit")
+        crash_point("after-commit")
         try:  # the commit is done: what follows is tidying up, and a failure there is a warning, not a lie
             atomic_write_bytes(self.folder / MANIFEST,
                                self.manifest.to_json(indent=2).encode("utf-8"))
-            _crash_point("after-manifest")
+            crash_point("after-manifest")
             self._remove_stale_vectors(keep=generation)
         except OSError as exc:
             self.warnings.append(f"generation {generation} is committed, but tidying up failed "

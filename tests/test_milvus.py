@@ -1,0 +1,403 @@
+"""A Milvus collection as the store, on Milvus Lite (a temp .db per test) and on its gRPC server over loopback."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from faiss_search.cli import app
+from faiss_search.config import load_settings
+from faiss_search.errors import FsearchError, ModelMismatchError
+from faiss_search.indexer import index_path
+from faiss_search.search import Searcher
+from faiss_search.store import open_index
+
+from .conftest import FakeEmbedder
+from .servers import free_port
+
+pytest.importorskip("pymilvus")
+pytest.importorskip("milvus_lite")
+
+from faiss_search import milvus_store  # noqa: E402
+from faiss_search.milvus_store import MilvusReader, parse_address, push  # noqa: E402
+
+DOCS = {
+    "高铁 #1.txt": "高铁是中国城市之间最便捷的出行方式，从北京到上海只需要四个多小时。\n春节前后火车票非常紧张。",
+    "熊猫?.md": "大熊猫主要生活在四川的山区，以竹子为食。\n\n熊猫宝宝出生时只有一百克左右。",
+    "bread 100%.txt": "To bake bread, mix flour, water, yeast and salt, knead it and let it rise for an hour.",
+    "子目录 with space/量子.txt": "量子计算机利用量子叠加和纠缠进行计算，适合分解大整数。",
+}
+QUERIES = ["坐火车去上海", "熊猫吃什么", "how to bake bread", "量子计算"]
+
+
+def write_docs(folder: Path, docs: dict[str, str]) -> Path:
+    for name, text in docs.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def kb(home: Path, tmp_path: Path) -> tuple[Path, Path]:
+    """The documents (names with #, ?, %, spaces and Chinese) indexed locally with the fake embedder."""
+    folder = write_docs(tmp_path / "知识库 #1", DOCS)
+    index_path(folder, load_settings(), FakeEmbedder())
+    return folder, load_settings().index_path
+
+
+@pytest.fixture
+def lite(tmp_path: Path):
+    """A Milvus Lite address in a folder whose name has #, ?, %, a space and Chinese."""
+    folder = tmp_path / "库 #?%"
+    folder.mkdir()
+    return parse_address(f"milvus://{folder}/kb.db")
+
+
+def searcher(reader) -> Searcher:
+    return Searcher(reader, FakeEmbedder())
+
+
+def answers(reader, mode: str, k: int = 3) -> list[list[tuple[str, str]]]:
+    s = searcher(reader)
+    return [[(h.source, h.text) for h in s.search(q, k, mode, min_score=0).hits] for q in QUERIES]
+
+
+def test_a_pushed_index_answers_as_the_local_one(kb, lite):
+    folder, index_dir = kb
+    report = push(index_dir, lite)
+    assert report.chunks_added == report.chunks == open_index(index_dir).manifest.counts.chunks > 0
+    local, remote = open_index(index_dir), MilvusReader(lite)
+    try:
+        assert remote.manifest.model == local.manifest.model and remote.manifest.chunking == local.manifest.chunking
+        assert answers(remote, "dense") == answers(local, "dense")  # same vectors, exact inner product
+        for query_local, query_remote in zip(answers(local, "keyword"), answers(remote, "keyword")):
+            assert query_local[0] == query_remote[0]  # Milvus's BM25 and FTS5 agree on the best chunk
+        hybrid = answers(remote, "hybrid")
+        assert [top[0][0] for top in hybrid] == [str(folder / n) for n in DOCS]
+        hit = searcher(remote).search("熊猫吃什么", 1, "hybrid").hits[0]
+        assert (hit.line, hit.start) == (1, 0) and hit.snippet
+        assert {f.path for f in remote.indexed_files()} == {str(folder / n) for n in DOCS}
+        inside = folder / "子目录 with space"
+        assert set(remote.file_states(str(inside))) == {str(inside / "量子.txt")}
+    finally:
+        local.close()
+        remote.close()
+    again = push(index_dir, lite)
+    assert (again.chunks_added, again.chunks_removed) == (0, 0)
+
+
+def test_an_update_sends_only_what_changed_and_a_searcher_that_stays_open_follows_it(kb, lite):
+    folder, index_dir = kb
+    push(index_dir, lite)
+    reader = MilvusReader(lite)
+    before = searcher(reader).search("熊猫吃什么", 10, "keyword", min_score=0).hits
+    assert any("竹子" in h.text for h in before)
+    (folder / "熊猫?.md").write_text("大熊猫现在也吃苹果和胡萝卜。", encoding="utf-8")
+    (folder / "bread 100%.txt").unlink()
+    embedder = FakeEmbedder()
+    report = index_path(folder, load_settings(), embedder)
+    assert (report.files_changed, report.files_removed) == (1, 1)
+    pushed = push(index_dir, lite)
+    assert pushed.chunks_added == 1 and pushed.chunks_removed >= 2
+    s = searcher(reader)  # the same reader, open across the push
+    texts = [h.text for q in QUERIES for h in s.search(q, 10, "hybrid", min_score=0).hits]
+    assert "大熊猫现在也吃苹果和胡萝卜。" in texts
+    assert not any("竹子" in t or "bread" in t for t in texts)
+    assert s.size == reader.manifest.counts.chunks == open_index(index_dir).manifest.counts.chunks
+    assert str(folder / "bread 100%.txt") not in reader.file_states()
+    reader.close()
+    assert milvus_store.check(lite)[0] == []
+
+
+def test_unpublished_and_retired_chunks_are_never_seen(kb, lite):
+    """A push stopped between its steps: readers see the published state whole, doctor names the rest."""
+    folder, index_dir = kb
+    push(index_dir, lite)
+    reader = MilvusReader(lite)
+    ledger = reader.ledger
+    client = reader._client
+    extra = dict(client.get(lite.collection, ids=[1], output_fields=["*"])[0])
+    extra.pop("sparse", None)
+    client.upsert(lite.collection, [{**extra, "id": ledger.last_chunk_id + 5, "text": "未发布的熊猫文本"}])
+    retired = milvus_store.Ledger(**{**vars(ledger), "retired": [[1, 1]]})
+    milvus_store._write_state(client, lite, reader.manifest, retired)
+    s = searcher(reader)
+    texts = [h.text for q in QUERIES + ["未发布的熊猫文本"] for mode in ("dense", "keyword", "hybrid")
+             for h in s.search(q, 50, mode, min_score=0).hits]
+    assert "未发布的熊猫文本" not in texts and extra["text"] not in texts
+    assert reader.push_state() == "push unfinished"
+    problems, _ = milvus_store.check(lite)
+    assert any("not published" in p for p in problems)
+    finished = push(index_dir, lite)
+    assert finished.finished_earlier and finished.chunks_removed == 1
+    assert milvus_store.check(lite)[0] == [] and reader.push_state() == "complete"
+    reader.close()
+
+
+def test_another_model_or_index_is_refused_and_replace_drops_it(kb, lite, tmp_path, monkeypatch):
+    folder, index_dir = kb
+    push(index_dir, lite)
+    other = tmp_path / "other-index"
+    monkeypatch.setenv("FSEARCH_INDEX_DIR", str(other))
+    index_path(folder, load_settings(), FakeEmbedder(name="fake-16", dim=16))
+    with pytest.raises(ModelMismatchError, match="fake"):
+        push(other, lite)
+    pushed = push(other, lite, replace_other=True)
+    assert pushed.chunks_added == pushed.chunks
+    reader = MilvusReader(lite)
+    assert reader.manifest.model["dim"] == 16
+    with pytest.raises(ModelMismatchError):
+        searcher(reader).search("熊猫", 1, "dense")  # the collection's model is checked like a local index's
+    reader.close()
+
+
+def test_a_second_writer_is_refused_while_the_first_holds_the_lease(kb, lite):
+    _, index_dir = kb
+    push(index_dir, lite)
+    holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        client = milvus_store.connect(lite)
+        client.upsert(lite.meta, [milvus_store._meta_row("writer", json.dumps(
+            {"host": os.uname().nodename, "pid": holder.pid, "renewed": time.time()}))])
+        milvus_store.disconnect(client, lite)
+        with pytest.raises(FsearchError, match="being written by"):
+            push(index_dir, lite)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert push(index_dir, lite).chunks_added == 0  # the holder died: its lease is taken over
+
+
+def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", "from faiss_search.cli import main; main()", *args],
+                          capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=300)
+
+
+@pytest.mark.parametrize("step", ["push-before-publish", "push-after-publish"])
+def test_an_export_killed_midway_leaves_the_collection_searchable_and_the_next_one_finishes_it(kb, lite, step):
+    folder, index_dir = kb
+    push(index_dir, lite)
+    (folder / "熊猫?.md").write_text("大熊猫现在也吃苹果。", encoding="utf-8")
+    index_path(folder, load_settings(), FakeEmbedder())
+    killed = run_cli("export", "--to", lite.spec, env={"FSEARCH_CRASH_AT": step})
+    assert killed.returncode == -9, killed.stderr
+    reader = MilvusReader(lite)
+    texts = [h.text for q in QUERIES for h in searcher(reader).search(q, 50, "hybrid", min_score=0).hits]
+    published = step == "push-after-publish"
+    assert ("大熊猫现在也吃苹果。" in texts) == published
+    assert any("竹子" in t for t in texts) != published  # the old version or the new one, never both
+    reader.close()
+    doctor = run_cli("doctor", "--store", lite.spec, "--json")
+    assert doctor.returncode == 1 and json.loads(doctor.stdout)["problems"]
+    finished = run_cli("export", "--to", lite.spec, "--json")
+    assert finished.returncode == 0, finished.stderr
+    assert json.loads(finished.stdout)["finished_earlier"]
+    assert run_cli("doctor", "--store", lite.spec).returncode == 0
+
+
+def test_cli_errors_are_one_line(home, runner: CliRunner, kb, tmp_path):
+    for args, message in [
+        (["search", "x", "--store", "http://127.0.0.1:9"], "cannot reach Milvus http://127.0.0.1:9"),
+        (["search", "x", "--store", f"milvus://{tmp_path}/missing/kb.db"], "no folder"),
+        (["search", "x", "--store", f"milvus://{tmp_path}/kb"], "is a .db path"),
+        (["status", "--store", f"milvus://{tmp_path}/kb.db", "--collection", "bad-name"], "cannot name"),
+        (["search", "x", "--store", f"milvus://{tmp_path}/kb.db"], "no fsearch index in Milvus Lite"),
+    ]:
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, result.output
+        assert message in result.output and "Traceback" not in result.output and "bug" not in result.output
+
+
+def test_a_lite_file_open_in_another_process_is_named(kb, lite):
+    _, index_dir = kb
+    push(index_dir, lite)
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time; from pymilvus import MilvusClient; "
+                               f"MilvusClient({lite.uri!r}); print('open', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "open"
+        result = run_cli("status", "--store", lite.spec)
+        assert result.returncode == 2
+        assert "open in another process" in result.stderr and "Traceback" not in result.stderr
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+@pytest.fixture
+def milvus_server(tmp_path):
+    """Milvus Lite's gRPC server on loopback: the protocol a Milvus standalone server speaks."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "milvus_lite", "server", "--data-dir", str(tmp_path / "srv"),
+                                "--port", str(port), "--host", "127.0.0.1"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    address = parse_address(f"http://127.0.0.1:{port}", "kb")
+    deadline = time.time() + 60
+    while True:
+        try:
+            milvus_store.disconnect(milvus_store.connect(address), address)
+            break
+        except FsearchError:
+            if time.time() > deadline or process.poll() is not None:
+                process.kill()
+                pytest.fail("milvus-lite server did not start")
+            time.sleep(0.3)
+    yield address
+    process.kill()
+    process.wait()
+
+
+def test_a_server_is_shared_by_a_writer_and_a_long_running_reader(kb, milvus_server, runner: CliRunner, home):
+    folder, index_dir = kb
+    push(index_dir, milvus_server)
+    reader = MilvusReader(milvus_server)  # e.g. fsearch serve on another machine
+    assert reader.size_on_disk() is None
+    (folder / "新文件.txt").write_text("机器学习需要大量的数据和算力。", encoding="utf-8")
+    index_path(folder, load_settings(), FakeEmbedder())
+    push(index_dir, milvus_server)
+    hits = searcher(reader).search("机器学习", 3, "keyword", min_score=0).hits
+    assert hits and hits[0].text == "机器学习需要大量的数据和算力。"
+    reader.close()
+    status = runner.invoke(app, ["status", "--store", milvus_server.spec, "--collection", "kb", "--json"])
+    assert status.exit_code == 0, status.output
+    info = json.loads(status.output)
+    assert (info["files"], info["build"], info["model"]) == (len(DOCS) + 1, "complete", "fake")
+    listing = runner.invoke(app, ["ls", "--store", milvus_server.spec, "--collection", "kb", "--json"])
+    assert {f["path"] for f in json.loads(listing.output)["files"]} == {str(p) for p in folder.rglob("*.*")}
+
+
+def search_json(runner: CliRunner, *args: str) -> list[str]:
+    result = runner.invoke(app, ["search", *args, "--json", "-k", "3", "--min-score", "0"])
+    assert result.exit_code == 0, result.output
+    return [hit["text"] for hit in json.loads(result.stdout)["results"]]
+
+
+@pytest.mark.parametrize("backend", ["bundled", "st-folder", "remote"])
+def test_every_backend_indexes_into_milvus_and_another_home_searches_it(backend, home, runner, tmp_path,
+                                                                       monkeypatch, request):
+    """`fsearch index --store` with the bundled model, a sentence-transformers folder and an OpenAI-compatible
+    server; then a searcher with only the address (an empty FSEARCH_HOME) answers as the local index does."""
+    from .conftest import SAMPLE
+
+    store = f"milvus://{tmp_path}/共享 #kb.db"
+    args, query_args = [], []
+    local_copy = ["--index-dir", str(tmp_path / "local")]
+    if backend == "st-folder":
+        args = ["--model", str(request.getfixturevalue("tiny_model"))]
+    server = None
+    if backend == "remote":
+        from faiss_search.backends import choose_embedder
+        from faiss_search.server import create_app
+
+        from .servers import uvicorn_app
+
+        server = uvicorn_app(create_app(choose_embedder(None, home / "models")))
+        url = server.__enter__()
+        args = ["--embedder", "openai", "--model", "multilingual-e5-small-q4", "--base-url", url]
+        query_args = ["--base-url", url]
+    docs = tmp_path / "文档 #1" / "docs.txt"
+    docs.parent.mkdir()
+    docs.write_text(SAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
+    (docs.parent / "列车.txt").write_text("高铁列车。", encoding="utf-8")
+    try:
+        result = runner.invoke(app, ["index", str(docs.parent), "--store", store, "--json", *args, *local_copy])
+        assert result.exit_code == 0, result.output
+        report = json.loads(result.stdout)
+        assert report["store"]["chunks_added"] == report["total_chunks"] > 0
+        local = {mode: search_json(runner, "坐火车去别的城市", "--mode", mode, *query_args, *local_copy)
+                 for mode in ("dense", "hybrid")}
+        monkeypatch.setenv("FSEARCH_HOME", str(tmp_path / "another machine"))
+        for mode in ("dense", "hybrid"):
+            assert search_json(runner, "坐火车去别的城市", "--mode", mode, "--store", store, *query_args) == local[mode]
+        (docs.parent / "列车.txt").write_text("磁悬浮列车的时速可以超过六百公里。", encoding="utf-8")
+        monkeypatch.setenv("FSEARCH_HOME", str(home))
+        again = runner.invoke(app, ["index", str(docs.parent), "--store", store, "--json", *args, *local_copy])
+        assert again.exit_code == 0, again.output
+        update = json.loads(again.stdout)
+        # only the changed file is embedded; Milvus gets its new chunk and loses its old one
+        assert (update["files_changed"], update["files_unchanged"], update["chunks_embedded"]) == (1, 1, 1)
+        pushed = update["store"]
+        assert (pushed["chunks_added"], pushed["chunks_removed"]) == (update["chunks_added"], update["chunks_removed"])
+        monkeypatch.setenv("FSEARCH_HOME", str(tmp_path / "another machine"))
+        assert "磁悬浮列车的时速可以超过六百公里。" in " ".join(
+            search_json(runner, "磁悬浮列车", "--mode", "hybrid", "--store", store, *query_args))
+    finally:
+        if server is not None:
+            server.__exit__(None, None, None)
+
+
+def test_eval_through_milvus_matches_the_local_store(home, runner, tmp_path):
+    from .test_eval import CORPUS, QRELS, QUERIES
+
+    folder = tmp_path / "tiny-beir"
+    (folder / "qrels").mkdir(parents=True)
+    (folder / "corpus.jsonl").write_text("".join(json.dumps({"_id": k, "text": v}, ensure_ascii=False) + "\n"
+                                                 for k, v in CORPUS.items()), encoding="utf-8")
+    (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": k, "text": v}, ensure_ascii=False) + "\n"
+                                                  for k, v in QUERIES.items()), encoding="utf-8")
+    (folder / "qrels" / "dev.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(f"{q}\t{d}\t1\n"
+                                                                                      for q, d in QRELS))
+
+    def rows(*extra: str) -> dict:
+        result = runner.invoke(app, ["eval", str(folder), "--json", *extra])
+        assert result.exit_code == 0, result.output
+        return {row["mode"]: row for row in json.loads(result.stdout)["results"]}
+
+    local, milvus = rows(), rows("--store", f"milvus://{tmp_path}/eval.db")
+    for mode in ("dense", "keyword", "hybrid"):
+        assert milvus[mode]["recall@1"] == pytest.approx(local[mode]["recall@1"], abs=0.01), mode
+        assert milvus[mode]["MRR@10"] == pytest.approx(local[mode]["MRR@10"], abs=0.01), mode
+
+
+def test_serve_answers_from_milvus(kb, lite):
+    import urllib.request
+
+    from faiss_search.server import create_app
+
+    from .servers import uvicorn_app
+
+    _, index_dir = kb
+    push(index_dir, lite)
+    s = searcher(MilvusReader(lite))
+    with uvicorn_app(create_app(s.embedder, s)) as url:
+        request = urllib.request.Request(url + "/v1/search", json.dumps({"query": "熊猫吃什么", "top_k": 2}).encode(),
+                                         {"Content-Type": "application/json"}, method="POST")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            body = json.loads(response.read())
+    assert body["results"] and "熊猫" in body["results"][0]["text"]
+    s.reader.close()
+
+
+def test_doctor_repair_pushes_the_local_index_again(kb, lite, runner: CliRunner):
+    _, index_dir = kb
+    push(index_dir, lite)
+    client = milvus_store.connect(lite)
+    client.delete(lite.collection, ids=[1, 2])  # lost on the server's side
+    milvus_store.disconnect(client, lite)
+    checked = runner.invoke(app, ["doctor", "--store", lite.spec, "--json"])
+    assert checked.exit_code == 1 and "published" in " ".join(json.loads(checked.stdout)["problems"])
+    repaired = runner.invoke(app, ["doctor", "--store", lite.spec, "--repair", "--json"])
+    assert repaired.exit_code == 0, repaired.output
+    assert "2 chunk(s) sent" in json.loads(repaired.stdout)["repaired"][0]
+
+
+def test_each_store_gets_its_own_working_copy(home, runner: CliRunner, tmp_path, monkeypatch):
+    """Two collections indexed from two folders never mirror one local index (nor the default one)."""
+    first, second = (write_docs(tmp_path / name, {f"{name}.txt": text}) for name, text in
+                     (("a", "熊猫吃竹子。"), ("b", "高铁很快。")))
+    stores = [f"milvus://{tmp_path}/{name}.db" for name in ("a", "b")]
+    for folder, store in zip((first, second), stores):
+        result = runner.invoke(app, ["index", str(folder), "--store", store, "--json"])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["index_dir"].startswith(str(home / "stores"))
+    for folder, store in zip((first, second), stores):
+        listing = json.loads(runner.invoke(app, ["ls", "--store", store, "--json"]).stdout)
+        assert [f["path"] for f in listing["files"]] == [str(next(folder.iterdir()))]
+    assert not (home / "index").exists()
