@@ -401,3 +401,19 @@ def test_each_store_gets_its_own_working_copy(home, runner: CliRunner, tmp_path,
         listing = json.loads(runner.invoke(app, ["ls", "--store", store, "--json"]).stdout)
         assert [f["path"] for f in listing["files"]] == [str(next(folder.iterdir()))]
     assert not (home / "index").exists()
+
+
+@pytest.mark.parametrize("message, expected", [
+    ("Fail connecting to server on 10.0.0.9:19530, illegal connection params or server unavailable",
+     "cannot reach Milvus"),
+    ("UNAUTHENTICATED: auth check failure, please check username and password", "refused the token"),
+    ("UNIMPLEMENTED: Method not found", "lacks a feature fsearch needs"),
+])
+def test_server_failures_are_named(message, expected):
+    """What a real server says (it cannot be run here: Milvus Lite has no users, tokens or old versions)."""
+    from pymilvus.exceptions import MilvusException
+
+    address = parse_address("http://milvus.example:19530", "kb", token="root:wrong")
+    explained = milvus_store._explain(MilvusException(code=1, message=message), address)
+    assert expected in explained.message and explained.hint
+    assert "root:wrong" not in explained.message + explained.hint + repr(address)
