@@ -513,23 +513,30 @@ def rm(
                                                 "themselves are not touched).", show_default=False)],
     no_wait: NoWaitOpt = False,
     index_dir: IndexDirOpt = None,
+    store: StoreOpt = None,
+    collection: CollectionOpt = None,
     config: ConfigOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Remove files or folders from the index without a rebuild (nothing is re-embedded).
 
-    Every PATH must be in the index, or nothing is removed. Example: fsearch rm old-notes/ draft.md
+    Every PATH must be in the index, or nothing is removed. With --store: from the store's working
+    copy, then from the Milvus collection. Example: fsearch rm old-notes/ draft.md
     """
     from .indexer import remove_paths
 
-    settings = load_settings(config, index_dir=index_dir)
+    settings = load_settings(config, index_dir=index_dir, store=store, milvus_collection=collection).with_store_copy()
+    address = settings.store_address
     removal = remove_paths(paths, settings, wait=not no_wait,
                            on_wait=_say_waiting)
+    pushed = _push(settings.index_path, address, replace_other=False, quiet=json_output) if address else None
     if json_output:
-        print_json(removal.to_dict())
+        print_json(removal.to_dict() | ({"store": pushed.to_dict()} if pushed else {}))
     else:
         out.print(f"Removed {removal.files_removed} file(s), {removal.chunks_removed} chunk(s). Index "
                   f"{escape(removal.index_dir)}: {removal.total_files} file(s), {removal.total_chunks} chunk(s).")
+        if pushed:
+            print_push(pushed)
 
 
 @app.command()

@@ -19,7 +19,10 @@ from .errors import IndexBusyError
 LOCK_FILE = "writer.lock"
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process of this machine with that id is running (not one of ours to signal counts as running)."""
+    if pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -69,7 +72,7 @@ class WriterLock:
                     told = True
                 time.sleep(self.poll_seconds)
         previous = self._owner()
-        if previous and previous != os.getpid() and _pid_alive(previous) is False:
+        if previous and previous != os.getpid() and pid_alive(previous) is False:
             self.took_over_from = previous
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())

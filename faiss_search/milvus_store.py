@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from .errors import FsearchError, IndexNotFoundError, InputError, ModelMismatchError
+from .locking import pid_alive
 from .manifest import Manifest
 from .store import FileState, IndexedFile, IndexReader, StoredChunk, crash_point, open_index
 
@@ -362,7 +363,7 @@ def _writer_lease(client: Any, address: StoreAddress) -> Iterator[Callable[[], N
     if rows:
         holder = json.loads(rows[0]["value"])
         fresh = time.time() - holder.get("renewed", 0) < LEASE_SECONDS
-        alive = holder.get("host") != me["host"] or _process_alive(holder.get("pid", 0))
+        alive = holder.get("host") != me["host"] or pid_alive(holder.get("pid", 0))
         if fresh and alive and holder.get("pid") != me["pid"]:
             raise StoreError(f"{address} is being written by {holder['host']} (process {holder['pid']})",
                              hint="wait for it to finish: Milvus takes one fsearch writer per collection")
@@ -375,16 +376,6 @@ def _writer_lease(client: Any, address: StoreAddress) -> Iterator[Callable[[], N
         yield renew
     finally:
         client.delete(address.meta, ids=["writer"])
-
-
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return pid > 0
 
 
 # ----------------------------------------------------------------------------------------------- push

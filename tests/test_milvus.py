@@ -417,3 +417,14 @@ def test_server_failures_are_named(message, expected):
     explained = milvus_store._explain(MilvusException(code=1, message=message), address)
     assert expected in explained.message and explained.hint
     assert "root:wrong" not in explained.message + explained.hint + repr(address)
+
+
+def test_rm_with_a_store_removes_from_the_working_copy_and_the_collection(home, runner: CliRunner, tmp_path):
+    folder = write_docs(tmp_path / "docs", {"keep.txt": "熊猫吃竹子。", "drop me.txt": "高铁很快。"})
+    store = f"milvus://{tmp_path}/kb.db"
+    assert runner.invoke(app, ["index", str(folder), "--store", store]).exit_code == 0
+    result = runner.invoke(app, ["rm", str(folder / "drop me.txt"), "--store", store, "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["store"]["chunks_removed"] == 1
+    listing = json.loads(runner.invoke(app, ["ls", "--store", store, "--json"]).stdout)
+    assert [f["path"] for f in listing["files"]] == [str(folder / "keep.txt")]
