@@ -184,7 +184,11 @@ def index(
 
     settings = load_settings(config, index_dir=index_dir, model=model, chunk_size=chunk_size,
                              chunk_overlap=chunk_overlap, store=store, milvus_collection=collection).with_store_copy()
-    address = settings.store_address  # a bad address fails before any embedding
+    address = settings.store_address
+    if address:
+        from .milvus_store import ping
+
+        ping(address)  # an unreachable store fails before any embedding
     manifest = committed_manifest(settings.index_path)
     settings = settings.for_index(manifest)
     chosen = choose_embedder(manifest.model if manifest else None, settings.models_dir, settings.model, embedder,
@@ -655,7 +659,7 @@ def eval_command(
 def doctor(
     repair: Annotated[bool, typer.Option("--repair", help="Fix what can be fixed: rebuild the keyword index or "
                                          "the vectors from the sidecar, drop orphans, remove leftovers; with "
-                                         "--store: push the local index again.")] = False,
+                                         "--store: push the local index it mirrors again.")] = False,
     index_dir: IndexDirOpt = None,
     store: StoreOpt = None,
     collection: CollectionOpt = None,
@@ -672,10 +676,10 @@ def doctor(
     """
     from . import doctor as doctor_module
 
-    settings = load_settings(config, index_dir=index_dir, store=store, milvus_collection=collection).with_store_copy()
+    settings = load_settings(config, index_dir=index_dir, store=store, milvus_collection=collection)
     address = settings.store_address
     if address and repair:
-        report = doctor_module.repair_store(settings.index_path, address)
+        report = doctor_module.repair_store(address)
     elif address:
         report = doctor_module.check_store(address)
     elif repair:

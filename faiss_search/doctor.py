@@ -201,13 +201,15 @@ def check_store(address: "StoreAddress") -> DoctorReport:
     return DoctorReport(str(address), problems, generation=manifest.generation, chunks=manifest.counts.chunks)
 
 
-def repair_store(folder: Path, address: "StoreAddress") -> DoctorReport:
-    """The writer's local index pushed again: it finishes an interrupted push and restores what was lost."""
+def repair_store(address: "StoreAddress") -> DoctorReport:
+    """The local index the collection mirrors (on this machine) pushed again: that finishes an interrupted
+    push and restores what was lost."""
     from . import milvus_store
 
     before = check_store(address)
     if before.healthy:
         return before
+    folder = milvus_store.source_index(address)
     pushed = milvus_store.push(folder, address)
     after = check_store(address)
     after.repaired = [f"pushed the local index {folder} again: {pushed.chunks_added} chunk(s) sent, "

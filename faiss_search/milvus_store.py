@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 
 SCHEMES = ("milvus://", "http://", "https://")
 DEFAULT_COLLECTION = "fsearch"
+#: where FSEARCH_CRASH_AT can kill a push (the crash-safety tests; store.crash_point)
+PUSH_CRASH_STEPS = ("push-before-publish", "push-after-publish")
 #: rows per insert or delete request
 PUSH_BATCH = 512
 #: a writer's lease on a collection is renewed with every batch; one older than this is abandoned
@@ -177,6 +179,16 @@ def connect(address: StoreAddress) -> Any:
     if address.lite:
         _lite_clients[address.uri] = _lite_clients.get(address.uri, 0) + 1
     return client
+
+
+def ping(address: StoreAddress) -> None:
+    """Reach the store now, so an unreachable one fails before an hour of embedding, not after it."""
+    client = connect(address)
+    try:
+        with _calls(address):
+            client.list_collections()
+    finally:
+        disconnect(client, address)
 
 
 def disconnect(client: Any, address: StoreAddress) -> None:
@@ -346,6 +358,23 @@ def _all_ids(client: Any, collection: str, field_name: str = "id") -> list:
 
 def _origin(folder: Path) -> str:
     return f"{socket.gethostname()}:{folder.resolve()}"
+
+
+def source_index(address: StoreAddress) -> Path | None:
+    """The local index a collection mirrors, if it is on this machine (its ledger's origin)."""
+    client = connect(address)
+    try:
+        with _calls(address):
+            state = _read_state(client, address)
+    finally:
+        disconnect(client, address)
+    if state is None:
+        return None
+    host, _, folder = state.ledger.origin.partition(":")
+    if host != socket.gethostname():
+        raise StoreError(f"{address} was written from {host} ({folder})",
+                         hint="run `fsearch doctor --repair --store …` there, where its local index is")
+    return Path(folder)
 
 
 # ----------------------------------------------------------------------------------------------- lease

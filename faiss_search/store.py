@@ -138,8 +138,7 @@ class StoredChunk:
 
 
 #: Fault injection for the crash-safety tests: FSEARCH_CRASH_AT=<step> kills the process there.
-CRASH_STEPS = ("after-first-file", "before-vectors", "after-vectors", "after-commit", "after-manifest",
-               "push-before-publish", "push-after-publish")
+CRASH_STEPS = ("after-first-file", "before-vectors", "after-vectors", "after-commit", "after-manifest")
 
 
 def crash_point(step: str) -> None:

@@ -180,7 +180,7 @@ def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=300)
 
 
-@pytest.mark.parametrize("step", ["push-before-publish", "push-after-publish"])
+@pytest.mark.parametrize("step", milvus_store.PUSH_CRASH_STEPS)
 def test_an_export_killed_midway_leaves_the_collection_searchable_and_the_next_one_finishes_it(kb, lite, step):
     folder, index_dir = kb
     push(index_dir, lite)
@@ -194,17 +194,19 @@ def test_an_export_killed_midway_leaves_the_collection_searchable_and_the_next_o
     assert ("大熊猫现在也吃苹果。" in texts) == published
     assert any("竹子" in t for t in texts) != published  # the old version or the new one, never both
     reader.close()
-    doctor = run_cli("doctor", "--store", lite.spec, "--json")
-    assert doctor.returncode == 1 and json.loads(doctor.stdout)["problems"]
-    finished = run_cli("export", "--to", lite.spec, "--json")
-    assert finished.returncode == 0, finished.stderr
+    runner = CliRunner()  # the kill needed a process of its own; the rest runs here
+    doctor = runner.invoke(app, ["doctor", "--store", lite.spec, "--json"])
+    assert doctor.exit_code == 1 and json.loads(doctor.stdout)["problems"]
+    finished = runner.invoke(app, ["export", "--to", lite.spec, "--json"])
+    assert finished.exit_code == 0, finished.output
     assert json.loads(finished.stdout)["finished_earlier"]
-    assert run_cli("doctor", "--store", lite.spec).returncode == 0
+    assert runner.invoke(app, ["doctor", "--store", lite.spec]).exit_code == 0
 
 
 def test_cli_errors_are_one_line(home, runner: CliRunner, kb, tmp_path):
     for args, message in [
         (["search", "x", "--store", "http://127.0.0.1:9"], "cannot reach Milvus http://127.0.0.1:9"),
+        (["index", str(kb[0]), "--store", "http://127.0.0.1:9"], "cannot reach Milvus http://127.0.0.1:9"),
         (["search", "x", "--store", f"milvus://{tmp_path}/missing/kb.db"], "no folder"),
         (["search", "x", "--store", f"milvus://{tmp_path}/kb"], "is a .db path"),
         (["status", "--store", f"milvus://{tmp_path}/kb.db", "--collection", "bad-name"], "cannot name"),
@@ -213,6 +215,7 @@ def test_cli_errors_are_one_line(home, runner: CliRunner, kb, tmp_path):
         result = runner.invoke(app, args)
         assert result.exit_code == 2, result.output
         assert message in result.output and "Traceback" not in result.output and "bug" not in result.output
+    assert not (home / "stores").exists()  # the unreachable store was found out before anything was embedded
 
 
 def test_a_lite_file_open_in_another_process_is_named(kb, lite):
@@ -223,9 +226,9 @@ def test_a_lite_file_open_in_another_process_is_named(kb, lite):
                               stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "open"
-        result = run_cli("status", "--store", lite.spec)
-        assert result.returncode == 2
-        assert "open in another process" in result.stderr and "Traceback" not in result.stderr
+        result = CliRunner().invoke(app, ["status", "--store", lite.spec])
+        assert result.exit_code == 2
+        assert "open in another process" in result.stderr and "Traceback" not in result.output
     finally:
         holder.kill()
         holder.wait()
@@ -386,6 +389,14 @@ def test_doctor_repair_pushes_the_local_index_again(kb, lite, runner: CliRunner)
     repaired = runner.invoke(app, ["doctor", "--store", lite.spec, "--repair", "--json"])
     assert repaired.exit_code == 0, repaired.output
     assert "2 chunk(s) sent" in json.loads(repaired.stdout)["repaired"][0]
+    client = milvus_store.connect(lite)
+    state = milvus_store._read_state(client, lite)
+    state.ledger.origin = "another-host:/srv/kb-index"
+    milvus_store._write_state(client, lite, state.manifest, state.ledger)
+    client.delete(lite.collection, ids=[3])
+    milvus_store.disconnect(client, lite)
+    elsewhere = runner.invoke(app, ["doctor", "--store", lite.spec, "--repair"])
+    assert elsewhere.exit_code == 2 and "written from another-host" in elsewhere.output
 
 
 def test_each_store_gets_its_own_working_copy(home, runner: CliRunner, tmp_path, monkeypatch):
