@@ -344,16 +344,18 @@ def ranges(ids: Iterable[int]) -> list[list[int]]:
     return runs
 
 
-def _all_ids(client: Any, collection: str, field_name: str = "id") -> list:
-    """Every primary key of a collection, read with an iterator (no limit on how many)."""
-    iterator = client.query_iterator(collection, filter="", output_fields=[field_name], batch_size=4096)
-    found = []
+def _rows(client: Any, collection: str, fields: list[str], where: str = "") -> Iterator[dict]:
+    """Every row of a collection (matching ``where``), read with an iterator: no limit on how many."""
+    iterator = client.query_iterator(collection, filter=where, output_fields=fields, batch_size=4096)
     try:
         while batch := iterator.next():
-            found += [row[field_name] for row in batch]
+            yield from batch
     finally:
         iterator.close()
-    return found
+
+
+def _all_ids(client: Any, collection: str, field_name: str = "id") -> list:
+    return [row[field_name] for row in _rows(client, collection, [field_name])]
 
 
 def _origin(folder: Path) -> str:
@@ -524,14 +526,16 @@ def _fits(text: str) -> str:
 
 
 def _push_files(client: Any, address: StoreAddress, reader: IndexReader) -> None:
-    """The files collection made equal to the local files table (rows are small: all are rewritten)."""
+    """The files collection made equal to the local files table: changed rows written, gone ones deleted."""
     states = reader.file_states()
-    rows = [{"path": _fits(f.path), "sha256": states[f.path].sha256, "size": f.size, "mtime": states[f.path].mtime,
-             "chunks": f.chunks, "indexed_at": f.indexed_at or 0.0, "placeholder": PLACEHOLDER}
-            for f in reader.indexed_files()]
+    remote = {row["path"]: row for row in _rows(client, address.files, FILE_FIELDS)}
+    rows = [row for row in ({"path": _fits(f.path), "sha256": states[f.path].sha256, "size": f.size,
+                             "mtime": states[f.path].mtime, "chunks": f.chunks, "indexed_at": f.indexed_at or 0.0}
+                            for f in reader.indexed_files())
+            if {name: remote.get(row["path"], {}).get(name) for name in FILE_FIELDS} != row]
     for start in range(0, len(rows), PUSH_BATCH):
-        client.upsert(address.files, rows[start:start + PUSH_BATCH])
-    gone = set(_all_ids(client, address.files, "path")) - set(states)
+        client.upsert(address.files, [{**row, "placeholder": PLACEHOLDER} for row in rows[start:start + PUSH_BATCH]])
+    gone = set(remote) - set(states)
     if gone:
         client.delete(address.files, ids=sorted(gone))
 
@@ -618,15 +622,7 @@ class MilvusReader:
                                           int(r["line"]), int(r["page"]) or None, r["heading"]) for r in rows}
 
     def _files(self) -> list[dict]:
-        iterator = self._client.query_iterator(self.address.files, filter="", output_fields=FILE_FIELDS,
-                                               batch_size=4096)
-        rows = []
-        try:
-            while batch := iterator.next():
-                rows += batch
-        finally:
-            iterator.close()
-        return sorted(rows, key=lambda row: row["path"])
+        return sorted(_rows(self._client, self.address.files, FILE_FIELDS), key=lambda row: row["path"])
 
     def file_states(self, under: str | None = None) -> dict[str, FileState]:
         return {r["path"]: FileState(int(r["size"]), float(r["mtime"]), r["sha256"]) for r in self._files()
@@ -693,14 +689,8 @@ def _problems(reader: MilvusReader) -> list[str]:
         problems.append(f"a push was interrupted: {len(hidden)} chunk(s) are stored but not published "
                         "(searches do not see them; `fsearch export` or the same `fsearch index --store` finishes it)")
     sources: dict[str, int] = {}
-    iterator = client.query_iterator(reader.address.collection, filter=ledger.visible(), output_fields=["source"],
-                                     batch_size=4096)
-    try:
-        while batch := iterator.next():
-            for row in batch:
-                sources[row["source"]] = sources.get(row["source"], 0) + 1
-    finally:
-        iterator.close()
+    for row in _rows(client, reader.address.collection, ["source"], ledger.visible()):
+        sources[row["source"]] = sources.get(row["source"], 0) + 1
     published = sum(sources.values())
     if published != manifest.counts.chunks:
         problems.append(f"{published} chunk(s) published, the manifest says {manifest.counts.chunks}")
