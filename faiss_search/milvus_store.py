@@ -454,9 +454,9 @@ def _push(reader: IndexReader, client: Any, address: StoreAddress, replace_other
 
     manifest, origin = reader.manifest, _origin(reader.folder)
     state = _read_state(client, address)
-    if state is not None:
+    if state is not None or client.has_collection(address.collection):
         try:
-            _check_same_index(state, manifest, origin, address)
+            _check_same_index(client, state, manifest, origin, address)
         except (ModelMismatchError, StoreError):
             if not replace_other:
                 raise
@@ -494,8 +494,21 @@ def _push(reader: IndexReader, client: Any, address: StoreAddress, replace_other
     return report
 
 
-def _check_same_index(state: _State, manifest: Manifest, origin: str, address: StoreAddress) -> None:
-    """Chunk ids name the same texts only within one local index, and vectors compare only within one model."""
+def _check_same_index(client: Any, state: _State | None, manifest: Manifest, origin: str,
+                      address: StoreAddress) -> None:
+    """Chunk ids name the same texts only within one local index, and vectors compare only within one model;
+    a collection of that name that fsearch did not make (or whose first push never published) is checked too."""
+    if state is None:
+        fields = {f["name"]: f for f in client.describe_collection(address.collection)["fields"]}
+        dim = (fields.get("vector", {}).get("params") or {}).get("dim")
+        if not {"vector", "terms", "text", "source"} <= set(fields):
+            raise StoreError(f"{address} holds a collection fsearch did not make",
+                             hint="use another --collection, or --replace to drop it")
+        if dim is not None and int(dim) != manifest.model["dim"]:
+            raise ModelMismatchError(f"{address} holds {dim}-dimensional vectors; this index's are "
+                                     f"{manifest.model['dim']}-dimensional",
+                                     hint="use another --collection, or --replace to drop it")
+        return
     theirs, ours = state.manifest.model, manifest.model
     if (theirs.get("name"), theirs.get("dim")) != (ours.get("name"), ours.get("dim")):
         raise ModelMismatchError(

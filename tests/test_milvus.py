@@ -439,3 +439,18 @@ def test_rm_with_a_store_removes_from_the_working_copy_and_the_collection(home, 
     assert json.loads(result.stdout)["store"]["chunks_removed"] == 1
     listing = json.loads(runner.invoke(app, ["ls", "--store", store, "--json"]).stdout)
     assert [f["path"] for f in listing["files"]] == [str(folder / "keep.txt")]
+
+
+def test_a_collection_fsearch_did_not_make_is_left_alone(kb, lite):
+    _, index_dir = kb
+    client = milvus_store.connect(lite)
+    client.create_collection(lite.collection, dimension=4)  # somebody else's, with the same name
+    client.insert(lite.collection, [{"id": 1, "vector": [0.1, 0.2, 0.3, 0.4]}])
+    milvus_store.disconnect(client, lite)
+    with pytest.raises(FsearchError, match="did not make"):
+        push(index_dir, lite)
+    client = milvus_store.connect(lite)
+    client.load_collection(lite.collection)
+    assert client.query(lite.collection, filter="id == 1", output_fields=["id"])  # untouched
+    milvus_store.disconnect(client, lite)
+    assert push(index_dir, lite, replace_other=True).chunks_added > 0
