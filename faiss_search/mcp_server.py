@@ -54,11 +54,12 @@ def build_server(searcher: Searcher, settings: Settings) -> MCPServer:
 
     @server.tool()
     def status() -> dict[str, Any]:
-        """What the index holds: its folder, model, files and chunks, and when it was last updated."""
+        """What the index holds: its folder (or Milvus store), model, files and chunks, and when it was last updated."""
         with searcher.reader.snapshot():
             manifest = searcher.reader.manifest
-        return {"index_dir": str(settings.index_path.resolve()), "chosen_by": settings.index_origin,
-                "model": manifest.model["name"], "files": manifest.counts.files,
+        where = {"store": str(settings.store_address)} if settings.store else \
+            {"index_dir": str(settings.index_path.resolve()), "chosen_by": settings.index_origin}
+        return {**where, "model": manifest.model["name"], "files": manifest.counts.files,
                 "chunks": manifest.counts.chunks, "updated_at": manifest.updated_at}
 
     return server

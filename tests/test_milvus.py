@@ -454,3 +454,28 @@ def test_a_collection_fsearch_did_not_make_is_left_alone(kb, lite):
     assert client.query(lite.collection, filter="id == 1", output_fields=["id"])  # untouched
     milvus_store.disconnect(client, lite)
     assert push(index_dir, lite, replace_other=True).chunks_added > 0
+
+
+def test_the_mcp_tools_answer_from_milvus(kb, lite, monkeypatch):
+    import asyncio
+
+    from faiss_search.mcp_server import build_server
+
+    folder, index_dir = kb
+    push(index_dir, lite)
+    monkeypatch.setenv("FSEARCH_STORE", lite.spec)
+    s = searcher(MilvusReader(lite))
+    server = build_server(s, load_settings())
+
+    def call(name: str, arguments: dict) -> dict:
+        result = asyncio.run(server.call_tool(name, arguments))
+        assert not result.is_error, result.content
+        return result.structured_content or json.loads(result.content[0].text)
+
+    status = call("status", {})
+    assert status["store"] == str(lite) and status["files"] == len(DOCS)
+    found = call("search", {"query": "熊猫吃什么", "k": 1, "min_score": 0})
+    source = found["results"][0]["source"]
+    assert source == str(folder / "熊猫?.md")
+    assert "竹子" in call("read", {"source": source})["text"]
+    s.reader.close()
