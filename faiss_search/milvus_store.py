@@ -132,10 +132,7 @@ def _explain(exc: Exception, address: StoreAddress) -> StoreError:
     text = str(getattr(exc, "message", "") or exc)
     lowered = text.lower()
     if address.lite and ("open local milvus failed" in lowered or "lock" in lowered):
-        return StoreError(f"the Milvus Lite file {address.uri} is open in another process "
-                          "(Milvus Lite allows one at a time)",
-                          hint="close the other fsearch, or share it: milvus-lite server --data-dir DIR, "
-                               "then --store http://127.0.0.1:19530")
+        return _lite_failure(address)
     if any(word in lowered for word in ("unauthenticated", "auth", "token", "credential", "permission denied")):
         return StoreError(f"{address} refused the token ({text})",
                           hint="give the right one with --milvus-token or FSEARCH_MILVUS_TOKEN")
@@ -146,6 +143,28 @@ def _explain(exc: Exception, address: StoreAddress) -> StoreError:
         return StoreError(f"cannot reach {address}",
                           hint="is the server running, and is the address right? (default port 19530)")
     return StoreError(f"{address}: {text}")
+
+
+def _lite_failure(address: StoreAddress) -> StoreError:
+    """Why Milvus Lite could not open its database (pymilvus only says it failed): locked, a file, or other."""
+    import fcntl
+
+    path = Path(address.uri)
+    if path.is_file():
+        return StoreError(f"{path} is a file, not a Milvus Lite database (a folder Milvus Lite makes)",
+                          hint="give a new .db path, or the one fsearch made")
+    try:
+        with open(path / "LOCK", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(lock, fcntl.LOCK_UN)
+    except BlockingIOError:
+        return StoreError(f"the Milvus Lite file {address.uri} is open in another process "
+                          "(Milvus Lite allows one at a time)",
+                          hint="close the other fsearch, or share it: milvus-lite server --data-dir DIR, "
+                               "then --store http://127.0.0.1:19530")
+    except OSError as exc:
+        return StoreError(f"cannot open the Milvus Lite database {path}: {exc.strerror or exc}")
+    return StoreError(f"Milvus Lite could not open {path}", hint="set FSEARCH_DEBUG=1 to see its log")
 
 
 @contextmanager
@@ -569,6 +588,10 @@ class MilvusReader:
     """
 
     def __init__(self, address: StoreAddress) -> None:
+        if address.lite and not Path(address.uri).exists():  # a reader never creates one (a typo would)
+            raise IndexNotFoundError(f"no Milvus Lite database at {address.uri}",
+                                     hint=f"fsearch export --to {address.spec}, or fsearch index PATH --store "
+                                          f"{address.spec}")
         self.address = address
         self.folder = address.uri
         self._client = connect(address)

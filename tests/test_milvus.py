@@ -204,18 +204,25 @@ def test_an_export_killed_midway_leaves_the_collection_searchable_and_the_next_o
 
 
 def test_cli_errors_are_one_line(home, runner: CliRunner, kb, tmp_path):
+    a_file = tmp_path / "notes.db"
+    a_file.write_text("not a database")
+    lite_db = tmp_path / "kb.db"
+    push(kb[1], parse_address(f"milvus://{lite_db}"))
     for args, message in [
         (["search", "x", "--store", "http://127.0.0.1:9"], "cannot reach Milvus http://127.0.0.1:9"),
         (["index", str(kb[0]), "--store", "http://127.0.0.1:9"], "cannot reach Milvus http://127.0.0.1:9"),
         (["search", "x", "--store", f"milvus://{tmp_path}/missing/kb.db"], "no folder"),
         (["search", "x", "--store", f"milvus://{tmp_path}/kb"], "is a .db path"),
+        (["search", "x", "--store", f"milvus://{tmp_path}/typo.db"], "no Milvus Lite database at"),
+        (["status", "--store", f"milvus://{a_file}"], "is a file, not a Milvus Lite database"),
         (["status", "--store", f"milvus://{tmp_path}/kb.db", "--collection", "bad-name"], "cannot name"),
-        (["search", "x", "--store", f"milvus://{tmp_path}/kb.db"], "no fsearch index in Milvus Lite"),
+        (["search", "x", "--store", f"milvus://{lite_db}", "--collection", "other"], "no fsearch index in Milvus Lite"),
     ]:
         result = runner.invoke(app, args)
         assert result.exit_code == 2, result.output
         assert message in result.output and "Traceback" not in result.output and "bug" not in result.output
     assert not (home / "stores").exists()  # the unreachable store was found out before anything was embedded
+    assert not (tmp_path / "typo.db").exists()  # a reader never creates a database
 
 
 def test_a_lite_file_open_in_another_process_is_named(kb, lite):
