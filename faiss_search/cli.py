@@ -36,6 +36,7 @@ from .render import (
 
 if TYPE_CHECKING:
     from .indexer import IndexProgress
+    from .milvus_store import PushReport, StoreAddress
 
 app = typer.Typer(
     help="Search your own documents by meaning, offline. Chinese and English.\n\n"
@@ -207,7 +208,8 @@ def index(
             print_push(pushed)
 
 
-def _push(index_dir: Path, address: Any, replace_other: bool, quiet: bool) -> Any:
+def _push(index_dir: Path, address: "StoreAddress", replace_other: bool, quiet: bool) -> "PushReport":
+    """Send the local index to the Milvus store, with a progress bar."""
     from .milvus_store import push
 
     with _progress("sending to Milvus", disable=quiet) as progress:
@@ -450,10 +452,9 @@ def status(index_dir: IndexDirOpt = None, store: StoreOpt = None, collection: Co
 
     settings = load_settings(config, index_dir=index_dir, store=store, milvus_collection=collection)
     address = settings.store_address
-    info: dict[str, Any] = {"index_dir": str(settings.index_path.resolve()), "chosen_by": settings.index_origin,
-                            "exists": address is not None or committed_manifest(settings.index_path) is not None}
-    if address is not None:
-        info = {"store": str(address), "exists": True}
+    info: dict[str, Any] = {"store": str(address), "exists": True} if address else {
+        "index_dir": str(settings.index_path.resolve()), "chosen_by": settings.index_origin,
+        "exists": committed_manifest(settings.index_path) is not None}
     if info["exists"]:
         reader = open_reader(settings.index_path, address)
         manifest = reader.manifest
@@ -499,13 +500,14 @@ def list_files(
     from .search import open_reader
 
     settings = load_settings(config, index_dir=index_dir, store=store, milvus_collection=collection)
-    reader = open_reader(settings.index_path, settings.store_address)
+    address = settings.store_address
+    reader = open_reader(settings.index_path, address)
     with reader.snapshot():
         files = [f for under in ([source_name(p) for p in paths] if paths else [None])
                  for f in reader.indexed_files(under)]
     reader.close()
     if json_output:
-        print_json({"index_dir": str(settings.store_address or settings.index_path), "files": [vars(f) for f in files]})
+        print_json({"index_dir": str(address or settings.index_path), "files": [vars(f) for f in files]})
     else:
         print_listing(files, folders)
 
@@ -729,11 +731,12 @@ def serve(
     from .store import committed_manifest
 
     settings = load_settings(config, index_dir=index_dir, model=model, store=store, milvus_collection=collection)
+    address = settings.store_address
     listener = _listen(host, port)  # before anything says "serving": a busy port is one clear line
     searcher = None
-    if settings.store_address or committed_manifest(settings.index_path):
+    if address or committed_manifest(settings.index_path):
         searcher = open_searcher(settings.index_path, settings.models_dir, settings.model, home=settings.home,
-                                 engine=settings.engine, store=settings.store_address)
+                                 engine=settings.engine, store=address)
         embedder = searcher.embedder
     else:
         embedder = choose_embedder(None, settings.models_dir, settings.model, engine=settings.engine)
@@ -746,7 +749,7 @@ def serve(
         logging.getLogger("fsearch.access").addHandler(handler)
         logging.getLogger("fsearch.access").setLevel(logging.INFO)
     err.print(f"serving {embedder.info.name} ({embedder.info.dim} dimensions)"
-              + (f" and the index {settings.store_address or settings.index_path} ({searcher.size} chunks)"
+              + (f" and the index {address or settings.index_path} ({searcher.size} chunks)"
                  if searcher else "")
               + f" on http://{host}:{port}/v1" + (" (API key required)" if key else ""))
     run(application, listener, shutdown_seconds)

@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import socket
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -112,10 +113,10 @@ def parse_address(store: str, collection: str = DEFAULT_COLLECTION, token: str =
         path = store[len("milvus://"):]
         if not path.endswith(".db"):
             raise InputError(f"a Milvus Lite store is a .db path, got '{path}'", hint="e.g. milvus:///home/me/kb.db")
-        folder = Path(os.path.expanduser(path)).parent
-        if not folder.is_dir():
-            raise InputError(f"no folder {folder} for the Milvus Lite file {path}")
-        return StoreAddress(str(Path(os.path.expanduser(path)).resolve()), collection, token)
+        database = Path(os.path.expanduser(path))
+        if not database.parent.is_dir():
+            raise InputError(f"no folder {database.parent} for the Milvus Lite file {path}")
+        return StoreAddress(str(database.resolve()), collection, token)
     return StoreAddress(store.rstrip("/"), collection, token)
 
 
@@ -135,7 +136,7 @@ def _explain(exc: Exception, address: StoreAddress) -> StoreError:
         return _lite_failure(address)
     if any(word in lowered for word in ("unauthenticated", "auth", "token", "credential", "permission denied")):
         return StoreError(f"{address} refused the token ({text})",
-                          hint="give the right one with --milvus-token or FSEARCH_MILVUS_TOKEN")
+                          hint="set the right one in FSEARCH_MILVUS_TOKEN (or milvus_token in fsearch.toml)")
     if "unimplemented" in lowered or "not support" in lowered or "unsupported" in lowered:
         return StoreError(f"{address} lacks a feature fsearch needs ({text})",
                           hint="fsearch needs Milvus 2.5 or newer (BM25 full-text search)")
@@ -330,9 +331,15 @@ class _State:
 
 
 def _read_state(client: Any, address: StoreAddress) -> _State | None:
+    """The published manifest and ledger, None where there are none (no collection, or never published)."""
     if not client.has_collection(address.meta):
         return None
     client.load_collection(address.meta)
+    return _published(client, address)
+
+
+def _published(client: Any, address: StoreAddress) -> _State | None:
+    """The manifest and ledger from a loaded meta collection: one request (what each search's snapshot costs)."""
     rows = {row["key"]: row["value"] for row in client.get(address.meta, ids=["manifest", "ledger"],
                                                            output_fields=["value"])}
     if "manifest" not in rows or "ledger" not in rows:
@@ -381,8 +388,8 @@ def _origin(folder: Path) -> str:
     return f"{socket.gethostname()}:{folder.resolve()}"
 
 
-def source_index(address: StoreAddress) -> Path | None:
-    """The local index a collection mirrors, if it is on this machine (its ledger's origin)."""
+def source_index(address: StoreAddress) -> Path:
+    """The local index a collection mirrors, which must be on this machine (its ledger's origin)."""
     client = connect(address)
     try:
         with _calls(address):
@@ -390,7 +397,7 @@ def source_index(address: StoreAddress) -> Path | None:
     finally:
         disconnect(client, address)
     if state is None:
-        return None
+        raise IndexNotFoundError(f"no fsearch index in {address}")
     host, _, folder = state.ledger.origin.partition(":")
     if host != socket.gethostname():
         raise StoreError(f"{address} was written from {host} ({folder})",
@@ -408,8 +415,7 @@ def _writer_lease(client: Any, address: StoreAddress) -> Iterator[Callable[[], N
     a dead process on this host, or an old one, is taken over.
     """
     me = {"host": socket.gethostname(), "pid": os.getpid()}
-    rows = client.get(address.meta, ids=["writer"], output_fields=["value"]) \
-        if client.has_collection(address.meta) else []
+    rows = client.get(address.meta, ids=["writer"], output_fields=["value"])  # the push made the collection
     if rows:
         holder = json.loads(rows[0]["value"])
         fresh = time.time() - holder.get("renewed", 0) < LEASE_SECONDS
@@ -593,7 +599,6 @@ class MilvusReader:
                                      hint=f"fsearch export --to {address.spec}, or fsearch index PATH --store "
                                           f"{address.spec}")
         self.address = address
-        self.folder = address.uri
         self._client = connect(address)
         with _calls(address):
             state = _read_state(self._client, address)
@@ -604,8 +609,6 @@ class MilvusReader:
                                               f"{address.spec}")
             _load(self._client, address)
         self._state = state
-        import threading
-
         self._lock = threading.RLock()
 
     @property
@@ -622,8 +625,13 @@ class MilvusReader:
 
     @contextmanager
     def snapshot(self) -> Iterator["MilvusReader"]:
+        from pymilvus.exceptions import MilvusException
+
         with self._lock, _calls(self.address):
-            state = _read_state(self._client, self.address)
+            try:
+                state = _published(self._client, self.address)  # loaded when the reader opened
+            except MilvusException:  # dropped, or dropped and made again (not loaded): look again, properly
+                state = _read_state(self._client, self.address)
             if state is None:
                 raise IndexNotFoundError(f"the fsearch index in {self.address} was dropped")
             self._state = state
@@ -668,28 +676,21 @@ class MilvusReader:
         return [IndexedFile(r["path"], int(r["chunks"]), int(r["size"]), float(r["indexed_at"]) or None)
                 for r in self._files() if _inside(r["path"], under)]
 
-    def sample_chunks(self, n: int) -> list[tuple[int, str]]:
-        ids = sorted(i for i in _all_ids(self._client, self.address.collection) if i <= self.ledger.last_chunk_id)
-        picked = ids[:: max(1, len(ids) // max(1, n))][:n]
-        return [(i, chunk.text) for i, chunk in sorted(self.fetch(picked).items())]
-
-    def unpublished(self) -> int:
-        """Chunks a push inserted and has not published (it was interrupted, or it runs now)."""
-        return len(self._client.query(self.address.collection, filter=f"id > {self.ledger.last_chunk_id}",
-                                      output_fields=["id"], limit=16384))
+    def _has_unpublished(self) -> bool:
+        """Whether a push inserted chunks it has not published (it was interrupted, or it runs now)."""
+        return bool(self._client.query(self.address.collection, filter=f"id > {self.ledger.last_chunk_id}",
+                                       output_fields=["id"], limit=1))
 
     def push_state(self) -> str:
         """"complete", or "push unfinished" while a push runs or after one was interrupted."""
         with self.snapshot():
-            return "push unfinished" if self.ledger.retired or self.unpublished() else "complete"
+            return "push unfinished" if self.ledger.retired or self._has_unpublished() else "complete"
 
     def size_on_disk(self) -> int | None:
-        """Milvus Lite's file (or folder); a server's disk is its own business."""
-        path = Path(self.address.uri)
-        if not self.address.lite or not path.exists():
+        """Milvus Lite's database folder; a server's disk is its own business."""
+        if not self.address.lite:
             return None
-        return path.stat().st_size if path.is_file() else sum(p.stat().st_size for p in path.rglob("*")
-                                                              if p.is_file())
+        return sum(p.stat().st_size for p in Path(self.address.uri).rglob("*") if p.is_file())
 
     def close(self) -> None:
         disconnect(self._client, self.address)
@@ -700,17 +701,13 @@ def _inside(path: str, under: str | None) -> bool:
     return under is None or path == under or path.startswith(under.rstrip(os.sep) + os.sep)
 
 
-def open_store(address: StoreAddress) -> MilvusReader:
-    return MilvusReader(address)
-
-
 # ----------------------------------------------------------------------------------------------- doctor
 
 def check(address: StoreAddress) -> tuple[list[str], Manifest]:
     """What is wrong with a collection, measured against its ledger and manifest (empty: healthy)."""
     reader = MilvusReader(address)
     try:
-        with reader.snapshot(), _calls(address):
+        with reader.snapshot():  # which turns Milvus failures into StoreError
             return _problems(reader), reader.manifest
     finally:
         reader.close()

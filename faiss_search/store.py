@@ -266,7 +266,7 @@ class _IndexView:
         if not ids:
             return []
         marks = ",".join(str(int(i)) for i in ids)
-        texts = self._conn.execute(f"SELECT rowid, terms FROM chunk_terms WHERE rowid IN ({marks})").fetchall()
+        texts = self.chunk_terms(ids).items()
         sizes = dict(self._conn.execute(f"SELECT id, sz FROM chunk_terms_docsize WHERE id IN ({marks})"))
         total_rows, total_tokens = bm25.varints(
             self._conn.execute("SELECT block FROM chunk_terms_data WHERE id = 1").fetchone()[0])[:2]
@@ -275,6 +275,12 @@ class _IndexView:
         scored = [(int(i), bm25.score(bm25.tokens(text), bm25.varints(sizes[i])[0], phrases, average))
                   for i, text in texts]
         return sorted(scored, key=lambda hit: (-hit[1], hit[0]))
+
+    def chunk_terms(self, ids: Iterable[int]) -> dict[int, str]:
+        """The segmented words the keyword index holds for each chunk, as FTS5 matches them."""
+        marks = ",".join(str(int(i)) for i in ids)
+        return dict(self._conn.execute(f"SELECT rowid, terms FROM chunk_terms WHERE rowid IN ({marks})")) \
+            if marks else {}
 
     def _document_frequencies(self, terms: list[str]) -> dict[str, int]:
         """Chunks holding each term: the common ones from term_frequencies, the rest from FTS5's vocabulary
@@ -491,12 +497,6 @@ class IndexReader(_IndexView):
             wanted,
         ).fetchall()
         return {row[0]: StoredChunk(*row) for row in rows}
-
-    def chunk_terms(self, ids: Iterable[int]) -> dict[int, str]:
-        """The segmented words the keyword index holds for each chunk, as FTS5 matches them."""
-        marks = ",".join(str(int(i)) for i in ids)
-        return dict(self._conn.execute(f"SELECT rowid, terms FROM chunk_terms WHERE rowid IN ({marks})")) \
-            if marks else {}
 
     @property
     def chunk_count(self) -> int:
