@@ -193,6 +193,9 @@ def test_an_export_killed_midway_leaves_the_collection_searchable_and_the_next_o
     published = step == "push-after-publish"
     assert ("大熊猫现在也吃苹果。" in texts) == published
     assert any("竹子" in t for t in texts) != published  # the old version or the new one, never both
+    # unfinished either way: before publishing only the inserted chunks tell, after it the retired ranges
+    assert bool(reader.ledger.retired) == published
+    assert reader.push_state() == "push unfinished"
     reader.close()
     runner = CliRunner()  # the kill needed a process of its own; the rest runs here
     doctor = runner.invoke(app, ["doctor", "--store", lite.spec, "--json"])
