@@ -161,3 +161,34 @@ def test_calibration_is_kept_through_small_edits_and_redone_after_big_ones(home,
     assert small["changed_chunks"] == 2 and small["dense_probe_mrr"] == first["dense_probe_mrr"]
     big = index_documents(edit(10), settings, fake_embedder).fusion
     assert big["changed_chunks"] == 0  # 2 + 18 changed chunks > 10 % of 60: measured again
+
+
+def test_hybrid_runs_its_keyword_leg_while_the_vectors_are_scanned(home, fake_embedder, monkeypatch):
+    """A hybrid query costs its slower leg, not both: the dense scan waits here until the keyword leg has
+    started, which only a keyword leg on another thread can do (in turn, the legs would deadlock)."""
+    import threading
+
+    settings = load_settings()
+    index_documents(_corpus(), settings, fake_embedder)
+    reader = IndexReader(settings.index_path)
+    searcher = Searcher(reader, fake_embedder)
+    queries = [f"{topic}编号{t}-2" for t, topic in enumerate(TOPICS)]
+    expected = [[h.chunk_id for h in r.hits] for r in searcher.search_many(queries, 5, "hybrid")]
+    keyword_started, keyword_threads = threading.Event(), set()
+    dense_search, keyword_search = reader.dense_search, reader.keyword_search
+
+    def waiting_dense(vectors, k):
+        assert keyword_started.wait(10), "the keyword leg did not start while the vectors were scanned"
+        return dense_search(vectors, k)
+
+    def noted_keyword(terms, k):
+        keyword_threads.add(threading.get_ident())
+        keyword_started.set()
+        return keyword_search(terms, k)
+
+    monkeypatch.setattr(reader, "dense_search", waiting_dense)
+    monkeypatch.setattr(reader, "keyword_search", noted_keyword)
+    results = searcher.search_many(queries, 5, "hybrid")
+    assert [[h.chunk_id for h in r.hits] for r in results] == expected  # the same answers
+    assert keyword_threads and threading.get_ident() not in keyword_threads
+    assert all(r.seconds > 0 for r in results)
