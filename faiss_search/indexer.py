@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -241,49 +242,78 @@ def _read_ahead(jobs: list[tuple[Candidate, FileState | None]], settings: Settin
         pool.shutdown(wait=False, cancel_futures=True)  # an error or Ctrl-C: at most the file in hand finishes
 
 
-class _Embedding:
-    """Embeds the chunks of the documents read so far, a window at a time, reusing stored vectors.
+class _Window:
+    """One window's chunks on their way through the model: those whose vectors were found, and the rest
+    being embedded on the model's thread. ``earlier`` is the window before it, whose texts this one
+    did not embed again, until this one is written."""
 
-    Vectors are keyed by the chunk text's hash and held for one window; ``places`` name each
-    text's source for the message when a vector is invalid.
+    def __init__(self, found: dict[str, object], embedded: "Future[dict[str, object]]",
+                 earlier: "_Window | None") -> None:
+        self.found, self.embedded, self.earlier = found, embedded, earlier
+        self.hashes = set(found)
+
+    def vectors(self) -> dict[str, object]:
+        """Every vector the window's files need (waits for the model)."""
+        vectors = {**(self.earlier.vectors() if self.earlier else {}), **self.found, **self.embedded.result()}
+        self.earlier = None  # memory stays bounded to two windows
+        return vectors
+
+
+class _Embedding:
+    """Embeds the chunks of the documents read so far, a window at a time, on a thread of its own.
+
+    While one window is embedded, the caller writes the window before it to the store and gathers
+    the next one, so the model does not stand idle during SQLite and FTS5 writes (they took
+    ~2.5 ms a chunk of the model's thread, 5 % of a long build). Vectors are keyed by the chunk
+    text's hash; ``places`` name each text's source for the message when a vector is invalid.
     """
 
     def __init__(self, writer: IndexWriter, embedder: Embedder, settings: Settings, report: IndexReport,
                  tracker: IndexProgress, progress: ProgressCallback | None, on_phase: PhaseCallback) -> None:
-        self.vectors: dict[str, object] = {}
         self._writer, self._embedder, self._batch_size = writer, embedder, settings.batch_size
         self._report, self._tracker, self._progress, self._on_phase = report, tracker, progress, on_phase
         self._window: list[tuple[str, str, str]] = []  # (hash, text, place)
+        self._last: _Window | None = None
         self._started = False
+        self._model = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fsearch-embed")
+        self._stop = threading.Event()
+        self._counting = threading.Lock()  # chunks done are counted on both threads
 
     def add(self, source: str, chunks: list[Chunk]) -> bool:
-        """Queue a document's chunks; True when that filled the window and it was embedded."""
+        """Queue a document's chunks; True when that filled the window (the caller then ``send``s it)."""
         self._window += [(text_hash(c.text), c.text, f"{source}:{c.line}") for c in chunks]
-        if len(self._window) < EMBED_WINDOW:
-            return False
-        self.flush()
-        return True
+        return len(self._window) >= EMBED_WINDOW
 
-    def flush(self) -> None:
-        window, self._window, self.vectors = self._window, [], {}
+    def send(self) -> _Window:
+        """Start embedding the window gathered so far; a text the window before it embeds is not embedded twice."""
+        window, self._window = self._window, []
         fresh = {h: (text, place) for h, text, place in window}
         found = self._writer.stored_vectors(fresh)  # before this window's files replace their old chunks
-        self.vectors.update(found)
         reused = sum(1 for h, _, _ in window if h in found)
         self._report.chunks_reused += reused
         self._advance(reused)
-        todo = sorted((h for h in fresh if h not in found), key=lambda h: -len(fresh[h][0]))
-        if todo:
-            self._embed(todo, fresh)
-        self._advance(len(window) - reused - len(todo))  # repeats of a text embedded once in this window
+        earlier = self._last.hashes if self._last else set()
+        todo = sorted((h for h in fresh if h not in found and h not in earlier), key=lambda h: -len(fresh[h][0]))
+        self._advance(len(window) - reused - len(todo))  # texts embedded once for several chunks
+        self._last = _Window(found, self._model.submit(self._embed, todo, fresh), self._last)
+        self._last.hashes.update(todo)
+        return self._last
+
+    def close(self) -> None:
+        """Stop the model's thread after the batch in hand (an error or Ctrl-C elsewhere ends the run)."""
+        self._stop.set()
+        self._model.shutdown(wait=False, cancel_futures=True)
 
     def _advance(self, chunks: int) -> None:
-        self._tracker.chunks_done += chunks
+        with self._counting:
+            self._tracker.chunks_done += chunks
         if self._progress and chunks:
             self._progress(self._tracker)
 
-    def _embed(self, todo: list[str], fresh: dict[str, tuple[str, str]]) -> None:
-        """Vectors for ``todo``, longest first in batches of similar length (less padding)."""
+    def _embed(self, todo: list[str], fresh: dict[str, tuple[str, str]]) -> dict[str, object]:
+        """On the model's thread: vectors for ``todo``, longest first in batches of similar length (less padding)."""
+        if not todo:
+            return {}
         texts = [fresh[h][0] for h in todo]
         if not self._started:
             self._on_phase("loading model")
@@ -296,23 +326,32 @@ class _Embedding:
             self._on_phase("embedding")
             self._started = True
         started = time.perf_counter()
+        vectors: dict[str, object] = {}
         for start in range(0, len(todo), self._batch_size):
+            if self._stop.is_set():
+                raise _Stopped()
             part = todo[start:start + self._batch_size]
             encoded = checked_vectors(self._embedder.encode_passages([fresh[h][0] for h in part]), len(part),
                                       self._embedder.info.dim, "chunk", [fresh[h][1] for h in part])
-            self.vectors.update(zip(part, encoded))
+            vectors.update(zip(part, encoded))
             self._tracker.embedding_seconds = self._report.embed_seconds + time.perf_counter() - started
             self._advance(len(part))
         self._report.embed_seconds += time.perf_counter() - started
         self._report.chunks_embedded += len(todo)
         self._report.characters_embedded += sum(len(t) for t in texts)
+        return vectors
+
+
+class _Stopped(Exception):
+    """The run ended elsewhere; the model's thread drops the window in hand."""
 
 
 class _Stream:
     """Documents on their way to the store: embedded a window at a time, written, committed now and then.
 
-    A changed file's old chunks leave in the same write as its new ones arrive, so every
-    commit holds each file whole, in one version or the other.
+    A window is written once the next one is on its way through the model. A changed file's old
+    chunks leave in the same write as its new ones arrive, so every commit holds each file
+    whole, in one version or the other.
     """
 
     def __init__(self, writer: IndexWriter, embedding: _Embedding, settings: Settings, report: IndexReport,
@@ -320,6 +359,7 @@ class _Stream:
         self._writer, self._embedding, self._settings, self._report = writer, embedding, settings, report
         self._tracker, self._progress = tracker, progress
         self._waiting: list[Pending] = []
+        self._sent: deque[tuple[list[Pending], _Window]] = deque()
         self._uncommitted_chunks = 0
         self._last_commit = time.monotonic()
         self._commit_cost = 0.0
@@ -328,19 +368,26 @@ class _Stream:
     def add(self, item: Pending) -> None:
         self._waiting.append(item)
         if self._embedding.add(item.doc.source, item.chunks):
-            self._write_waiting()
+            self._send()
 
     def finish(self) -> None:
         """Embed and write what is left (the caller commits)."""
-        self._embedding.flush()
-        self._write_waiting()
+        if self._waiting:
+            self._send()
+        while self._sent:
+            self._write(*self._sent.popleft())
 
-    def _write_waiting(self) -> None:
-        vectors, report = self._embedding.vectors, self._report
+    def _send(self) -> None:
+        self._sent.append((self._waiting, self._embedding.send()))
+        self._waiting = []
+        while len(self._sent) > 1:  # the window before is written while this one is embedded
+            self._write(*self._sent.popleft())
+
+    def _write(self, items: list[Pending], window: _Window) -> None:
+        vectors, report = window.vectors(), self._report
         # one removal for the window: removing ids scans the whole vector index
-        report.chunks_removed += self._writer.remove_files([item.doc.source for item in self._waiting
-                                                            if item.replaces])
-        for item in self._waiting:
+        report.chunks_removed += self._writer.remove_files([item.doc.source for item in items if item.replaces])
+        for item in items:
             doc = item.doc
             hashes = [text_hash(c.text) for c in item.chunks]
             self._writer.add_file(doc.source, doc.sha256, doc.size, doc.mtime, doc.encoding, item.chunks,
@@ -350,7 +397,6 @@ class _Stream:
             report.chunks_added += len(item.chunks)
             self._uncommitted_chunks += len(item.chunks)
             self._tracker.files_done += 1
-        self._waiting = []
         if self._progress:
             self._progress(self._tracker)
         if self._commit_due():
@@ -419,27 +465,30 @@ def run_index(candidates: Iterable[Candidate], settings: Settings, embedder: Emb
         tracker = IndexProgress(files_total=len(jobs), bytes_total=sum(c.size for c, _ in jobs))
         embedding = _Embedding(writer, embedder, settings, report, tracker, progress, on_phase)
         stream = _Stream(writer, embedding, settings, report, tracker, progress)
-        for read in _read_ahead(jobs, settings, report):
-            doc, state = read.doc, read.state
-            tracker.files_read += 1
-            tracker.bytes_read += read.candidate.size
-            tracker.chunks_read += len(read.chunks)
-            if doc is None:
-                skipped.add(read.reason, read.candidate.source)
-                if state is not None and read.reason == UNREADABLE:
-                    kept.add(read.candidate.source)  # what could not be read now is kept as it was
-                    report.files_kept_unreadable += 1
-                elif state is not None:
-                    gone.add(read.candidate.source)  # emptied, or no longer text
-                continue
-            kept.add(doc.source)
-            mtime = _stored_mtime(doc.mtime, run_started)
-            if state is not None and state.sha256 == doc.sha256:
-                writer.touch_file(doc.source, doc.size, mtime)
-                report.files_unchanged += 1
-                continue
-            stream.add(Pending(replace(doc, text="", mtime=mtime), read.chunks, read.terms, state is not None))
-        stream.finish()
+        try:
+            for read in _read_ahead(jobs, settings, report):
+                doc, state = read.doc, read.state
+                tracker.files_read += 1
+                tracker.bytes_read += read.candidate.size
+                tracker.chunks_read += len(read.chunks)
+                if doc is None:
+                    skipped.add(read.reason, read.candidate.source)
+                    if state is not None and read.reason == UNREADABLE:
+                        kept.add(read.candidate.source)  # what could not be read now is kept as it was
+                        report.files_kept_unreadable += 1
+                    elif state is not None:
+                        gone.add(read.candidate.source)  # emptied, or no longer text
+                    continue
+                kept.add(doc.source)
+                mtime = _stored_mtime(doc.mtime, run_started)
+                if state is not None and state.sha256 == doc.sha256:
+                    writer.touch_file(doc.source, doc.size, mtime)
+                    report.files_unchanged += 1
+                    continue
+                stream.add(Pending(replace(doc, text="", mtime=mtime), read.chunks, read.terms, state is not None))
+            stream.finish()
+        finally:
+            embedding.close()
         unlisted = _under_any(known, keep_under)
         report.files_kept_unreadable += len(unlisted - kept)
         gone.update(s for s in known if s not in kept and s not in unlisted)

@@ -175,6 +175,57 @@ def test_files_are_read_while_the_model_embeds(home, fake_embedder, monkeypatch)
     assert report.files_added == 40 and report.total_chunks == report.chunks_added == report.chunks_embedded
 
 
+def test_a_window_is_written_while_the_next_one_is_embedded(home, fake_embedder, monkeypatch):
+    """The model does not wait for the store: the second window's embedding waits here until the first
+    window's files are being written, which only a model on a thread of its own allows."""
+    import threading
+
+    from faiss_search.store import IndexWriter
+
+    monkeypatch.setattr(indexer, "EMBED_WINDOW", 2)
+    first_written, model_threads = threading.Event(), set()
+    real_encode, real_add = fake_embedder.encode_passages, IndexWriter.add_file
+
+    def encode(texts):
+        model_threads.add(threading.get_ident())
+        if encode.calls == 1:  # the second window
+            assert first_written.wait(10), "the first window was not written while the second was embedded"
+        encode.calls += 1
+        return real_encode(texts)
+
+    def add_file(self, *args, **kwargs):
+        first_written.set()
+        return real_add(self, *args, **kwargs)
+
+    encode.calls = 0
+    monkeypatch.setattr(fake_embedder, "encode_passages", encode)
+    monkeypatch.setattr(fake_embedder, "encode_queries", real_encode)  # the fusion's probes
+    monkeypatch.setattr(IndexWriter, "add_file", add_file)
+    docs = _many_docs(12)
+    report = index_documents(docs, load_settings(), fake_embedder)
+    assert report.files_added == 12 and report.total_chunks == report.chunks_embedded == 12
+    assert threading.get_ident() not in model_threads
+
+
+def test_a_text_repeated_in_the_next_window_is_embedded_once(home, fake_embedder, monkeypatch):
+    """The next window is gathered before the one in the model is written: a chunk text it shares
+    with that window is taken from it, not embedded again."""
+    monkeypatch.setattr(indexer, "EMBED_WINDOW", 2)
+    embedded: list[str] = []
+    real_encode = fake_embedder.encode_passages
+
+    def encode(texts):
+        embedded.extend(texts)
+        return real_encode(texts)
+
+    monkeypatch.setattr(fake_embedder, "encode_passages", encode)
+    monkeypatch.setattr(fake_embedder, "encode_queries", real_encode)  # the fusion's probes
+    docs = [Document(f"d{i}.txt", text, "utf-8", f"h{i}", len(text.encode()), 0.0)
+            for i, text in enumerate(["熊猫吃竹子。", "高铁很快。", "熊猫吃竹子。", "面包要发酵。", "高铁很快。"])]
+    report = index_documents(docs, load_settings(), fake_embedder)
+    assert sorted(embedded) == sorted({d.text for d in docs}) and report.total_chunks == 5
+
+
 def test_reading_ahead_is_bounded(home, fake_embedder, monkeypatch):
     """While the model works, at most READ_AHEAD_BYTES of files (plus the one in hand) are read ahead."""
     monkeypatch.setattr(indexer, "EMBED_WINDOW", 1)
