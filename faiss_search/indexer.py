@@ -247,10 +247,10 @@ class _Window:
     being embedded on the model's thread. ``earlier`` is the window before it, whose texts this one
     did not embed again, until this one is written."""
 
-    def __init__(self, found: dict[str, object], embedded: "Future[dict[str, object]]",
+    def __init__(self, found: dict[str, object], todo: list[str], embedded: "Future[dict[str, object]]",
                  earlier: "_Window | None") -> None:
         self.found, self.embedded, self.earlier = found, embedded, earlier
-        self.hashes = set(found)
+        self.hashes = set(found).union(todo)
 
     def vectors(self) -> dict[str, object]:
         """Every vector the window's files need (waits for the model)."""
@@ -295,8 +295,7 @@ class _Embedding:
         earlier = self._last.hashes if self._last else set()
         todo = sorted((h for h in fresh if h not in found and h not in earlier), key=lambda h: -len(fresh[h][0]))
         self._advance(len(window) - reused - len(todo))  # texts embedded once for several chunks
-        self._last = _Window(found, self._model.submit(self._embed, todo, fresh), self._last)
-        self._last.hashes.update(todo)
+        self._last = _Window(found, todo, self._model.submit(self._embed, todo, fresh), self._last)
         return self._last
 
     def close(self) -> None:

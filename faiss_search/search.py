@@ -306,12 +306,15 @@ class Searcher:
         """
         depth = max(CANDIDATES, k) if mode == "hybrid" else k
         started = time.perf_counter()
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            keyword_job = pool.submit(self._keyword_rows, cleaned, depth) if mode != "dense" else None
-            dense_rows, dense_seconds = self._dense_rows(cleaned, depth) if mode != "keyword" else (
-                [[] for _ in cleaned], [0.0] * len(cleaned))
-            keyword_rows, keyword_seconds = keyword_job.result() if keyword_job else (
-                [[] for _ in cleaned], [0.0] * len(cleaned))
+        if mode == "hybrid":
+            with ThreadPoolExecutor(max_workers=1) as pool:
+                keyword_job = pool.submit(self._keyword_rows, cleaned, depth)
+                dense_rows, dense_seconds = self._dense_rows(cleaned, depth)
+                keyword_rows, keyword_seconds = keyword_job.result()
+        else:  # one leg: no thread
+            unused: tuple[list[Ranked], list[float]] = ([[] for _ in cleaned], [0.0] * len(cleaned))
+            dense_rows, dense_seconds = self._dense_rows(cleaned, depth) if mode == "dense" else unused
+            keyword_rows, keyword_seconds = self._keyword_rows(cleaned, depth) if mode == "keyword" else unused
         legs = time.perf_counter() - started
         spent = [d + kw for d, kw in zip(dense_seconds, keyword_seconds)]
         seconds = [legs * s / (sum(spent) or 1) for s in spent]
