@@ -201,6 +201,9 @@ class _Read:
 READ_AHEAD_BYTES = 32 * 1024 * 1024
 #: chunks gathered before embedding them: enough to sort by length (less padding), few enough to start soon
 EMBED_WINDOW = 512
+#: chunks read before the model is told how many new ones are coming, ahead of the first window
+#: (the bundled model then loads torch while the rest of that window is read)
+EXPECT_AFTER = 64
 #: the most of a run's time that its intermediate commits may take
 COMMIT_TIME_SHARE = 0.1
 
@@ -274,7 +277,8 @@ class _Embedding:
         self._report, self._tracker, self._progress, self._on_phase = report, tracker, progress, on_phase
         self._window: list[tuple[str, str, str]] = []  # (hash, text, place)
         self._last: _Window | None = None
-        self._started = False
+        self._expected = False
+        self._phase = ""
         self._model = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fsearch-embed")
         self._stop = threading.Event()
         self._counting = threading.Lock()  # chunks done are counted on both threads
@@ -282,6 +286,10 @@ class _Embedding:
     def add(self, source: str, chunks: list[Chunk]) -> bool:
         """Queue a document's chunks; True when that filled the window (the caller then ``send``s it)."""
         self._window += [(text_hash(c.text), c.text, f"{source}:{c.line}") for c in chunks]
+        if not self._expected and len(self._window) >= EXPECT_AFTER:
+            self._expected = True
+            hashes = {h for h, _, _ in self._window}
+            self._model.submit(self._expect, len(hashes - set(self._writer.stored_vectors(hashes))))
         return len(self._window) >= EMBED_WINDOW
 
     def send(self) -> _Window:
@@ -309,21 +317,27 @@ class _Embedding:
         if self._progress and chunks:
             self._progress(self._tracker)
 
+    def _expect(self, count: int) -> None:
+        """On the model's thread: tell the model how many passages are coming (the bundled one picks its engine)."""
+        self._say("loading model")
+        expect = getattr(self._embedder, "expect_passages", None)
+        if expect is not None:
+            expect(count)
+
+    def _say(self, phase: str) -> None:
+        if phase != self._phase and self._phase != "embedding":
+            self._phase = phase
+            self._on_phase(phase)
+
     def _embed(self, todo: list[str], fresh: dict[str, tuple[str, str]]) -> dict[str, object]:
         """On the model's thread: vectors for ``todo``, longest first in batches of similar length (less padding)."""
         if not todo:
             return {}
         texts = [fresh[h][0] for h in todo]
-        if not self._started:
-            self._on_phase("loading model")
-        expect = getattr(self._embedder, "expect_passages", None)  # only the bundled model has engines to pick
-        if expect is not None:
-            expect(len(todo))
+        self._expect(len(todo))
         limit = self._embedder.info.max_tokens
         self._report.chunks_over_token_limit += sum(n > limit for n in self._embedder.count_tokens(texts))
-        if not self._started:
-            self._on_phase("embedding")
-            self._started = True
+        self._say("embedding")
         started = time.perf_counter()
         vectors: dict[str, object] = {}
         for start in range(0, len(todo), self._batch_size):

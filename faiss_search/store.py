@@ -47,6 +47,7 @@ from .errors import (
     ModelMismatchError,
 )
 from .fileio import atomic_write_bytes, atomic_write_stream, file_sha256
+from .flatfile import FlatFile
 from .locking import WriterLock
 from .manifest import FORMAT_VERSION, Counts, Manifest
 from .migrations import has_column
@@ -150,11 +151,20 @@ def vectors_file(folder: Path, generation: int) -> Path:
     return folder / f"vectors-{generation}.faiss"
 
 
-def _write_faiss(index: Any, path: Path) -> None:
-    """Through Python's file objects, so that a full disk is an OSError with its errno, not a faiss message."""
+def _write_vectors(index: Any, path: Path) -> str:
+    """Write ``index`` to ``path``; returns the file's sha256.
+
+    Through Python's file objects, so that a full disk is an OSError with its errno, not a faiss message.
+    """
     import faiss
 
+    if isinstance(index, FlatFile):
+        digest: list[str] = []
+        atomic_write_stream(path, lambda fh: digest.append(index.write(fh)))
+        index.rebase(path)
+        return digest[0]
     atomic_write_stream(path, lambda fh: faiss.write_index(index, faiss.PyCallbackIOWriter(fh.write)))
+    return file_sha256(path)
 
 
 def sqlite_uri(path: Path, **params: str) -> str:
@@ -517,7 +527,8 @@ class IndexWriter(_IndexView):
     first flush, when the number of chunks (which picks the index type) is known.
     """
 
-    FLUSH_ROWS = 16384
+    #: buffered vectors are added to the index in blocks of about this many bytes (a flat index's go to disk)
+    FLUSH_BYTES = 8 << 20
 
     def __init__(self, folder: Path, model: ModelInfo, chunking: dict[str, int], rebuild: bool = False,
                  index_type: str = "auto", wait: bool = True, on_wait: Callable[[str], None] | None = None,
@@ -576,8 +587,9 @@ class IndexWriter(_IndexView):
             try:
                 if old.vectors_sha256 and file_sha256(path) != old.vectors_sha256:
                     raise RuntimeError("checksum mismatch")  # readable but damaged: never carried forward
-                self.index = faiss.read_index(str(path))
-            except (RuntimeError, OSError):
+                self.index = FlatFile(self._dim, self.folder, path) if old.vectors.get("type", "flat") == "flat" \
+                    else faiss.read_index(str(path))
+            except (RuntimeError, OSError, IndexCorruptError):
                 if not self._repair:
                     raise IndexCorruptError(f"index vectors {path} are missing, truncated or damaged; "
                                             "nothing was changed", hint=REPAIR_HINT) from None
@@ -711,7 +723,7 @@ class IndexWriter(_IndexView):
             self._conn.execute("INSERT INTO chunk_terms (rowid, terms) VALUES (?, ?)", (chunk_id, words))
             self._buffer[chunk_id] = vector
         crash_point("after-first-file")
-        if len(self._buffer) >= self.FLUSH_ROWS:
+        if len(self._buffer) * self._dim * 4 >= self.FLUSH_BYTES:
             self._flush()
 
     def _flush(self) -> None:
@@ -734,14 +746,14 @@ class IndexWriter(_IndexView):
         """Create the empty index this writer grows, if there is none yet (flat where it may become IVF)."""
         if self.index is None:
             self.index, self.manifest.vectors = vector_index.build(vector_index.staging_type(self._index_type),
-                                                                      self._dim)
+                                                                      self._dim, self.folder)
 
     def _rebuild_hnsw(self) -> None:
         import numpy as np
 
         ids = [r[0] for r in self._conn.execute("SELECT id FROM chunks ORDER BY id")]
         kept = np.stack([self.index.reconstruct(i) for i in ids]) if ids else np.zeros((0, self._dim), np.float32)
-        self.index, self.manifest.vectors = vector_index.build("hnsw", self._dim)
+        self.index, self.manifest.vectors = vector_index.build("hnsw", self._dim, self.folder)
         if ids:
             self.index.add_with_ids(kept, np.asarray(ids, dtype=np.int64))
 
@@ -848,9 +860,7 @@ class IndexWriter(_IndexView):
         self.manifest.last_chunk_id = self._last_chunk_id()
         self.manifest.updated_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         crash_point("before-vectors")
-        path = vectors_file(self.folder, generation)
-        _write_faiss(self.index, path)
-        self.manifest.vectors_sha256 = file_sha256(path)
+        self.manifest.vectors_sha256 = _write_vectors(self.index, vectors_file(self.folder, generation))
         crash_point("after-vectors")
         self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('manifest', ?)",
                            (self.manifest.to_json(),))
@@ -875,6 +885,8 @@ class IndexWriter(_IndexView):
 
     def close(self) -> None:
         try:
+            if isinstance(self.index, FlatFile):
+                self.index.close()
             if self._conn is not None:
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")

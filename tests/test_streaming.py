@@ -316,3 +316,24 @@ def test_a_keyword_query_over_budget_scores_its_candidates_as_fts5_does(home, tm
     assert {i for i, _ in bounded} == candidates and len(candidates) == 4  # only chunks with a rare word
     assert [i for i, _ in bounded] == [i for i, _ in exact if i in candidates]  # same order
     assert [s for _, s in bounded] == pytest.approx([s for i, s in exact if i in candidates], abs=1e-9)
+
+
+def test_a_builds_memory_stays_flat_while_its_vectors_grow(home, tmp_path):
+    """2048-d vectors, 8 KB a chunk: the writer keeps them on disk, so memory at the end of the build
+    is about what it was a quarter of the way in (holding them would add three quarters of ~100 MB)."""
+    folder = make_corpus(tmp_path, files=150, lines=80)
+    env = {**os.environ, "FSEARCH_HOME": str(home), "FSEARCH_CHUNK_SIZE": "40", "FSEARCH_CHUNK_OVERLAP": "0",
+           "FSEARCH_COMMIT_EVERY_CHUNKS": "4000"}
+    size = sum(p.stat().st_size for p in folder.iterdir())
+    run = subprocess.run([sys.executable, "-m", "tests.stream_driver", str(folder), str(tmp_path / "index"),
+                          "--dim", "2048", "--sample-mb", str(size / 4 / 2**20)], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout)
+    vector_mb = report["total_chunks"] * 2048 * 4 / 2**20
+    assert report["total_chunks"] == 12_000 and report["commits"] >= 2 and vector_mb > 90
+    quarter = report["samples"][0]
+    assert quarter["chunks_done"] < 0.4 * 12_000
+    assert report["peak_rss_mb"] - quarter["rss_mb"] < 0.35 * vector_mb, report["samples"]
+    assert (tmp_path / "index" / f"vectors-{committed_manifest(tmp_path / 'index').generation}.faiss"
+            ).stat().st_size > vector_mb * 2**20
