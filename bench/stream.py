@@ -4,7 +4,7 @@
     python bench/stream.py busy [--set ../shared/data/scifact] [--limit 800]   # the bundled model
 
 ``memory`` indexes a generated corpus in a process of its own with the tests' fast
-deterministic embedder (8-d) and prints resident memory (current and peak) each time
+deterministic embedder (8-d, or ``--dim``) and prints resident memory (current and peak) each time
 another ``--step`` MB has been read, and the pipeline's chunks/s without a model.
 ``busy`` indexes real documents with the default model and prints the share of the wall
 time the embedder was computing (reading, chunking and segmenting run beside it).
@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT))
 SHARED = ROOT.parent / "shared" / "data"
 
 
-def memory(megabytes: float, step: float, work: Path) -> None:
+def memory(megabytes: float, step: float, dim: int, work: Path) -> None:
     corpus = work / "corpus"
     started = time.perf_counter()
     files = subprocess.run([sys.executable, "-m", "tests.stream_driver", str(corpus), str(megabytes), "--generate"],
@@ -34,17 +34,22 @@ def memory(megabytes: float, step: float, work: Path) -> None:
     print(f"generated {files} files, {megabytes} MB, in {time.perf_counter() - started:.0f} s", flush=True)
     env = {**os.environ, "FSEARCH_HOME": str(work / "home")}
     run = subprocess.run([sys.executable, "-m", "tests.stream_driver", str(corpus), str(work / "index"),
-                          "--sample-mb", str(step)], cwd=ROOT, env=env, check=True, capture_output=True, text=True)
+                          "--sample-mb", str(step), "--dim", str(dim)],
+                         cwd=ROOT, env=env, check=True, capture_output=True, text=True)
     report = json.loads(run.stdout)
     print("| read (MB) | chunks | RSS now (MB) | peak RSS (MB) | seconds |")
     print("|---|---|---|---|---|")
     for sample in report["samples"]:
         print(f"| {sample['mb_read']:,.0f} | {sample['chunks_done']:,} | {sample['rss_mb']:,.0f} | "
               f"{sample['peak_rss_mb']:,.0f} | {sample['seconds']:,.0f} |")
+    last = report["samples"][-1]
+    print(f"until the last file was read: {last['mb_read'] / last['seconds']:.2f} MB/s, "
+          f"{last['chunks_done'] / last['seconds']:,.0f} chunks/s")
     print(f"total: {report['total_chunks']:,} chunks in {report['seconds']:.0f} s "
           f"({report['total_chunks'] / report['seconds']:,.0f} chunks/s, "
           f"{megabytes / report['seconds']:.2f} MB/s without a model), {report['commits']} commits, "
-          f"peak RSS {report['peak_rss_mb']:.0f} MB")
+          f"peak RSS {report['peak_rss_mb']:.0f} MB (each reading process at most "
+          f"{report['readers_peak_rss_mb']:.0f} MB)")
 
 
 def busy(dataset: Path, limit: int, work: Path) -> None:
@@ -60,7 +65,7 @@ def busy(dataset: Path, limit: int, work: Path) -> None:
         (docs / f"{doc.source}.txt").write_text(doc.text, encoding="utf-8")
     settings = load_settings(index_dir=work / "index")
     embedder = choose_embedder(None, settings.models_dir, engine=settings.engine)
-    report = index_path(docs, settings, embedder)
+    report = index_path(docs, settings, embedder, processes=True)
     print(f"{dataset.name}: {len(chosen)} documents, {report.total_chunks} chunks, "
           f"{sum(len(d.text) for d in chosen):,} characters, {report.seconds:.0f} s wall, "
           f"embedding {report.embed_seconds:.0f} s = {100 * report.embed_seconds / report.seconds:.1f} % busy; "
@@ -74,13 +79,14 @@ def main() -> None:
     mem = sub.add_parser("memory")
     mem.add_argument("--mb", type=float, default=400)
     mem.add_argument("--step", type=float, default=50)
+    mem.add_argument("--dim", type=int, default=8, help="the fake embedder's dimension")
     real = sub.add_parser("busy")
     real.add_argument("--set", type=Path, default=SHARED / "scifact")
     real.add_argument("--limit", type=int, default=800)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="fsearch-stream-") as tmp:
         if args.what == "memory":
-            memory(args.mb, args.step, Path(tmp))
+            memory(args.mb, args.step, args.dim, Path(tmp))
         else:
             if not args.set.is_dir():
                 sys.exit(f"no data set at {args.set}")

@@ -198,7 +198,7 @@ def index(
         report = index_path(path, settings, chosen, rebuild=rebuild, progress=progress, index_type=index_type,
                             wait=not no_wait, on_wait=_say_waiting,
                             filters=Filters(not no_ignore, tuple(include or ()), tuple(exclude or ())),
-                            on_phase=progress.phase)
+                            on_phase=progress.phase, processes=True)
     pushed = _push(settings.index_path, address, replace_other=rebuild, quiet=json_output) if address else None
     if json_output:
         print_json(report.to_dict() | ({"store": pushed.to_dict()} if pushed else {}))

@@ -15,11 +15,14 @@ corpus, and a killed run keeps what it committed: the next run skips those files
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -208,19 +211,63 @@ EXPECT_AFTER = 64
 COMMIT_TIME_SHARE = 0.1
 
 
-def _read(job: tuple[Candidate, FileState | None], settings: Settings) -> _Read:
+#: files read and segmented in processes of their own once a run has this many bytes to read: jieba is
+#: pure Python, and on a thread it would hold the GIL against the writer, the model's thread and torch's loading
+READ_IN_PROCESSES_ABOVE = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class FileLoad:
+    """A file candidate's loader; a class, not a closure, so that a reading process can be sent it."""
+
+    path: Path
+    max_bytes: int
+
+    def __call__(self) -> Document:
+        return read_document(self.path, self.max_bytes)
+
+
+def _read(job: tuple[Candidate, FileState | None], chunk_size: int, chunk_overlap: int) -> _Read:
     candidate, state = job
     doc, reason = load_text(candidate.load)
     if doc is None or (state is not None and state.sha256 == doc.sha256):
         return _Read(candidate, state, doc, reason, [], [])
-    chunks = chunk_document(doc.text, doc.sections, settings.chunk_size, settings.chunk_overlap)
+    chunks = chunk_document(doc.text, doc.sections, chunk_size, chunk_overlap)
     return _Read(candidate, state, doc, reason, chunks, [" ".join(lexical.segment(c.text)) for c in chunks])
 
 
+#: reading processes run at this lower priority: they need only stay ahead of the model, never slow it
+READER_NICENESS = 5
+
+
+def _start_reading_process(cache_dir: Path) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    if hasattr(os, "nice"):
+        os.nice(READER_NICENESS)
+    lexical.configure(cache_dir)
+    parent = os.getppid()
+
+    def end_with_parent() -> None:  # a killed build must not leave its readers running
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(0)
+
+    threading.Thread(target=end_with_parent, daemon=True).start()
+
+
+def _readers(jobs: list[tuple[Candidate, FileState | None]], settings: Settings, processes: bool) -> Executor:
+    """Processes for a big run of files (one per core) where the caller allows them, else one thread."""
+    files = all(isinstance(candidate.load, FileLoad) for candidate, _ in jobs)
+    if processes and files and sum(candidate.size for candidate, _ in jobs) > READ_IN_PROCESSES_ABOVE:
+        return ProcessPoolExecutor(max_workers=os.cpu_count() or 1, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_start_reading_process, initargs=(settings.home / "cache",))
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="fsearch-read")
+
+
 def _read_ahead(jobs: list[tuple[Candidate, FileState | None]], settings: Settings,
-                report: IndexReport) -> Iterator[_Read]:
-    """The jobs read in order on one worker thread, up to READ_AHEAD_BYTES ahead of the caller."""
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="fsearch-read")
+                report: IndexReport, processes: bool) -> Iterator[_Read]:
+    """The jobs read in order by ``_readers``, up to READ_AHEAD_BYTES ahead of the caller."""
+    pool = _readers(jobs, settings, processes)
     queued: deque = deque()
     ahead = 0
 
@@ -229,20 +276,32 @@ def _read_ahead(jobs: list[tuple[Candidate, FileState | None]], settings: Settin
         job, future = queued.popleft()
         ahead -= job[0].size
         waited = time.perf_counter()
-        result = future.result()
+        try:
+            result = future.result()
+        except BrokenProcessPool:
+            raise FsearchError("a process reading the files died (out of memory?)",
+                               hint="run the same command again: what was committed is kept") from None
         report.read_wait_seconds += time.perf_counter() - waited
         return result
 
     try:
         for job in jobs:
-            queued.append((job, pool.submit(_read, job, settings)))
+            queued.append((job, pool.submit(_read, job, settings.chunk_size, settings.chunk_overlap)))
             ahead += job[0].size
             while ahead > READ_AHEAD_BYTES and queued:
                 yield oldest()
         while queued:
             yield oldest()
     finally:
-        pool.shutdown(wait=False, cancel_futures=True)  # an error or Ctrl-C: at most the file in hand finishes
+        pool.shutdown(wait=False, cancel_futures=True)  # an error or Ctrl-C: at most the files in hand finish
+        if queued:
+            _stop_readers(pool)
+
+
+def _stop_readers(pool: Executor) -> None:
+    """An interrupted run: reading processes drop the files in hand (the process would wait for them at exit)."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):  # no public way before Python 3.14
+        process.terminate()
 
 
 class _Window:
@@ -442,8 +501,13 @@ class _Stream:
 def run_index(candidates: Iterable[Candidate], settings: Settings, embedder: Embedder, *, rebuild: bool = False,
               prune_under: str | None = None, keep_under: Iterable[str] = (), index_type: str = "auto",
               skipped: Skips | None = None, progress: ProgressCallback | None = None, wait: bool = True,
-              on_wait: Callable[[str], None] | None = None, on_phase: PhaseCallback = _quiet) -> IndexReport:
+              on_wait: Callable[[str], None] | None = None, on_phase: PhaseCallback = _quiet,
+              processes: bool = False) -> IndexReport:
     """Bring the index up to date with ``candidates``.
+
+    ``processes``: a big run of files is read and segmented in processes of their own. They are
+    started as multiprocessing's spawn does, so the caller's main module must be safe to import
+    (``if __name__ == "__main__":``); the CLI allows them.
 
     Indexed files under ``prune_under`` (a folder path, or "" for all) that are not among the
     candidates, or are now empty or binary, are removed; files that could not be read, and
@@ -479,7 +543,7 @@ def run_index(candidates: Iterable[Candidate], settings: Settings, embedder: Emb
         embedding = _Embedding(writer, embedder, settings, report, tracker, progress, on_phase)
         stream = _Stream(writer, embedding, settings, report, tracker, progress)
         try:
-            for read in _read_ahead(jobs, settings, report):
+            for read in _read_ahead(jobs, settings, report, processes):
                 doc, state = read.doc, read.state
                 tracker.files_read += 1
                 tracker.bytes_read += read.candidate.size
@@ -568,8 +632,7 @@ def _file_candidates(files: list[Path], settings: Settings, skipped: Skips) -> l
         if info.st_size > max_bytes:
             skipped.add(f"larger than {settings.max_file_mb} MB", path)
         else:
-            candidates.append(Candidate(source, info.st_size, info.st_mtime,
-                                        lambda path=path: read_document(path, max_bytes)))
+            candidates.append(Candidate(source, info.st_size, info.st_mtime, FileLoad(path, max_bytes)))
     return candidates
 
 
@@ -626,8 +689,10 @@ def index_documents(documents: Iterable[Document], settings: Settings, embedder:
 def index_path(path: Path, settings: Settings, embedder: Embedder, rebuild: bool = False,
                progress: ProgressCallback | None = None, index_type: str = "auto", wait: bool = True,
                on_wait: Callable[[str], None] | None = None, filters: Filters = Filters(),
-               on_phase: PhaseCallback = _quiet) -> IndexReport:
-    """Index a file or a folder; files that vanished from (or are now ignored in) an indexed folder leave it."""
+               on_phase: PhaseCallback = _quiet, processes: bool = False) -> IndexReport:
+    """Index a file or a folder; files that vanished from (or are now ignored in) an indexed folder leave it.
+
+    ``processes``: see ``run_index``."""
     found = discover(path, filters)
     candidates = _file_candidates(found.files, settings, found.skipped)
     prune = source_name(path.resolve()) if path.is_dir() else None
@@ -635,7 +700,7 @@ def index_path(path: Path, settings: Settings, embedder: Embedder, rebuild: bool
     try:
         report = run_index(candidates, settings, embedder, rebuild=rebuild, prune_under=prune,
                            keep_under=found.unreadable_folders, index_type=index_type, skipped=found.skipped,
-                           progress=progress, wait=wait, on_wait=on_wait, on_phase=on_phase)
+                           progress=progress, wait=wait, on_wait=on_wait, on_phase=on_phase, processes=processes)
     except NothingToIndexError:
         reasons = found.skipped.summary() or "no files"
         raise NothingToIndexError(f"nothing indexable in {path} ({reasons})",

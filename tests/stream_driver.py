@@ -109,6 +109,7 @@ def main() -> None:
     parser.add_argument("--generate", action="store_true")
     parser.add_argument("--sample-mb", type=float, help="record memory every this many megabytes read")
     parser.add_argument("--dim", type=int, default=8, help="the fake embedder's dimension")
+    parser.add_argument("--read-in-processes", action="store_true", help="however small the corpus")
     args = parser.parse_args()
     if args.generate:
         print(generate(args.folder, float(args.target)))
@@ -118,14 +119,18 @@ def main() -> None:
 
     if args.window:
         indexer.EMBED_WINDOW = args.window
+    if args.read_in_processes:
+        indexer.READ_IN_PROCESSES_ABOVE = 0
     if args.read_ahead_mb:
         indexer.READ_AHEAD_BYTES = int(args.read_ahead_mb * 1024 * 1024)
     settings = load_settings(index_dir=Path(args.target))
     sampler = Sampler(args.sample_mb) if args.sample_mb else None
     embedder = LoggingEmbedder(args.log, args.delay, args.dim)
-    report = indexer.index_path(args.folder, settings, embedder, rebuild=args.rebuild, progress=sampler)
-    print(json.dumps({**report.to_dict(), "peak_rss_mb": rss_mb(), "samples": sampler.samples if sampler else []},
-                     ensure_ascii=False))
+    report = indexer.index_path(args.folder, settings, embedder, rebuild=args.rebuild, progress=sampler,
+                                processes=True)
+    readers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the reading processes, if any
+    print(json.dumps({**report.to_dict(), "peak_rss_mb": rss_mb(), "readers_peak_rss_mb": readers,
+                      "samples": sampler.samples if sampler else []}, ensure_ascii=False))
 
 
 if __name__ == "__main__":

@@ -285,6 +285,63 @@ def test_kills_at_random_moments_always_resume_to_the_clean_build(home, tmp_path
     assert contents(index_dir) == contents(clean) and hits(index_dir) == hits(clean)
 
 
+def _processes_of(home: Path) -> list[int]:
+    """Processes still running with this test's FSEARCH_HOME (a build's reading processes inherit it)."""
+    mark = f"FSEARCH_HOME={home}".encode() + b"\0"
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and mark in (proc / "environ").read_bytes() + b"\0":
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found
+
+
+def test_files_read_in_processes_give_the_same_index(home, tmp_path, monkeypatch):
+    """A big run reads and segments in processes of their own; the index is the one a thread builds."""
+    started = []
+
+    class Recorded(indexer.ProcessPoolExecutor):
+        def __init__(self, *args, **kwargs):
+            started.append(kwargs["max_workers"])
+            super().__init__(*args, **kwargs)
+
+    folder = make_corpus(tmp_path, files=40)
+    threaded, in_processes = tmp_path / "threaded", tmp_path / "processes"
+    index_path(folder, settings_for(threaded), FakeEmbedder())
+    assert not started
+    monkeypatch.setattr(indexer, "ProcessPoolExecutor", Recorded)
+    monkeypatch.setattr(indexer, "READ_IN_PROCESSES_ABOVE", 0)
+    index_path(folder, settings_for(tmp_path / "not allowed"), FakeEmbedder())
+    assert not started  # a library caller's main module may not be safe to import: threads unless allowed
+    index_path(folder, settings_for(in_processes), FakeEmbedder(), processes=True)
+    assert started == [os.cpu_count()]
+    assert contents(in_processes) == contents(threaded) and hits(in_processes) == hits(threaded)
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads /proc")
+def test_a_killed_build_leaves_no_reading_process_behind(home, tmp_path):
+    folder = make_corpus(tmp_path, files=120)
+    index_dir, log = tmp_path / "index", tmp_path / "embedded.log"
+    env = {**os.environ, "FSEARCH_HOME": str(home), "FSEARCH_CHUNK_SIZE": "40", "FSEARCH_CHUNK_OVERLAP": "0",
+           "FSEARCH_COMMIT_EVERY_CHUNKS": "24", "FSEARCH_CRASH_AT": "after-commit"}
+    killed = driver(folder, index_dir, log, env, "--read-in-processes")
+    killed.communicate(timeout=60)
+    assert killed.returncode == -signal.SIGKILL and 0 < assert_consistent(index_dir) < 480
+    import time
+
+    deadline = time.monotonic() + 10
+    while _processes_of(home) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _processes_of(home)
+    env.pop("FSEARCH_CRASH_AT")
+    finished = driver(folder, index_dir, log, env, "--read-in-processes")
+    out, err = finished.communicate(timeout=60)
+    assert finished.returncode == 0 and json.loads(out)["resumed"], err
+    assert assert_consistent(index_dir) == 480
+
+
 def keyword_corpus(root: Path) -> Path:
     """Every chunk shares the common words; a few rarer words single some out."""
     folder = root / "kw"
