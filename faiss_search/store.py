@@ -669,6 +669,8 @@ class IndexWriter(_IndexView):
         if self.index is None and not self._buffer:
             return {}
         wanted, found = list(set(text_hashes)), {}
+        if self.index is not None:
+            vector_index.allow_reconstruct(self.index, self.manifest.vectors)
         for start in range(0, len(wanted), 500):
             part = wanted[start:start + 500]
             rows = self._conn.execute(
@@ -828,7 +830,7 @@ class IndexWriter(_IndexView):
         self._ensure_index()
         if final and self._building is not None and self.manifest.vectors["type"] == "flat" and \
                 vector_index.choose_type(self._index_type, self.index.ntotal) == "ivf":
-            self.index, self.manifest.vectors = vector_index.flat_to_ivf(self.index, self._dim)
+            self.index, self.manifest.vectors = vector_index.flat_to_ivf(self.index)
 
     def commit(self) -> Manifest:
         """Publish everything since opening; returns the new manifest. On failure nothing changes."""
@@ -860,6 +862,7 @@ class IndexWriter(_IndexView):
         self.manifest.last_chunk_id = self._last_chunk_id()
         self.manifest.updated_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         crash_point("before-vectors")
+        vector_index.drop_reconstruct(self.index, self.manifest.vectors)
         self.manifest.vectors_sha256 = _write_vectors(self.index, vectors_file(self.folder, generation))
         crash_point("after-vectors")
         self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('manifest', ?)",

@@ -69,11 +69,13 @@ IVF_TRAIN_PER_LIST = 256
 ADD_BLOCK = 65536
 
 
-def flat_to_ivf(flat: FlatFile, dim: int) -> tuple[Any, dict]:
+def flat_to_ivf(flat: FlatFile) -> tuple[Any, dict]:
     """The vectors of a flat index moved into an IVF index trained on an even sample of them.
 
     Training sees at most IVF_TRAIN_PER_LIST vectors per list; vectors are read from the
-    flat file and added in blocks of ADD_BLOCK (never all of them in memory twice).
+    flat file and added in blocks of ADD_BLOCK (never all of them in memory twice). The
+    index has no id-to-vector map: at 4M chunks one took more memory than the vectors
+    (see ``allow_reconstruct``).
     """
     import faiss
     import numpy as np
@@ -81,19 +83,44 @@ def flat_to_ivf(flat: FlatFile, dim: int) -> tuple[Any, dict]:
     faiss.omp_set_num_threads(os.cpu_count() or 1)
     count = flat.ntotal
     params = ivf_params(count)
-    step = max(1, count // (IVF_TRAIN_PER_LIST * params["nlist"]))
+    step = -(-count // (IVF_TRAIN_PER_LIST * params["nlist"]))
     sample, seen = [], 0
     for vectors, _ in flat.blocks(rows=ADD_BLOCK):
         sample.append(vectors[(-seen) % step::step])
         seen += len(vectors)
-    quantizer = faiss.IndexFlatIP(dim)
-    ivf = faiss.IndexIVFFlat(quantizer, dim, params["nlist"], faiss.METRIC_INNER_PRODUCT)
-    ivf.train(np.ascontiguousarray(np.concatenate(sample)))
-    ivf.set_direct_map_type(faiss.DirectMap.Hashtable)  # lets updates reconstruct and remove vectors
+    quantizer = faiss.IndexFlatIP(flat.d)
+    ivf = faiss.IndexIVFFlat(quantizer, flat.d, params["nlist"], faiss.METRIC_INNER_PRODUCT)
+    training = np.ascontiguousarray(np.concatenate(sample))
+    del sample
+    ivf.train(training)
+    del training
     ivf.nprobe = params["nprobe"]
     for vectors, ids in flat.blocks(rows=ADD_BLOCK):
         ivf.add_with_ids(np.ascontiguousarray(vectors), ids)
     return ivf, {"type": "ivf", **params}
+
+
+def allow_reconstruct(index: Any, params: dict) -> None:
+    """Give an IVF index the id-to-vector map ``reconstruct`` needs, if it has none.
+
+    Only a writer reusing stored vectors needs it, so it is built then (one pass over the
+    lists) and dropped again before the index is written (``drop_reconstruct``): readers
+    load the file whole, and the map would about double their memory.
+    """
+    import faiss
+
+    if params.get("type") == "ivf":
+        ivf = faiss.extract_index_ivf(index)
+        if ivf.direct_map.type == faiss.DirectMap.NoMap:
+            ivf.set_direct_map_type(faiss.DirectMap.Hashtable)
+
+
+def drop_reconstruct(index: Any, params: dict) -> None:
+    """Leave out of the file the map ``allow_reconstruct`` built (older files still carry one)."""
+    import faiss
+
+    if params.get("type") == "ivf":
+        faiss.extract_index_ivf(index).set_direct_map_type(faiss.DirectMap.NoMap)
 
 
 def prepare_for_search(index: Any, params: dict) -> None:
@@ -107,11 +134,14 @@ def prepare_for_search(index: Any, params: dict) -> None:
 
 
 def remove_ids(index: Any, params: dict, ids: "np.ndarray") -> None:
-    """IVF's hash-table direct map accepts only an explicit id array."""
+    """IVF with an id map accepts only an id array; without one, a hashed set (an array is scanned per vector)."""
     import faiss
 
     if params.get("type") == "ivf":
-        index.remove_ids(faiss.IDSelectorArray(len(ids), faiss.swig_ptr(ids)))
+        ivf = faiss.extract_index_ivf(index)
+        selector = faiss.IDSelectorArray if ivf.direct_map.type == faiss.DirectMap.Hashtable else \
+            faiss.IDSelectorBatch
+        index.remove_ids(selector(len(ids), faiss.swig_ptr(ids)))
     else:
         index.remove_ids(ids)
 
