@@ -87,3 +87,22 @@ def test_a_damaged_file_is_refused(tmp_path):
         with pytest.raises(IndexCorruptError):
             FlatFile(DIM, tmp_path, path)
     assert FlatFile(DIM, tmp_path, good).ntotal == 4
+
+
+def test_ivf_trains_on_at_most_its_share_per_list_and_holds_every_vector(tmp_path, monkeypatch):
+    from faiss_search import vectors
+
+    monkeypatch.setattr(vectors, "IVF_TRAIN_PER_LIST", 2)
+    monkeypatch.setattr(vectors, "ADD_BLOCK", 999)  # blocks that do not divide the sampling step
+    flat = FlatFile(DIM, tmp_path)
+    rows = _vectors(20_000, 5)
+    flat.add_with_ids(rows, np.arange(20_000, dtype=np.int64) * 2 + 1)
+    trained: list[int] = []
+    original = faiss.IndexIVFFlat.train
+    monkeypatch.setattr(faiss.IndexIVFFlat, "train", lambda self, x: (trained.append(len(x)), original(self, x)))
+    ivf, params = vectors.flat_to_ivf(flat)
+    assert params["nlist"] == 512 and 0.9 * 2 * 512 <= trained[0] <= 2 * 512  # rounded down, it took 1,053
+    assert ivf.ntotal == 20_000 and ivf.direct_map.type == faiss.DirectMap.NoMap
+    ivf.nprobe = params["nlist"]
+    _, ids = ivf.search(rows[[7, 19_999]], 1)
+    assert ids[:, 0].tolist() == [15, 39_999]
