@@ -126,7 +126,7 @@ def test_index_types_search_and_update(home, fake_embedder, kind, monkeypatch):
 
 
 def test_an_ivf_file_carries_no_id_map(home, fake_embedder, monkeypatch):
-    """Readers load an IVF file whole; its id-to-vector map took more memory than the vectors at 4M chunks."""
+    """Readers load an IVF file whole; its id-to-vector map would cost each ~75 bytes a chunk."""
     import faiss
 
     from faiss_search import vectors
