@@ -494,6 +494,8 @@ def _push(reader: IndexReader, client: Any, address: StoreAddress, replace_other
         remote = set(_all_ids(client, address.collection))
         local = {int(i) for i in vector_index.stored_ids(reader.index, manifest.vectors)}
         new, gone = sorted(local - remote), sorted(remote - local)
+        if new:
+            vector_index.allow_reconstruct(reader.index, manifest.vectors)
         report.finished_earlier = state is not None and (bool(state.ledger.retired) or any(
             i > state.ledger.last_chunk_id for i in remote))
         for start in range(0, len(new), PUSH_BATCH):

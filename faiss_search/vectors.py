@@ -2,7 +2,7 @@
 
 Ids are chunk ids. Flat and HNSW indexes sit inside an ``IndexIDMap2`` for that; an IVF
 index stores ids in its inverted lists itself (an ID map over IVF cannot remove safely),
-with a hash-table direct map so that updates can reconstruct and remove vectors. A writer
+and gets the map from ids to vectors only while something reconstructs them. A writer
 keeps a flat index on disk (``flatfile.FlatFile``); readers memory-map the same file.
 """
 

@@ -93,6 +93,25 @@ def test_a_pushed_index_answers_as_the_local_one(kb, lite):
     assert (again.chunks_added, again.chunks_removed) == (0, 0)
 
 
+def test_an_ivf_index_is_pushed_whole(home, tmp_path, lite, monkeypatch):
+    """An IVF file has no id-to-vector map; the push reads its vectors all the same."""
+    from faiss_search import vectors
+
+    monkeypatch.setattr(vectors, "IVF_MIN_CHUNKS", 40)
+    folder = write_docs(tmp_path / "多 #docs", {f"第{i}篇.txt": f"第{i}篇讲的是编号{i}的故事。" for i in range(48)})
+    assert index_path(folder, load_settings(), FakeEmbedder(), index_type="ivf").vectors["type"] == "ivf"
+    index_dir = load_settings().index_path
+    assert push(index_dir, lite).chunks_added == 48
+    local, remote = open_index(index_dir), MilvusReader(lite)
+    try:
+        for query in ("第7篇讲的是编号7的故事。", "编号30"):
+            assert [h.source for h in searcher(remote).search(query, 5, "dense", min_score=0).hits] == \
+                [h.source for h in searcher(local).search(query, 5, "dense", min_score=0).hits]
+    finally:
+        local.close()
+        remote.close()
+
+
 def test_an_update_sends_only_what_changed_and_a_searcher_that_stays_open_follows_it(kb, lite):
     folder, index_dir = kb
     push(index_dir, lite)
