@@ -27,14 +27,13 @@ from .store import (
     IndexWriter,
     committed_manifest,
     connect_reader,
+    nothing_committed,
     vectors_file,
     write_errors,
 )
 
 if TYPE_CHECKING:
     from .milvus_store import StoreAddress
-
-RERUN_HINT = "run the same `fsearch index PATH` again to finish it"
 
 
 @dataclass
@@ -82,8 +81,7 @@ def _sidecar(folder: Path) -> tuple[sqlite3.Connection, Manifest]:
                                 hint="rebuild the index with `fsearch index PATH --rebuild`") from None
     if row is None:
         conn.close()
-        raise IndexCorruptError(f"the index at {folder} was never completed (an interrupted first build?)",
-                                hint=RERUN_HINT)
+        raise nothing_committed(folder)
     return conn, Manifest.from_json(row[0])
 
 

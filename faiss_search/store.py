@@ -390,8 +390,7 @@ class IndexReader(_IndexView):
         except sqlite3.DatabaseError as exc:
             raise IndexCorruptError(f"index sidecar {sidecar} is unreadable ({exc})", hint=REBUILD_HINT) from None
         if not manifest:
-            raise IndexCorruptError(f"index at {folder} was never completed (an interrupted first build?)",
-                                    hint="run the same `fsearch index PATH` again to finish it")
+            raise nothing_committed(folder)
         self.manifest: Manifest = manifest
         self._manifest_text: str | None = None
         self.index: Any = None
@@ -917,6 +916,12 @@ def committed_manifest(folder: Path) -> Manifest | None:
             return _read_meta(conn)
     except sqlite3.DatabaseError:
         return None
+
+
+def nothing_committed(folder: Path) -> IndexNotFoundError:
+    """A sidecar no build has committed to: one stopped before its first commit, or that found nothing to index."""
+    return IndexNotFoundError(f"nothing is indexed at {folder} yet: no build there has committed anything",
+                              hint="run `fsearch index PATH`")
 
 
 def _last_known(folder: Path, key: str) -> int:

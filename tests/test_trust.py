@@ -464,8 +464,20 @@ def test_doctor_during_a_live_commit_and_after_a_killed_first_build(home, runner
     writer = IndexWriter(fresh, fake_embedder.info, {"chunk_size": 500, "chunk_overlap": 50})
     writer.close()  # as a killed first build leaves it: a sidecar, never committed
     killed = runner.invoke(app, ["doctor", "--index-dir", str(fresh)])
-    assert killed.exit_code == 2 and "never completed" in killed.stderr and "fsearch index PATH` again" in \
+    assert killed.exit_code == 2 and "nothing is indexed" in killed.stderr and "fsearch index PATH`" in \
         killed.stderr and "cannot be repaired" not in killed.stderr
+    searched = runner.invoke(app, ["search", "x", "--index-dir", str(fresh)])
+    assert searched.exit_code == 2 and "nothing is indexed" in searched.stderr and "never" not in searched.stderr
+
+
+def test_search_after_a_first_build_that_found_nothing_says_nothing_is_indexed(home, runner, tmp_path):
+    (tmp_path / "empty.txt").write_text("")
+    failed = runner.invoke(app, ["index", str(tmp_path / "empty.txt")])
+    assert failed.exit_code == 2 and "nothing indexable" in failed.stderr
+    for command in (["search", "x"], ["search", "x", "--json"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 2 and "nothing is indexed" in result.output, result.output  # --json: on stdout
+        assert "interrupted" not in result.output and "Traceback" not in result.output
 
 
 def test_user_errors_are_one_line(home, runner, tmp_path, monkeypatch):
