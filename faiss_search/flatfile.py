@@ -32,11 +32,20 @@ _MAP, _FLAT = b"IxM2", b"IxFI"
 _VECTORS_AT = 2 * (4 + _HEADER.size) + _COUNT.size
 #: bytes of vectors read, written or searched at a time
 BLOCK_BYTES = 8 << 20
+_ID_BLOCK = 1 << 20  # ids checked at a time when a file is opened
 
 
 def _header(dim: int, count: int) -> bytes:
     return _MAP + _HEADER.pack(dim, count, _UNUSED, _UNUSED, True, 0) + \
         _FLAT + _HEADER.pack(dim, count, _UNUSED, _UNUSED, True, 0) + _COUNT.pack(count * dim)
+
+
+def _read_ids(handle: IO[bytes], at: int, start: int, stop: int) -> "np.ndarray":
+    """Ids ``start:stop`` of a file whose ids begin at byte ``at``: read, not mapped, so that a whole
+    pass (each commit makes one) does not leave every id page resident in the writer."""
+    import numpy as np
+
+    return np.frombuffer(os.pread(handle.fileno(), (stop - start) * 8, at + start * 8), dtype=np.int64)
 
 
 def _rows_of(ids: "np.ndarray", wanted: "np.ndarray") -> "np.ndarray":
@@ -59,7 +68,8 @@ class FlatFile:
         self._spill_dir = spill_dir
         self._base: IO[bytes] | None = None
         self._base_count = 0
-        self._base_ids = np.zeros(0, dtype=np.int64)
+        self._base_ids = np.zeros(0, dtype=np.int64)  # memory-mapped: binary searches touch a few pages
+        self._ids_at = 0
         self._removed = np.zeros(0, dtype=np.int64)
         self._spill: IO[bytes] | None = None
         self._spill_ids: list["np.ndarray"] = []
@@ -85,14 +95,22 @@ class FlatFile:
                 raise ValueError("id count differs from vector count")
             ids = np.memmap(path, dtype=np.int64, mode="r", offset=ids_at + _COUNT.size, shape=(count,)) \
                 if count else np.zeros(0, dtype=np.int64)
-            if count > 1 and not bool((ids[1:] > ids[:-1]).all()):
-                raise ValueError("ids out of order")
+            last = np.iinfo(np.int64).min
+            for start in range(0, count, _ID_BLOCK):
+                block = _read_ids(handle, ids_at + _COUNT.size, start, min(count, start + _ID_BLOCK))
+                if block[0] <= last or (len(block) > 1 and not bool((block[1:] > block[:-1]).all())):
+                    raise ValueError("ids out of order")
+                last = block[-1]
         except (ValueError, struct.error) as exc:
             handle.close()
             raise IndexCorruptError(f"index vectors {path} are damaged ({exc})") from None
         if self._base is not None:
             self._base.close()
-        self._base, self._base_count, self._base_ids = handle, count, ids
+        self._base, self._base_count, self._base_ids, self._ids_at = handle, count, ids, ids_at + _COUNT.size
+
+    def _base_id_rows(self, start: int, stop: int) -> "np.ndarray":
+        assert self._base is not None
+        return _read_ids(self._base, self._ids_at, start, stop)
 
     def _base_rows(self, start: int, stop: int) -> "np.ndarray":
         import numpy as np
@@ -156,14 +174,13 @@ class FlatFile:
                ) -> Iterator[tuple["np.ndarray | None", "np.ndarray"]]:
         """(vectors, ids) of every row held, ``rows`` (BLOCK_BYTES' worth) at a time, in id order
         (vectors None if not wanted)."""
-        import numpy as np
-
         rows = rows or max(1, BLOCK_BYTES // (4 * self.d))
-        for read, ids, count in ((self._base_rows, self._base_ids, self._base_count),
-                                 (self._spill_rows, self._spilled_ids(), self._spill_count)):
+        spilled = self._spilled_ids()
+        for read, read_ids, count in ((self._base_rows, self._base_id_rows, self._base_count),
+                                      (self._spill_rows, lambda start, stop: spilled[start:stop], self._spill_count)):
             for start in range(0, count, rows):
                 stop = min(count, start + rows)
-                block_ids = np.asarray(ids[start:stop])
+                block_ids = read_ids(start, stop)
                 block = read(start, stop) if vectors else None
                 if len(self._removed):
                     kept = _rows_of(self._removed, block_ids) < 0

@@ -70,7 +70,8 @@ def test_lookups_and_search_answer_as_faiss_does_before_and_after_a_commit(tmp_p
             flat.reconstruct(missing)
 
 
-def test_a_damaged_file_is_refused(tmp_path):
+def test_a_damaged_file_is_refused(tmp_path, monkeypatch):
+    monkeypatch.setattr("faiss_search.flatfile._ID_BLOCK", 2)  # ids are checked in blocks: across them too
     good = tmp_path / "good.faiss"
     reference = faiss.IndexIDMap2(faiss.IndexFlatIP(DIM))
     reference.add_with_ids(_vectors(4, 5), np.asarray([1, 2, 3, 4], dtype=np.int64))
@@ -78,8 +79,11 @@ def test_a_damaged_file_is_refused(tmp_path):
     data = good.read_bytes()
     backwards = faiss.IndexIDMap2(faiss.IndexFlatIP(DIM))
     backwards.add_with_ids(_vectors(2, 6), np.asarray([5, 1], dtype=np.int64))
+    across = faiss.IndexIDMap2(faiss.IndexFlatIP(DIM))
+    across.add_with_ids(_vectors(4, 7), np.asarray([1, 3, 2, 4], dtype=np.int64))
     cases = {"truncated": data[:60], "not flat": b"IwFl" + data[4:], "ids out of order":
-             faiss.serialize_index(backwards).tobytes(), "other dim": faiss.serialize_index(
+             faiss.serialize_index(backwards).tobytes(), "out of order across blocks":
+             faiss.serialize_index(across).tobytes(), "other dim": faiss.serialize_index(
                  faiss.IndexIDMap2(faiss.IndexFlatIP(DIM + 1))).tobytes()}
     for name, content in cases.items():
         path = tmp_path / f"{name}.faiss"
