@@ -84,14 +84,14 @@ def flat_to_ivf(flat: FlatFile) -> tuple[Any, dict]:
     count = flat.ntotal
     params = ivf_params(count)
     step = -(-count // (IVF_TRAIN_PER_LIST * params["nlist"]))
-    sample, seen = [], 0
-    for vectors, _ in flat.blocks(rows=ADD_BLOCK):
-        sample.append(vectors[(-seen) % step::step])
+    training, seen = np.empty((-(-count // step), flat.d), dtype=np.float32), 0
+    for vectors, _ in flat.blocks(rows=ADD_BLOCK):  # rows 0, step, 2·step ... of the whole index
+        rows = vectors[(-seen) % step::step]
+        first = -(-seen // step)
+        training[first:first + len(rows)] = rows
         seen += len(vectors)
     quantizer = faiss.IndexFlatIP(flat.d)
     ivf = faiss.IndexIVFFlat(quantizer, flat.d, params["nlist"], faiss.METRIC_INNER_PRODUCT)
-    training = np.ascontiguousarray(np.concatenate(sample))
-    del sample
     ivf.train(training)
     del training
     ivf.nprobe = params["nprobe"]

@@ -101,11 +101,12 @@ def test_ivf_trains_on_at_most_its_share_per_list_and_holds_every_vector(tmp_pat
     flat = FlatFile(DIM, tmp_path)
     rows = _vectors(20_000, 5)
     flat.add_with_ids(rows, np.arange(20_000, dtype=np.int64) * 2 + 1)
-    trained: list[int] = []
+    trained: list[np.ndarray] = []
     original = faiss.IndexIVFFlat.train
-    monkeypatch.setattr(faiss.IndexIVFFlat, "train", lambda self, x: (trained.append(len(x)), original(self, x)))
+    monkeypatch.setattr(faiss.IndexIVFFlat, "train", lambda self, x: (trained.append(x.copy()), original(self, x)))
     ivf, params = vectors.flat_to_ivf(flat)
-    assert params["nlist"] == 512 and 0.9 * 2 * 512 <= trained[0] <= 2 * 512  # rounded down, it took 1,053
+    assert params["nlist"] == 512 and len(trained[0]) <= 2 * 512  # rounded down, the step took 1,053
+    assert np.array_equal(trained[0], rows[::20])  # an even sample: every 20th row, across blocks
     assert ivf.ntotal == 20_000 and ivf.direct_map.type == faiss.DirectMap.NoMap
     ivf.nprobe = params["nlist"]
     _, ids = ivf.search(rows[[7, 19_999]], 1)
