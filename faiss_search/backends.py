@@ -17,13 +17,17 @@ EMBEDDERS = ("local", REMOTE)
 
 def choose_embedder(recorded: dict | None, models_dir: Path, model: str | None = None, embedder: str | None = None,
                     base_urls: Sequence[str] = (), api_key: str | None = None, may_change: bool = False,
-                    engine: str = "auto") -> Embedder:
+                    engine: str = "auto", untrusted: Path | None = None) -> Embedder:
     """The embedder for an index whose manifest model is ``recorded`` (None: a new index).
 
     Without options, an existing index keeps the model it was built with; remote servers are
     the ones it recorded unless ``base_urls`` are given. Another model is refused unless
     ``may_change`` (a rebuild). ``engine`` is where the bundled model embeds passages.
+    ``untrusted``: the folder of an index fsearch did not make here; what its manifest names
+    (servers, model folders) is data, never followed (trust.py).
     """
+    if untrusted is not None and recorded is not None:
+        _refuse_recorded(recorded, untrusted, model, embedder, base_urls)
     if embedder not in (None, *EMBEDDERS):
         raise ConfigError(f"unknown embedder '{embedder}'", hint=f"use {' or '.join(EMBEDDERS)}")
     remote = embedder == REMOTE or (embedder is None and recorded is not None and recorded.get("backend") == REMOTE)
@@ -43,4 +47,19 @@ def choose_embedder(recorded: dict | None, models_dir: Path, model: str | None =
             hint="drop --model to use the index's own model, or start afresh with `fsearch index PATH --rebuild`",
         )
     return load_embedder(resolved, engine)
+
+
+def _refuse_recorded(recorded: dict, folder: Path, model: str | None, embedder: str | None,
+                     base_urls: Sequence[str]) -> None:
+    """An untrusted index's own servers or model folder are never used; the user's own flags are."""
+    from .models.registry import looks_like_path
+    from .trust import untrusted_index_error
+
+    if recorded.get("backend") == REMOTE and not base_urls and embedder in (None, REMOTE):
+        urls = ", ".join(base_urls_from_source(recorded.get("source", ""))) or "a remote server"
+        raise untrusted_index_error(folder, f"it asks fsearch to send your text to {urls}; nothing was sent "
+                                            "(give --base-url yourself to use a server of your own)")
+    if model is None and recorded.get("backend") != REMOTE and looks_like_path(str(recorded.get("name", ""))):
+        raise untrusted_index_error(folder, f"it asks fsearch to load the model folder {recorded['name']} "
+                                            "(give --model yourself to choose one)")
 

@@ -32,6 +32,7 @@ from .render import (
     print_result,
     print_source_failure,
     print_status,
+    print_trust_list,
 )
 
 if TYPE_CHECKING:
@@ -159,6 +160,9 @@ def index(
     exclude: Annotated[Optional[list[str]], typer.Option(
         "--exclude", help="Leave out files or folders matching this glob (e.g. '*.log', 'drafts/'; repeatable).",
         show_default=False)] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-L", help="Follow symlinks out of PATH and into "
+                                         "symlinked folders (by default, as rg and fd, they are passed over).")
+                      ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Name every file passed over, and why.")] = False,
     embedder: EmbedderOpt = None,
     base_url: BaseUrlOpt = None,
@@ -182,22 +186,26 @@ def index(
     from .documents import Filters
     from .indexer import index_path
     from .store import committed_manifest
+    from .trust import check_update, index_trusted
 
     settings = load_settings(config, index_dir=index_dir, model=model, chunk_size=chunk_size,
                              chunk_overlap=chunk_overlap, store=store, milvus_collection=collection).with_store_copy()
+    check_update(settings.index_path, rebuild)
     address = settings.store_address
     if address:
         from .milvus_store import ping
 
         ping(address)  # an unreachable store fails before any embedding
     manifest = committed_manifest(settings.index_path)
+    if manifest is not None and not index_trusted(settings.index_path):
+        manifest = None  # a rebuild here of an index made elsewhere: nothing of its manifest is followed
     settings = settings.for_index(manifest)
     chosen = choose_embedder(manifest.model if manifest else None, settings.models_dir, settings.model, embedder,
                              base_url or (), api_key, may_change=rebuild, engine=settings.engine)
     with _progress("embedding", disable=json_output) as progress:
         report = index_path(path, settings, chosen, rebuild=rebuild, progress=progress, index_type=index_type,
                             wait=not no_wait, on_wait=_say_waiting,
-                            filters=Filters(not no_ignore, tuple(include or ()), tuple(exclude or ())),
+                            filters=Filters(not no_ignore, tuple(include or ()), tuple(exclude or ()), follow),
                             on_phase=progress.phase, processes=True)
     pushed = _push(settings.index_path, address, replace_other=rebuild, quiet=json_output) if address else None
     if json_output:
@@ -431,14 +439,62 @@ def init(
     """
     from .config import init_project
 
-    existed = (folder / PROJECT_INDEX_NAME).is_dir()
-    index_dir = init_project(folder)
+    index_dir, created = init_project(folder)
     if json_output:
-        print_json({"index_dir": str(index_dir), "created": not existed})
+        print_json({"index_dir": str(index_dir), "created": created})
     else:
-        out.print(f"{'Already a project' if existed else 'Project index'}: {escape(str(index_dir))}\n"
+        out.print(f"{'Project index' if created else 'Already a project'}: {escape(str(index_dir))}\n"
                   f"fsearch commands run in {escape(str(index_dir.parent))} or below use it. "
                   f"Next: fsearch index {escape(str(folder))}")
+
+
+@app.command()
+@handle_errors
+def trust(
+    path: Annotated[Path, typer.Argument(help="A project folder (its fsearch.toml and .fsearch index) or a "
+                                         "settings file.")] = Path("."),
+    index_dir: Annotated[Optional[Path], typer.Option(
+        "--index-dir", "-i", help="Trust this index folder (one copied from elsewhere, or made by an older "
+        "fsearch).", show_default=False)] = None,
+    list_all: Annotated[bool, typer.Option("--list", help="List what is trusted, and whether it still is.")] = False,
+    revoke: Annotated[bool, typer.Option("--revoke", help="Withdraw the trust in PATH (and everything under "
+                                         "it).")] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Let fsearch obey a project's fsearch.toml and use its .fsearch index as your own.
+
+    Until then, a settings file found from here up may change only harmless settings (chunking,
+    top_k, engine ...): an index folder outside its project, a store, a token, home or a model
+    folder stop the command with one line. An index fsearch did not make on this machine is
+    searched as data: its servers and model folders are never used, and it is not updated.
+    Editing a trusted file withdraws the trust. The list lives in $FSEARCH_HOME/trust.json.
+    """
+    from . import trust as trusting
+
+    if list_all:
+        rows = trusting.listing()
+        if json_output:
+            print_json({"trust_file": str(trusting.TrustList().path), "trusted": rows})
+        else:
+            print_trust_list(rows)
+        return
+    if revoke:
+        gone = trusting.TrustList().remove(index_dir or path)
+        if not gone:
+            raise InputError(f"nothing is trusted at {index_dir or path}", hint="`fsearch trust --list` shows what is")
+        if json_output:
+            print_json({"revoked": [e.to_dict() for e in gone]})
+        else:
+            for entry in gone:
+                out.print(f"no longer trusted: {escape(entry.path)}")
+        return
+    granted = trusting.grant(path, index_dir)
+    if json_output:
+        print_json({"trusted": granted})
+    else:
+        for row in granted:
+            asked = f" (it may now set {escape('; '.join(row['asks']))})" if row.get("asks") else ""
+            out.print(f"trusted {row['kind']} {escape(row['path'])}{asked}")
 
 
 @app.command()
@@ -715,6 +771,10 @@ def serve(
         "--shutdown-timeout", min=0, help="On SIGTERM or Ctrl-C: seconds to finish work in progress.")] = 10.0,
     access_log: Annotated[bool, typer.Option("--access-log/--no-access-log",
                                              help="One JSON line per request on stderr.")] = True,
+    allowed_host: Annotated[Optional[list[str]], typer.Option(
+        "--allowed-host", help="Another Host name to answer to (repeatable). Bound to loopback, the server "
+        "answers only localhost, 127.0.0.1, [::1] and --host, so a web page cannot reach it by DNS rebinding.",
+        show_default=False)] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Serve the model as an OpenAI-compatible /v1/embeddings API (and the index as /v1/search).
@@ -722,14 +782,14 @@ def serve(
     Also /health (liveness), /ready (readiness) and /metrics (Prometheus). Needs the serve extra:
     pip install 'fsearch[serve]'. Example: fsearch serve --port 8000
     """
-    try:
-        from .server import create_app, run
-    except ImportError:
-        raise InputError("fsearch serve needs FastAPI and uvicorn", hint="pip install 'fsearch[serve]'") from None
+    _require_extra("serve", ("fastapi", "uvicorn", "prometheus_client"), "fsearch serve needs FastAPI, uvicorn and "
+                   "prometheus-client")
+    from .server import create_app, run
     from .backends import choose_embedder
     from .search import open_searcher
     from .store import committed_manifest
 
+    key = _serve_key(api_key)
     settings = load_settings(config, index_dir=index_dir, model=model, store=store, milvus_collection=collection)
     address = settings.store_address
     listener = _listen(host, port)  # before anything says "serving": a busy port is one clear line
@@ -740,8 +800,8 @@ def serve(
         embedder = searcher.embedder
     else:
         embedder = choose_embedder(None, settings.models_dir, settings.model, engine=settings.engine)
-    key = api_key or os.environ.get("FSEARCH_SERVE_API_KEY")
-    application = create_app(embedder, searcher, api_key=key, request_seconds=request_seconds)
+    application = create_app(embedder, searcher, api_key=key, request_seconds=request_seconds,
+                             allowed_hosts=_allowed_hosts(host, allowed_host or []))
     if access_log:
         import logging
 
@@ -770,16 +830,53 @@ def mcp_command(
     {"mcpServers": {"fsearch": {"command": "fsearch", "args": ["mcp", "--index-dir", "/path/to/index"]}}}.
     Needs the mcp extra: pip install 'fsearch[mcp]'.
     """
-    try:
-        from .mcp_server import build_server
-    except ImportError:
-        raise InputError("fsearch mcp needs the official MCP SDK", hint="pip install 'fsearch[mcp]'") from None
+    _require_extra("mcp", ("mcp",), "fsearch mcp needs the official MCP SDK")
+    from .mcp_server import build_server
     from .search import open_searcher
 
     settings = load_settings(config, index_dir=index_dir, model=model, store=store, milvus_collection=collection)
     searcher = open_searcher(settings.index_path, settings.models_dir, settings.model, home=settings.home,
                              store=settings.store_address)
     build_server(searcher, settings).run()
+
+
+def _require_extra(extra: str, modules: tuple[str, ...], message: str) -> None:
+    """One line naming the pip command when an optional extra is not installed (before anything is imported)."""
+    import importlib.util
+
+    missing = [name for name in modules if importlib.util.find_spec(name) is None]
+    if missing:
+        raise InputError(f"{message} ({', '.join(missing)} not installed)",
+                         hint=f"pip install 'fsearch[{extra}]'")
+
+
+def _serve_key(flag: str | None) -> str | None:
+    """The API key from --api-key or $FSEARCH_SERVE_API_KEY; an empty one (an unset variable) is refused,
+    never taken as "no key"."""
+    for given, name in ((flag, "--api-key"), (os.environ.get("FSEARCH_SERVE_API_KEY"), "FSEARCH_SERVE_API_KEY")):
+        if given is not None:
+            if not given.strip():
+                raise InputError(f"{name} is empty (an unset variable?); the server would run without a key",
+                                 hint="give the key, or leave the option out to serve without one")
+            return given.strip()
+    return None
+
+
+def _allowed_hosts(host: str, extra: list[str]) -> frozenset[str] | None:
+    """The Host names a server answers: bound to loopback, its own names and --allowed-host; else any,
+    unless --allowed-host names some."""
+    import ipaddress
+
+    from .server import LOOPBACK_HOSTS, host_name
+
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        loopback = False
+    names = {host_name(name.encode()) for name in extra}
+    if loopback:
+        return frozenset({*LOOPBACK_HOSTS, host_name(host.encode()), *names})
+    return frozenset({host_name(host.encode()), *names}) if names else None
 
 
 def _listen(host: str, port: int):

@@ -11,9 +11,10 @@ import os
 import tomllib
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from .errors import ConfigError
+from .trust import is_under
 
 if TYPE_CHECKING:
     from .manifest import Manifest
@@ -129,6 +130,11 @@ class Settings:
 
 
 _FIELD_TYPES = {f.name: f.type for f in fields(Settings) if f.name not in ("explicit", "index_origin")}
+_KIND_WORDS = {"int": "a whole number", "str": "text", "Path": "a path"}
+
+
+def _kind_word(name: str) -> str:
+    return _KIND_WORDS[_FIELD_TYPES[name].split(" ")[0]]
 
 
 def _coerce(name: str, value: Any, origin: str, base: Path | None = None) -> Any:
@@ -136,18 +142,33 @@ def _coerce(name: str, value: Any, origin: str, base: Path | None = None) -> Any
     kind = _FIELD_TYPES[name]
     try:
         if kind == "int":
-            if isinstance(value, bool):
+            if isinstance(value, (bool, float)):
                 raise ValueError
             return int(value)
+        if "\0" in str(value):
+            raise ValueError
         if kind.startswith("Path"):
             path = Path(os.path.expanduser(str(value)))
             return base / path if base is not None and not path.is_absolute() else path
         return str(value)
-    except (TypeError, ValueError):
-        raise ConfigError(f"{origin}: {name} must be {kind.split(' ')[0].lower()}, got {value!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise ConfigError(f"{origin}: {name} must be {_kind_word(name)}, got {value!r}") from None
 
 
-def _from_file(path: Path) -> dict[str, Any]:
+def _file_schema() -> Any:
+    """The settings file's shape, checked by pydantic: known keys only, each of its type, strictly (1e400
+    is no whole number, true is no text), no NUL in text."""
+    from pydantic import ConfigDict, StringConstraints, create_model
+
+    text = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]
+    types = {name: (int if kind == "int" else text) | None for name, kind in _FIELD_TYPES.items()}
+    return create_model("FsearchToml", __config__=ConfigDict(extra="forbid", strict=True),
+                        **{name: (kind, None) for name, kind in types.items()})
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    from pydantic import ValidationError
+
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
@@ -155,13 +176,22 @@ def _from_file(path: Path) -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
     section = data.get("fsearch", data)
-    unknown = sorted(set(section) - set(_FIELD_TYPES))
-    if unknown:
-        raise ConfigError(
-            f"config file {path}: unknown setting(s) {', '.join(unknown)}",
-            hint=f"known settings: {', '.join(_FIELD_TYPES)}",
-        )
-    return {k: _coerce(k, v, str(path), base=path.parent) for k, v in section.items()}
+    if not isinstance(section, dict):
+        raise ConfigError(f"config file {path}: [fsearch] must be a table of settings, got {section!r}")
+    try:
+        checked = _file_schema().model_validate(section)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]) if first["loc"] else "?"
+        if first["type"] == "extra_forbidden":
+            unknown = sorted(set(section) - set(_FIELD_TYPES))
+            raise ConfigError(f"config file {path}: unknown setting(s) {', '.join(unknown)}",
+                              hint=f"known settings: {', '.join(_FIELD_TYPES)}") from None
+        raise ConfigError(f"config file {path}: {name} must be {_kind_word(name)}"
+                          f"{' without NUL characters' if first['type'] == 'string_pattern_mismatch' else ''}, "
+                          f"got {section.get(name)!r}") from None
+    values = checked.model_dump(exclude_unset=True)
+    return {k: _coerce(k, v, str(path), base=path.parent) for k, v in values.items()}
 
 
 def _from_env() -> dict[str, Any]:
@@ -181,17 +211,65 @@ def find_project(start: Path) -> Path | None:
     return None
 
 
+def reaching_settings(values: dict[str, Any], project: Path) -> list[str]:
+    """What a settings file asks for that reaches off the machine or outside its project, in words.
+
+    The rest (chunking, top_k, engine, excludes ...) changes how fsearch works here, not where or through whom.
+    """
+    from .models.registry import looks_like_path
+
+    asked = []
+    if "home" in values:
+        asked.append(f"home = {values['home']}")
+    if values.get("store"):
+        asked.append(f"store = {values['store']}")
+    if values.get("milvus_token"):
+        asked.append("a milvus_token")
+    index_dir = values.get("index_dir")
+    if index_dir is not None and not is_under(index_dir, project):
+        asked.append(f"index_dir = {index_dir} (outside {project})")
+    model = values.get("model")
+    if model and looks_like_path(model, project):
+        asked.append(f"model = {model} (a model folder)")
+    return asked
+
+
+def _obey(path: Path, values: dict[str, Any]) -> None:
+    """A settings file found from the working folder up is obeyed only as far as it is trusted (trust.py)."""
+    from . import trust
+
+    if trust.config_trusted(path):
+        return
+    project = path.parent.resolve()
+    owner = trust.foreign_owner(path)
+    if owner is not None:
+        raise ConfigError(f"{path} belongs to another user (uid {owner}); fsearch obeys it only once you trust it",
+                          hint=f"read it, then `fsearch trust {project}`")
+    asked = reaching_settings(values, project)
+    if asked:
+        state = "changed since you trusted it" if trust.config_changed_since_trusted(path) else "not trusted"
+        raise ConfigError(f"{path} is {state} and asks for {'; '.join(asked)}",
+                          hint=f"read it, then `fsearch trust {project}` (or use it once with --config {path})")
+
+
 def load_settings(config_file: Path | None = None, **flags: Any) -> Settings:
-    """Merge the four layers; flags that are None were not given and do not override."""
+    """Merge the four layers; flags that are None were not given and do not override.
+
+    A file named with --config is the user's word; one found from the working folder up is a
+    project's, obeyed only as far as it is trusted (``_obey``).
+    """
     values: dict[str, Any] = {}
     origin = None
     project = find_project(Path.cwd().resolve())
-    if config_file is None and project is not None and (project / CONFIG_FILE_NAME).is_file():
+    found = config_file is None and project is not None and (project / CONFIG_FILE_NAME).is_file()
+    if found:
         config_file = project / CONFIG_FILE_NAME
     if config_file is not None:
         if not config_file.is_file():
             raise ConfigError(f"config file not found: {config_file}")
-        values.update(_from_file(config_file))
+        values.update(read_config_file(config_file))
+        if found:
+            _obey(config_file, values)
         if "index_dir" in values:
             origin = f"index_dir in {config_file.resolve()}"
     if "index_dir" not in values and project is not None:
@@ -209,15 +287,24 @@ def load_settings(config_file: Path | None = None, **flags: Any) -> Settings:
     return replace(settings, **values).validate()
 
 
-def init_project(folder: Path) -> Path:
-    """Make ``folder`` a project: its own index in ``folder/.fsearch`` (git-ignored), found from any subfolder."""
+def init_project(folder: Path) -> tuple[Path, bool]:
+    """Make ``folder`` a project: its own index in ``folder/.fsearch`` (git-ignored), found from any subfolder.
+
+    Returns the index folder and whether it was made now; one made now is trusted (trust.py), one that
+    was already there (a clone's) is left as it is.
+    """
+    from . import trust
+
     if not folder.is_dir():
         raise ConfigError(f"not a folder: {folder}")
     index_dir = folder.resolve() / PROJECT_INDEX_NAME
+    if index_dir.is_dir():
+        return index_dir, False
     try:
-        index_dir.mkdir(exist_ok=True)
+        index_dir.mkdir()
         (index_dir / ".gitignore").write_text("# the fsearch index of this project: not for version control\n*\n",
                                               encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot create {index_dir}: {exc.strerror or exc}") from None
-    return index_dir
+    trust.trust_index(index_dir)
+    return index_dir, True

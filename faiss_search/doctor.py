@@ -28,6 +28,7 @@ from .store import (
     committed_manifest,
     connect_reader,
     nothing_committed,
+    own_leftovers,
     vectors_file,
     write_errors,
 )
@@ -102,6 +103,7 @@ def _check(folder: Path, writer_active: bool) -> DoctorReport:
                               writer_active=writer_active)
         problems = report.problems
         ids = _check_rows(conn, manifest, problems)
+        _check_roots(conn, manifest, problems)
         _check_vectors(folder, manifest, ids, problems)
     _check_files(folder, manifest, writer_active, problems)
     return report
@@ -123,6 +125,18 @@ def _check_rows(conn: sqlite3.Connection, manifest: Manifest, problems: list[str
         problems.append(f"the keyword index has {len(terms - ids)} row(s) without a chunk and misses "
                         f"{len(ids - terms)} chunk(s)")
     return ids
+
+
+def _check_roots(conn: sqlite3.Connection, manifest: Manifest, problems: list[str]) -> None:
+    """Files outside every folder the index was built from were never indexed here: rows planted in it."""
+    from .documents import source_under
+
+    if not manifest.roots:
+        return  # built before roots were recorded, or from documents in memory (eval)
+    outside = [path for (path,) in conn.execute("SELECT path FROM files") if not source_under(path, manifest.roots)]
+    if outside:
+        problems.append(f"{len(outside)} indexed file(s) lie outside the folders this index was built from "
+                        f"(e.g. {outside[0]}): not indexed by fsearch; rebuild it with `fsearch index PATH --rebuild`")
 
 
 def _check_vectors(folder: Path, manifest: Manifest, ids: set[int], problems: list[str]) -> None:
@@ -157,9 +171,7 @@ def _check_files(folder: Path, manifest: Manifest, writer_active: bool, problems
         problems.append("manifest.json is missing or unreadable")
     if writer_active:
         return  # temp files and the next generation's vectors are the writer's work in progress
-    current = vectors_file(folder, generation)
-    stray = [p.name for p in folder.iterdir() if p.name.endswith(".tmp")
-             or (p.name.startswith("vectors-") and p != current)]
+    stray = [p.name for p in own_leftovers(folder, keep=vectors_file(folder, generation))]
     if stray:
         problems.append(f"{len(stray)} leftover file(s) from an interrupted update: {', '.join(sorted(stray))}")
 
@@ -173,6 +185,9 @@ def repair(folder: Path, models_dir: Path, home: Path, base_urls: Sequence[str] 
     before = check(folder)
     if before.healthy:
         return before
+    from .trust import check_update
+
+    check_update(folder, rebuild=False)  # an index made elsewhere is not re-embedded through its own servers
     manifest = committed_manifest(folder)  # check() found one, or it raised
     embedder = choose_embedder(manifest.model, models_dir, base_urls=base_urls, api_key=api_key)
     lexical.configure(home / "cache")
@@ -183,8 +198,8 @@ def repair(folder: Path, models_dir: Path, home: Path, base_urls: Sequence[str] 
     with write_errors(folder), IndexWriter(folder, embedder.info, manifest.chunking, repair=True) as writer:
         actions = writer.repair(encode, lambda text: " ".join(lexical.segment(text)), text_hash)
         writer.commit()  # also rewrites manifest.json and removes leftover vectors files
-    for leftover in folder.glob("*.tmp"):
-        leftover.unlink(missing_ok=True)
+    for leftover in own_leftovers(folder, keep=vectors_file(folder, writer.manifest.generation)):
+        leftover.unlink(missing_ok=True)  # only names fsearch writes: a user's own *.tmp is never ours
         actions.append(f"removed {leftover.name}")
     after = check(folder)
     after.repaired = actions or ["rewrote the manifest and removed leftover files"]

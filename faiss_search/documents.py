@@ -9,7 +9,7 @@ import stat
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, BinaryIO, Callable, Iterable
 
 from . import formats
 from .errors import InputError, NotText
@@ -76,6 +76,8 @@ class Filters:
     ignore_files: bool = True
     include: tuple[str, ...] = ()
     exclude: tuple[str, ...] = ()
+    #: follow symlinks that leave the folder, and symlinked folders (``--follow``, as rg and fd)
+    follow: bool = False
 
 
 @dataclass
@@ -102,13 +104,22 @@ def source_name(path: Path) -> str:
     return os.fsencode(absolute).decode("utf-8", errors="replace")
 
 
+def source_under(source: str, roots: Iterable[str]) -> bool:
+    """Whether a source name is one of ``roots`` or inside one of them (by name: sources are absolute)."""
+    return any(source == root or source.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
+
+
 IGNORE_FILES = (".gitignore", ".ignore")
 #: a folder's ignore rules: (the folder they are relative to, the spec, the file they came from)
 _Rules = tuple[tuple[Path, "pathspec.PathSpec", str], ...]
 
 
 def discover(path: Path, filters: Filters = Filters()) -> Discovery:
-    """A file is taken as given; a folder is walked (hidden entries skipped, symlinked folders not followed).
+    """A file is taken as given; a folder is walked (hidden entries skipped).
+
+    Symlinks stay inside the folder, as rg and fd keep them: a link to a file outside it is passed
+    over, and a symlinked folder is not entered, unless ``filters.follow`` (then each real folder
+    is walked once, so a loop ends).
 
     Only regular files are taken: a FIFO would block the reader, a link to a device never ends.
     Ignore files apply as git applies them (a deeper one wins; those above the folder up to the
@@ -125,6 +136,7 @@ def discover(path: Path, filters: Filters = Filters()) -> Discovery:
     root = path.resolve()
     exclude, include = _spec(filters.exclude), _spec(filters.include) if filters.include else None
     stack = [(root, _inherited_rules(root) if filters.ignore_files else ())]
+    walked = {_identity(root)}
     while stack:  # iterative: a very deep tree must not exhaust Python's recursion limit
         folder, rules = stack.pop()
         try:
@@ -147,10 +159,16 @@ def discover(path: Path, filters: Filters = Filters()) -> Discovery:
                 found.skipped.add(reason, entry.path)
             elif is_dir:
                 subfolders.append((Path(entry.path), rules))
+            elif linked_dir and filters.follow:
+                if _identity(Path(entry.path)) not in walked:  # a loop, or a folder walked already
+                    walked.add(_identity(Path(entry.path)))
+                    subfolders.append((Path(entry.path), rules))
             elif linked_dir:
                 found.skipped.add("symlinked folder", entry.path)  # not followed: no loops, no double counting
             elif Path(entry.name).suffix.lower() not in SUPPORTED_SUFFIXES:
                 found.skipped.add("unsupported type", entry.path)
+            elif not filters.follow and entry.is_symlink() and not _inside(Path(entry.path), root):
+                found.skipped.add("symlink out of the folder", entry.path)  # --follow reads it
             elif _is_regular(entry):
                 found.files.append(Path(entry.path))
             else:
@@ -205,6 +223,20 @@ def _inherited_rules(root: Path) -> _Rules:
     if (root / ".git").exists() or top is None:
         return ()
     return tuple(rule for folder in reversed(above[:top + 1]) for rule in _folder_rules(folder))
+
+
+def _identity(folder: Path) -> tuple[int, int]:
+    info = folder.stat()
+    return info.st_dev, info.st_ino
+
+
+def _inside(link: Path, root: Path) -> bool:
+    """Whether a symlink's final target lies in ``root`` (the resolved folder being indexed)."""
+    try:
+        link.resolve().relative_to(root)
+    except (ValueError, OSError, RuntimeError):
+        return False
+    return True
 
 
 def _is_regular(entry: os.DirEntry) -> bool:
@@ -344,12 +376,22 @@ def read_regular_file(path: Path, max_bytes: int | None = None) -> tuple[bytes, 
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise NotText("not a regular file")
-        if max_bytes is not None and info.st_size > max_bytes:
-            raise NotText(f"larger than {max_bytes // (1024 * 1024)} MB")
-        data = fh.read() if max_bytes is None else fh.read(max_bytes + 1)
+        return read_open_file(fh, info, max_bytes)
+
+
+def read_open_file(fh: BinaryIO, info: os.stat_result, max_bytes: int | None = None) -> tuple[bytes, os.stat_result]:
+    """The bytes of a regular file already open (at most ``max_bytes``), and the stat given."""
+    if max_bytes is not None and info.st_size > max_bytes:
+        raise NotText(f"larger than {_megabytes(max_bytes)}")
+    data = fh.read() if max_bytes is None else fh.read(max_bytes + 1)
     if max_bytes is not None and len(data) > max_bytes:
-        raise NotText(f"larger than {max_bytes // (1024 * 1024)} MB")  # it grew while we read it
+        raise NotText(f"larger than {_megabytes(max_bytes)}")  # it grew while we read it
     return data, info
+
+
+def _megabytes(size: int) -> str:
+    mb = size / (1024 * 1024)
+    return f"{mb:.0f} MB" if mb >= 10 else f"{mb:.1f} MB"
 
 
 def read_document(path: Path, max_bytes: int | None = None) -> Document:
@@ -358,6 +400,11 @@ def read_document(path: Path, max_bytes: int | None = None) -> Document:
     Raises NotText (with a reason) for what yields no text, OSError when unreadable.
     """
     data, info = read_regular_file(path, max_bytes)
+    return document_from(path, data, info)
+
+
+def document_from(path: Path, data: bytes, info: os.stat_result) -> Document:
+    """A file's bytes as a document: ``path`` names it and its suffix picks the reader."""
     suffix = path.suffix.lower()
     reader = formats.READERS.get(suffix)
     if reader is not None:

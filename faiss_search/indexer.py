@@ -27,7 +27,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
-from . import lexical
+from . import lexical, trust
 from .chunking import Chunk, chunk_document
 from .config import Settings
 from .documents import (
@@ -502,8 +502,8 @@ def run_index(candidates: Iterable[Candidate], settings: Settings, embedder: Emb
               prune_under: str | None = None, keep_under: Iterable[str] = (), index_type: str = "auto",
               skipped: Skips | None = None, progress: ProgressCallback | None = None, wait: bool = True,
               on_wait: Callable[[str], None] | None = None, on_phase: PhaseCallback = _quiet,
-              processes: bool = False) -> IndexReport:
-    """Bring the index up to date with ``candidates``.
+              processes: bool = False, root: str | None = None) -> IndexReport:
+    """Bring the index up to date with ``candidates``; ``root``: the file or folder they came from.
 
     ``processes``: a big run of files is read and segmented in processes of their own. They are
     started as multiprocessing's spawn does, so the caller's main module must be safe to import
@@ -523,9 +523,14 @@ def run_index(candidates: Iterable[Candidate], settings: Settings, embedder: Emb
                          skipped=skipped)
     chunking = {"chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap}
     lexical.configure(settings.home / "cache")
+    trust.check_update(settings.index_path, rebuild)
+    ours = trust.index_trusted(settings.index_path)  # a rebuild of an index made elsewhere resumes none of it
     with write_errors(settings.index_path), IndexWriter(
             settings.index_path, embedder.info, chunking, rebuild=rebuild, index_type=index_type, wait=wait,
-            on_wait=on_wait) as writer:
+            on_wait=on_wait, resume=ours) as writer:
+        trust.adopt(settings.index_path)
+        if root is not None:
+            writer.add_root(root)
         report.resumed, report.migrated = writer.resumed, writer.migrated
         on_phase("reading files")
         known = {} if prune_under is None else writer.file_states(prune_under or None)
@@ -659,6 +664,7 @@ def remove_paths(paths: list[Path], settings: Settings, wait: bool = True,
     manifest = committed_manifest(settings.index_path)
     if manifest is None:
         raise IndexNotFoundError(f"no index at {settings.index_path}", hint="run `fsearch index PATH` first")
+    trust.check_update(settings.index_path, rebuild=False)
     with write_errors(settings.index_path), IndexWriter(settings.index_path, ModelInfo.recorded(manifest.model),
                                                         manifest.chunking, wait=wait, on_wait=on_wait) as writer:
         sources: set[str] = set()
@@ -700,7 +706,8 @@ def index_path(path: Path, settings: Settings, embedder: Embedder, rebuild: bool
     try:
         report = run_index(candidates, settings, embedder, rebuild=rebuild, prune_under=prune,
                            keep_under=found.unreadable_folders, index_type=index_type, skipped=found.skipped,
-                           progress=progress, wait=wait, on_wait=on_wait, on_phase=on_phase, processes=processes)
+                           progress=progress, wait=wait, on_wait=on_wait, on_phase=on_phase, processes=processes,
+                           root=prune or source_name(path))
     except NothingToIndexError:
         reasons = found.skipped.summary() or "no files"
         raise NothingToIndexError(f"nothing indexable in {path} ({reasons})",

@@ -97,7 +97,10 @@ class WriterLock:
 
 
 def writer_active(folder: Path) -> bool:
-    """Whether an update holds the writer lock now (on read-only media nobody can)."""
+    """Whether an update holds the writer lock now (on read-only media nobody can). Creates nothing: the
+    folder may not be an index at all."""
+    if not (folder / LOCK_FILE).exists():
+        return False  # a writer makes the file before it locks it
     try:
         WriterLock(folder, wait=False).acquire().release()
     except IndexBusyError:

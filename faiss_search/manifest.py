@@ -42,6 +42,8 @@ class Manifest:
     #: chunk ids keep rising across --rebuild, so an id never names two texts
     last_chunk_id: int = 0
     vectors_sha256: str = ""
+    #: the files and folders given to `fsearch index` (source names): what the index may read back (MCP read)
+    roots: list[str] = field(default_factory=list)
     #: while a build is unfinished: {"index_type": what it was asked for}; the next run resumes it
     build: dict[str, str] | None = None
 

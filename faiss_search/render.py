@@ -309,3 +309,13 @@ def print_doctor(report, repaired: bool) -> None:
                   f"{report.chunks} chunks)")
     elif not repaired:
         out.print("run `fsearch doctor --repair` to fix what can be fixed")
+
+
+def print_trust_list(rows: list[dict]) -> None:
+    """`fsearch trust --list`: one line per trusted settings file or index folder."""
+    if not rows:
+        out.print("nothing is trusted yet (`fsearch trust PATH` trusts a project)")
+        return
+    for row in rows:
+        flag = "" if row["state"] == "ok" else f"  [yellow]({row['state']})[/]"
+        out.print(f"{row['kind']:<6} {escape(row['path'])}  {row['trusted_at']}{flag}")

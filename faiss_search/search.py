@@ -372,10 +372,13 @@ def open_searcher(index_dir: Path, models_dir: Path, model: str | None = None, h
     """Open an index with the model it was built with; an explicitly different ``model`` is refused."""
     from .backends import choose_embedder
 
+    from .trust import index_trusted
+
     reader = open_reader(index_dir, store)
     try:
+        untrusted = None if store is not None or index_trusted(index_dir) else index_dir
         embedder = choose_embedder(reader.manifest.model, models_dir, model, base_urls=base_urls, api_key=api_key,
-                                   engine=engine)
+                                   engine=engine, untrusted=untrusted)
     except Exception:
         reader.close()
         raise

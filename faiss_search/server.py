@@ -365,15 +365,31 @@ def _error_body(status: int, message: str, param: str | None = None, kind: str |
     return {"error": {"message": message, "type": kind, "param": param, "code": status}}
 
 
-def _authorized(header: str, key: str) -> bool:
-    """``Authorization: Bearer KEY``: the scheme in any case, the key compared in constant time."""
-    scheme, _, token = header.partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(token.strip().encode(), key.encode())
+def _authorized(header: bytes, key: str) -> bool:
+    """``Authorization: Bearer KEY``: the scheme in any case, the key compared as UTF-8 bytes in constant time."""
+    scheme, _, token = header.partition(b" ")
+    return scheme.lower() == b"bearer" and hmac.compare_digest(token.strip(), key.encode("utf-8"))
+
+
+#: the names a server bound to loopback answers to: any other Host header is a page's DNS rebinding
+LOOPBACK_HOSTS = ("localhost", "127.0.0.1", "::1")
+
+
+def host_name(header: bytes) -> str:
+    """The host of a Host header, without its port: ``[::1]:8000`` -> ``::1``, ``Localhost.`` -> ``localhost``."""
+    text = header.decode("latin-1").strip().lower()
+    if text.startswith("["):
+        return text[1:text.find("]")] if "]" in text else text
+    return text.rsplit(":", 1)[0].rstrip(".") if text.count(":") == 1 else text.rstrip(".")
 
 
 def create_app(embedder: Embedder, searcher: Searcher | None = None, api_key: str | None = None,
-               max_body_bytes: int = MAX_BODY_BYTES, request_seconds: float = REQUEST_SECONDS) -> Any:
-    """The ASGI application: the FastAPI routes behind the edge (key, declared size, metrics, access log)."""
+               max_body_bytes: int = MAX_BODY_BYTES, request_seconds: float = REQUEST_SECONDS,
+               allowed_hosts: frozenset[str] | None = None) -> Any:
+    """The ASGI application: the FastAPI routes behind the edge (Host, key, declared size, metrics, access log).
+
+    ``allowed_hosts``: the Host names answered (None: any, for a server bound to a public address).
+    """
     import numpy as np
 
     model_name = embedder.info.name
@@ -496,21 +512,24 @@ def create_app(embedder: Embedder, searcher: Searcher | None = None, api_key: st
         with lanes.quick.lock:  # a query embeds beside bulk work, on the quick lane's model
             return quick_searcher.search(body.query, body.top_k, body.mode).to_dict()
 
-    return _Edge(app, metrics, api_key, max_body_bytes, lanes)
+    return _Edge(app, metrics, api_key, max_body_bytes, lanes, allowed_hosts)
 
 
 class _Edge:
     """What every request passes first (plain ASGI, so the app still sees a client that hangs up).
 
-    The API key; a declared Content-Length over the limit (Starlette's own refusal is plain
+    The Host header (a loopback server answers only its own names); the API key; a declared Content-Length
+    over the limit (Starlette's own refusal is plain
     text, and bodies without one are counted by FastAPI's ``max_body_size``); metrics and one
     access-log line per request.
     """
 
     OPEN = ("/health", "/ready")
 
-    def __init__(self, app: Any, metrics: Metrics, api_key: str | None, limit: int, lanes: Scheduler) -> None:
+    def __init__(self, app: Any, metrics: Metrics, api_key: str | None, limit: int, lanes: Scheduler,
+                 allowed_hosts: frozenset[str] | None = None) -> None:
         self.app, self.metrics, self.api_key, self.limit, self.lanes = app, metrics, api_key, limit, lanes
+        self.allowed_hosts = allowed_hosts
 
     def close(self) -> None:
         """Answer every waiting request with a 503 at once (the first step of a graceful shutdown)."""
@@ -530,8 +549,11 @@ class _Edge:
                 self._record(scope, status[0], time.perf_counter() - started)  # before the client has it all
             await send(message)
 
-        if self.api_key and scope["path"] not in self.OPEN and not _authorized(
-                headers.get(b"authorization", b"").decode("latin-1"), self.api_key):
+        if self.allowed_hosts is not None and host_name(headers.get(b"host", b"")) not in self.allowed_hosts:
+            await _json(421, "this server does not answer to that Host name (add it with --allowed-host)")(
+                scope, receive, recorded)
+        elif self.api_key and scope["path"] not in self.OPEN and not _authorized(
+                headers.get(b"authorization", b""), self.api_key):
             await _json(401, "missing or wrong API key (send Authorization: Bearer <key>)")(scope, receive, recorded)
         elif declared.isdigit() and int(declared) > self.limit:
             await _json(413, f"request body larger than {self.limit} bytes")(scope, receive, recorded)

@@ -24,6 +24,8 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
+import secrets
 import shutil
 import signal
 import sqlite3
@@ -63,6 +65,12 @@ REBUILD_HINT = "rebuild it with `fsearch index PATH --rebuild`"
 #: about 1.5 GB/s here, so at most ~0.2 s); larger files are checked for size, count and dimension
 VERIFY_MAX_BYTES = 256 * 1024 * 1024
 SIDECAR_FILES = (SIDECAR, SIDECAR + "-wal", SIDECAR + "-shm", SIDECAR + "-journal")
+#: the file that says a folder is an fsearch index, with a random id that the trust list records (trust.py)
+MARKER = "fsearch-index.json"
+#: what fsearch itself writes into an index folder: nothing else there is ever deleted
+_OWN_NAMES = re.compile(r"(vectors-\d+\.faiss|manifest\.json|fsearch-index\.json|chunks\.sqlite(-wal|-shm|-journal)?"
+                        r"|writer\.lock|\.gitignore)(\.tmp)?")
+_STALE_VECTORS = re.compile(r"vectors-(\d+)\.faiss(\.tmp)?")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -145,6 +153,57 @@ CRASH_STEPS = ("after-first-file", "before-vectors", "after-vectors", "after-com
 def crash_point(step: str) -> None:
     if os.environ.get("FSEARCH_CRASH_AT") == step:
         os.kill(os.getpid(), signal.SIGKILL)
+
+
+def own_file(name: str) -> bool:
+    """Whether fsearch writes files of this name into an index folder (and so may delete or replace them)."""
+    return _OWN_NAMES.fullmatch(name) is not None
+
+
+def own_leftovers(folder: Path, keep: Path | None = None) -> list[Path]:
+    """Files an interrupted update left: temp files and older generations' vectors, by names fsearch writes."""
+    return sorted(p for p in folder.iterdir() if p != keep and (
+        (p.name.endswith(".tmp") and own_file(p.name)) or _STALE_VECTORS.fullmatch(p.name)))
+
+
+def marker_id(folder: Path) -> str | None:
+    """The id in an index folder's marker, or None where there is none (not fsearch's, or made before markers)."""
+    try:
+        data = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    value = data.get("id") if isinstance(data, dict) else None
+    return value if isinstance(value, str) and value else None
+
+
+def ensure_marker(folder: Path) -> str:
+    """The folder's marker id, written (with a new random id) where there is none."""
+    current = marker_id(folder)
+    if current is not None:
+        return current
+    new = secrets.token_hex(16)
+    atomic_write_bytes(folder / MARKER, json.dumps({"fsearch_index": 1, "id": new}).encode())
+    return new
+
+
+def claim_index_folder(folder: Path) -> None:
+    """Make ``folder`` an index folder, or refuse: fsearch writes only into a folder that is new, empty, or its own.
+
+    Its own: one with fsearch's marker, or (made before markers) a sidecar beside nothing but fsearch's files.
+    """
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(f"the index folder {folder} is a file", hint="point --index-dir at a folder")
+    if folder.is_dir():
+        names = sorted(p.name for p in folder.iterdir())
+        if names and marker_id(folder) is None:
+            foreign = [n for n in names if not own_file(n)]
+            if foreign or SIDECAR not in names:
+                shown = ", ".join((foreign or names)[:3]) + (", ..." if len(foreign or names) > 3 else "")
+                raise ConfigError(f"{folder} is not an fsearch index and not empty (it holds {shown}); "
+                                  "fsearch writes an index only into a new or empty folder, or one it made",
+                                  hint="choose another folder with --index-dir (a new one is made for you)")
+    folder.mkdir(parents=True, exist_ok=True)
+    ensure_marker(folder)
 
 
 def vectors_file(folder: Path, generation: int) -> Path:
@@ -531,10 +590,8 @@ class IndexWriter(_IndexView):
 
     def __init__(self, folder: Path, model: ModelInfo, chunking: dict[str, int], rebuild: bool = False,
                  index_type: str = "auto", wait: bool = True, on_wait: Callable[[str], None] | None = None,
-                 repair: bool = False) -> None:
-        if folder.exists() and not folder.is_dir():
-            raise ConfigError(f"the index folder {folder} is a file", hint="point --index-dir at a folder")
-        folder.mkdir(parents=True, exist_ok=True)
+                 repair: bool = False, resume: bool = True) -> None:
+        claim_index_folder(folder)
         self.folder = folder
         self._lock = WriterLock(folder, wait=wait, on_wait=on_wait).acquire()
         self._buffer: dict[int, "np.ndarray"] = {}  # chunk id -> vector, not yet added to FAISS
@@ -549,7 +606,7 @@ class IndexWriter(_IndexView):
         try:
             try:
                 self._conn = connect_sidecar(folder / SIDECAR, readonly=False)
-                self._open(model, chunking, rebuild)
+                self._open(model, chunking, rebuild, resume)
             except sqlite3.DatabaseError as exc:
                 if exc.sqlite_errorcode & 0xFF not in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB):
                     raise  # full, read-only, I/O: write_errors says which
@@ -569,7 +626,7 @@ class IndexWriter(_IndexView):
         self._conn = connect_sidecar(self.folder / SIDECAR, readonly=False)
         self._open(model, chunking, rebuild=True)
 
-    def _open(self, model: ModelInfo, chunking: dict[str, int], rebuild: bool) -> None:
+    def _open(self, model: ModelInfo, chunking: dict[str, int], rebuild: bool, resume: bool = True) -> None:
         import faiss
 
         self._conn.execute("PRAGMA journal_mode = WAL")
@@ -578,7 +635,7 @@ class IndexWriter(_IndexView):
         self._old_generation = (old.generation if old else 0) or _last_known(self.folder, "generation")
         #: an interrupted build (first build or --rebuild) is resumed, not restarted, by the same command
         self.resumed = old is not None and old.build is not None and (
-            not rebuild or self._compatible(old, model, chunking))
+            not rebuild or (resume and self._compatible(old, model, chunking)))
         keep = old is not None and (not rebuild or self.resumed)
         if keep:
             self._check_compatible(old, model, chunking)
@@ -626,7 +683,9 @@ class IndexWriter(_IndexView):
                    "max_tokens": model.max_tokens},
             chunking=chunking, keyword=KEYWORD_FORMAT,
             vectors=old.vectors if keep else {}, fusion=old.fusion if keep else {},
-            created_at=old.created_at if keep else now)
+            created_at=old.created_at if keep else now, roots=list(old.roots) if keep else [])
+        #: an index that held files before roots were recorded cannot name its roots: it records none
+        self._roots_unknown = keep and not old.roots and old.counts.files > 0
 
     def _last_chunk_id(self) -> int:
         if not self._conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'").fetchone():
@@ -682,6 +741,14 @@ class IndexWriter(_IndexView):
         return found
 
     # -- changes ----------------------------------------------------------------------------
+    def add_root(self, source: str) -> None:
+        """Record a file or folder given to `fsearch index` (one already inside a recorded root adds nothing)."""
+        from .documents import source_under
+
+        roots = self.manifest.roots
+        if not self._roots_unknown and not source_under(source, roots):
+            roots[:] = [r for r in roots if not source_under(r, [source])] + [source]
+
     def touch_file(self, path: str, size: int, mtime: float) -> None:
         """Same content, new size/mtime: remember them so the next run needs only a stat."""
         self._conn.execute("UPDATE files SET size = ?, mtime = ? WHERE path = ?", (size, mtime, path))
@@ -881,8 +948,8 @@ class IndexWriter(_IndexView):
         return self.manifest
 
     def _remove_stale_vectors(self, keep: int) -> None:
-        for path in self.folder.glob("vectors-*.faiss*"):
-            if path != vectors_file(self.folder, keep):
+        for path in own_leftovers(self.folder, keep=vectors_file(self.folder, keep)):
+            if _STALE_VECTORS.fullmatch(path.name):
                 path.unlink(missing_ok=True)
 
     def close(self) -> None:

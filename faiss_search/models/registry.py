@@ -103,8 +103,10 @@ def downloaded_by_repo_id(models_dir: Path) -> list[tuple[Path, dict]]:
     return found
 
 
-def _looks_like_path(name: str) -> bool:
-    return name.startswith((".", "/", "~")) or "\\" in name or Path(name).exists()
+def looks_like_path(name: str, base: Path | None = None) -> bool:
+    """Whether a model name is a folder (not an alias or repo id); ``base``: also a folder relative to it."""
+    return (name.startswith((".", "/", "~")) or "\\" in name or Path(name).exists()
+            or (base is not None and (base / name).exists()))
 
 
 def resolve_model(name: str, models_dir: Path) -> ResolvedModel:
@@ -112,7 +114,7 @@ def resolve_model(name: str, models_dir: Path) -> ResolvedModel:
     spec = find_model(name)
     if spec and spec.bundled:
         return ResolvedModel(spec.alias, spec.backend, spec=spec, cache_dir=models_dir)
-    if _looks_like_path(name):
+    if looks_like_path(name):
         folder = Path(name).expanduser()
         if not folder.is_dir():
             raise ModelNotFoundError(f"model folder not found: {name}")
