@@ -12,7 +12,7 @@ import typer
 from rich.markup import escape
 
 from . import __version__
-from .config import DEFAULT_MODEL, MAX_TOP_K, PROJECT_INDEX_NAME, load_settings
+from .config import DEFAULT_MODEL, MAX_TOP_K, load_settings
 from .errors import FsearchError, InputError
 from .relevance import MIN_RELEVANCE
 from .render import (
@@ -505,6 +505,7 @@ def status(index_dir: IndexDirOpt = None, store: StoreOpt = None, collection: Co
     from .locking import writer_active
     from .search import open_reader
     from .store import committed_manifest
+    from .trust import index_trusted
 
     settings = load_settings(config, index_dir=index_dir, store=store, milvus_collection=collection)
     address = settings.store_address
@@ -530,6 +531,8 @@ def status(index_dir: IndexDirOpt = None, store: StoreOpt = None, collection: Co
             "build": reader.push_state() if address else "complete" if manifest.build is None else
                      "in progress" if writer_active(settings.index_path) else "interrupted",
         })
+        if not address:
+            info["trusted"] = index_trusted(settings.index_path)
         reader.close()
     if json_output:
         print_json(info)

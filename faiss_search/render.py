@@ -184,6 +184,9 @@ def print_status(status: dict) -> None:
             ("built", status["created_at"]),
             ("updated", status["updated_at"]),
         ]
+        if status.get("trusted") is False:
+            rows.append(("trusted", "no: not made by fsearch here; searched as data, not updated "
+                                    "(`fsearch trust -i FOLDER` if it is yours)"))
         if status["build"] != "complete":
             rows.append(("build", {"in progress": "in progress: these are the files committed so far",
                                    "interrupted": "interrupted: run the same `fsearch index` again to finish it",

@@ -70,6 +70,8 @@ MARKER = "fsearch-index.json"
 #: what fsearch itself writes into an index folder: nothing else there is ever deleted
 _OWN_NAMES = re.compile(r"(vectors-\d+\.faiss|manifest\.json|fsearch-index\.json|chunks\.sqlite(-wal|-shm|-journal)?"
                         r"|writer\.lock|\.gitignore)(\.tmp)?")
+#: what a folder holds that a writer locked (or `fsearch init` made) before anything was committed
+_EMPTY_INDEX_NAMES = {"writer.lock", ".gitignore"}
 _STALE_VECTORS = re.compile(r"vectors-(\d+)\.faiss(\.tmp)?")
 
 _SCHEMA = """
@@ -197,7 +199,7 @@ def claim_index_folder(folder: Path) -> None:
         names = sorted(p.name for p in folder.iterdir())
         if names and marker_id(folder) is None:
             foreign = [n for n in names if not own_file(n)]
-            if foreign or SIDECAR not in names:
+            if foreign or (SIDECAR not in names and not set(names) <= _EMPTY_INDEX_NAMES):
                 shown = ", ".join((foreign or names)[:3]) + (", ..." if len(foreign or names) > 3 else "")
                 raise ConfigError(f"{folder} is not an fsearch index and not empty (it holds {shown}); "
                                   "fsearch writes an index only into a new or empty folder, or one it made",

@@ -37,7 +37,7 @@ def test_explicit_config_file_and_section(home, tmp_path):
 @pytest.mark.parametrize(
     "content, message",
     [
-        ("chunk_size = 'big'", "chunk_size must be int"),
+        ("chunk_size = 'big'", "chunk_size must be a whole number"),
         ("chunk_sise = 100", "unknown setting"),
         ("chunk_size = 100\nchunk_overlap = 100", "chunk_overlap must be between"),
         ("top_k = 0", "top_k must be at least 1"),

@@ -58,6 +58,7 @@ def test_an_index_on_read_only_media_is_searched_and_checked(home, tmp_path, env
         mount --bind -o ro '{index_dir}' '{mounted}'
         {FSEARCH} search 熊猫 --json --index-dir '{mounted}' > '{tmp_path}/search.json'
         {FSEARCH} doctor --json --index-dir '{mounted}' > '{tmp_path}/doctor.json'
+        {FSEARCH} trust --index-dir '{mounted}' > /dev/null
         {FSEARCH} index '{docs}' --index-dir '{mounted}' 2> '{tmp_path}/index.err' || echo "index exit $?"
     """, env)
     assert result.returncode == 0, result.stderr

@@ -102,7 +102,8 @@ def raw_store():
 @pytest.fixture
 def fake_model(monkeypatch):
     """The CLI embeds with the fake embedder (the local backend is the point here, not the model)."""
-    monkeypatch.setattr("faiss_search.backends.load_embedder", lambda resolved, engine="auto": FakeEmbedder(name=resolved.name))
+    monkeypatch.setattr("faiss_search.backends.load_embedder",
+                        lambda resolved, engine="auto": FakeEmbedder(name=resolved.name))
 
 
 @pytest.fixture
@@ -521,3 +522,35 @@ def test_the_index_marker_is_written_and_its_id_recorded(home, tmp_path, fake_em
     assert not trust.index_trusted(copy)  # same marker, another place
     (folder / MARKER).write_text(json.dumps({"fsearch_index": 1, "id": "0" * 32}))
     assert not trust.index_trusted(folder)  # replaced
+
+
+# --- every backend still works for a trusted project ---------------------------------------------------
+
+def trusted_project(project: Path, runner, toml: str) -> None:
+    """``toml`` is refused until trusted, then obeyed."""
+    (project / "fsearch.toml").write_text(toml, encoding="utf-8")
+    assert "not trusted" in error_line(runner.invoke(app, ["index", str(project)]))
+    assert runner.invoke(app, ["trust", str(project)]).exit_code == 0
+    built = runner.invoke(app, ["index", str(project), "--json"])
+    assert built.exit_code == 0, built.output
+
+
+def test_a_trusted_project_with_the_bundled_model_and_an_index_outside_it(project, runner, tmp_path):
+    trusted_project(project, runner, f'index_dir = "{tmp_path / "indexes" / "proj"}"\n')
+    found = json.loads(runner.invoke(app, ["search", "熊猫吃什么", "--json"]).stdout)
+    assert found["results"][0]["source"] == str(project / "doc.md")
+
+
+def test_a_trusted_project_with_a_sentence_transformers_folder(project, runner, tiny_model):
+    trusted_project(project, runner, f'model = "{tiny_model}"\n')
+    status = json.loads(runner.invoke(app, ["status", "--json"]).stdout)
+    assert status["model"] == str(tiny_model.resolve()) and status["files"] == 1
+
+
+def test_a_trusted_project_with_a_milvus_lite_store(project, runner, fake_model):
+    pytest.importorskip("milvus_lite")
+    trusted_project(project, runner, f'store = "milvus://{project}/kb.db"\n')
+    status = json.loads(runner.invoke(app, ["status", "--json"]).stdout)
+    assert status["store"].startswith("Milvus Lite " + str(project)) and status["chunks"] == 1
+    found = json.loads(runner.invoke(app, ["search", "熊猫", "--json", "--min-score", "0"]).stdout)
+    assert found["results"][0]["source"] == str(project / "doc.md")
