@@ -17,7 +17,7 @@ EMBEDDERS = ("local", REMOTE)
 
 def choose_embedder(recorded: dict | None, models_dir: Path, model: str | None = None, embedder: str | None = None,
                     base_urls: Sequence[str] = (), api_key: str | None = None, may_change: bool = False,
-                    engine: str = "auto", untrusted: Path | None = None) -> Embedder:
+                    engine: str = "auto", untrusted: Path | None = None, threads: int = 0) -> Embedder:
     """The embedder for an index whose manifest model is ``recorded`` (None: a new index).
 
     Without options, an existing index keeps the model it was built with; remote servers are
@@ -46,7 +46,7 @@ def choose_embedder(recorded: dict | None, models_dir: Path, model: str | None =
             f"the index was built with model {recorded['name']!r}, not {resolved.name!r}",
             hint="drop --model to use the index's own model, or start afresh with `fsearch index PATH --rebuild`",
         )
-    return load_embedder(resolved, engine)
+    return load_embedder(resolved, engine, threads)
 
 
 def _refuse_recorded(recorded: dict, folder: Path, model: str | None, embedder: str | None,

@@ -75,6 +75,9 @@ EmbedderOpt = Annotated[Optional[str], typer.Option(
 BaseUrlOpt = Annotated[Optional[list[str]], typer.Option(
     "--base-url", help="An OpenAI-compatible server, e.g. http://gpu1:8000 (repeat for round-robin).",
     show_default=False)]
+ThreadsOpt = Annotated[Optional[int], typer.Option(
+    "--threads", min=0, help="Threads the model may use; 0: as many CPUs as are available and free, re-decided as "
+    "the load changes [default: 0; env FSEARCH_THREADS].", show_default=False)]
 ApiKeyOpt = Annotated[Optional[str], typer.Option(
     "--api-key", help="Bearer token for the servers [default: $FSEARCH_API_KEY; $OPENAI_API_KEY is never sent].",
     show_default=False)]
@@ -164,6 +167,7 @@ def index(
                                          "symlinked folders (by default, as rg and fd, they are passed over).")
                       ] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Name every file passed over, and why.")] = False,
+    threads: ThreadsOpt = None,
     embedder: EmbedderOpt = None,
     base_url: BaseUrlOpt = None,
     api_key: ApiKeyOpt = None,
@@ -189,7 +193,8 @@ def index(
     from .trust import check_update, index_trusted
 
     settings = load_settings(config, index_dir=index_dir, model=model, chunk_size=chunk_size,
-                             chunk_overlap=chunk_overlap, store=store, milvus_collection=collection).with_store_copy()
+                             chunk_overlap=chunk_overlap, store=store, milvus_collection=collection,
+                             threads=threads).with_store_copy()
     check_update(settings.index_path, rebuild)
     address = settings.store_address
     if address:
@@ -201,7 +206,8 @@ def index(
         manifest = None  # a rebuild here of an index made elsewhere: nothing of its manifest is followed
     settings = settings.for_index(manifest)
     chosen = choose_embedder(manifest.model if manifest else None, settings.models_dir, settings.model, embedder,
-                             base_url or (), api_key, may_change=rebuild, engine=settings.engine)
+                             base_url or (), api_key, may_change=rebuild, engine=settings.engine,
+                             threads=settings.threads)
     with _progress("embedding", disable=json_output) as progress:
         report = index_path(path, settings, chosen, rebuild=rebuild, progress=progress, index_type=index_type,
                             wait=not no_wait, on_wait=_say_waiting,
@@ -360,7 +366,7 @@ def search(
         clean_query(query)  # an empty query fails before the model loads
     searcher = open_searcher(settings.index_path, settings.models_dir, settings.model, home=settings.home,
                              query_instruction=_query_instruction(instruction), base_urls=base_url or (),
-                             api_key=api_key, store=settings.store_address)
+                             api_key=api_key, store=settings.store_address, threads=settings.threads)
     if query is None and batch is None:
         from .repl import run_repl
 
@@ -778,6 +784,7 @@ def serve(
         "--allowed-host", help="Another Host name to answer to (repeatable). Bound to loopback, the server "
         "answers only localhost, 127.0.0.1, [::1] and --host, so a web page cannot reach it by DNS rebinding.",
         show_default=False)] = None,
+    threads: ThreadsOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Serve the model as an OpenAI-compatible /v1/embeddings API (and the index as /v1/search).
@@ -793,16 +800,18 @@ def serve(
     from .store import committed_manifest
 
     key = _serve_key(api_key)
-    settings = load_settings(config, index_dir=index_dir, model=model, store=store, milvus_collection=collection)
+    settings = load_settings(config, index_dir=index_dir, model=model, store=store, milvus_collection=collection,
+                             threads=threads)
     address = settings.store_address
     listener = _listen(host, port)  # before anything says "serving": a busy port is one clear line
     searcher = None
     if address or committed_manifest(settings.index_path):
         searcher = open_searcher(settings.index_path, settings.models_dir, settings.model, home=settings.home,
-                                 engine=settings.engine, store=address)
+                                 engine=settings.engine, store=address, threads=settings.threads)
         embedder = searcher.embedder
     else:
-        embedder = choose_embedder(None, settings.models_dir, settings.model, engine=settings.engine)
+        embedder = choose_embedder(None, settings.models_dir, settings.model, engine=settings.engine,
+                                   threads=settings.threads)
     application = create_app(embedder, searcher, api_key=key, request_seconds=request_seconds,
                              allowed_hosts=_allowed_hosts(host, allowed_host or []))
     if access_log:
@@ -839,7 +848,7 @@ def mcp_command(
 
     settings = load_settings(config, index_dir=index_dir, model=model, store=store, milvus_collection=collection)
     searcher = open_searcher(settings.index_path, settings.models_dir, settings.model, home=settings.home,
-                             store=settings.store_address)
+                             store=settings.store_address, threads=settings.threads)
     build_server(searcher, settings).run()
 
 

@@ -50,6 +50,8 @@ class Settings:
     batch_size: int = 16
     #: where the bundled model embeds passages (ENGINES)
     engine: str = "auto"
+    #: threads the model may use; 0: as many as the CPUs available and free (threads.py)
+    threads: int = 0
     #: larger files are skipped (and counted) without being read
     max_file_mb: int = 20
     #: a long index run commits what it has every this many new chunks or seconds, whichever comes first,
@@ -108,6 +110,8 @@ class Settings:
             raise ConfigError(f"top_k must be at least 1 and at most {MAX_TOP_K}, got {self.top_k}")
         if self.engine not in ENGINES:
             raise ConfigError(f"engine must be one of {', '.join(ENGINES)}, got {self.engine!r}")
+        if self.threads < 0:
+            raise ConfigError(f"threads must be 0 (automatic) or more, got {self.threads}")
         if self.batch_size < 1:
             raise ConfigError(f"batch_size must be at least 1, got {self.batch_size}")
         if self.max_file_mb < 1:

@@ -234,8 +234,10 @@ def _inside(link: Path, root: Path) -> bool:
     """Whether a symlink's final target lies in ``root`` (the resolved folder being indexed)."""
     try:
         link.resolve().relative_to(root)
-    except (ValueError, OSError, RuntimeError):
+    except ValueError:
         return False
+    except (OSError, RuntimeError):
+        return True  # a link loop leads nowhere, not out: it is refused as not a regular file
     return True
 
 

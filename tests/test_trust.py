@@ -366,9 +366,12 @@ def test_symlinked_files_and_second_names_never_break_updates(home, tmp_path, fa
     (folder / "a.txt").write_text("a text\n")
     os.symlink(folder / "a.txt", folder / "b-link.txt")
     os.symlink(outside, folder / "out-link.txt")
+    report = index_path(folder, load_settings(), fake_embedder)
+    assert report.skipped["symlink out of the folder"] == 1  # as rg and fd: not followed out unless asked
+    assert stored_texts(home / "index") == ["a text"]
     for round_ in range(3):
         outside.write_text(f"outside text, edit {round_}\n")
-        report = index_path(folder, load_settings(), fake_embedder)
+        report = index_path(folder, load_settings(), fake_embedder, filters=documents.Filters(follow=True))
         assert report.skipped["another name for an indexed file"] == 1
     assert stored_texts(home / "index") == ["a text", "outside text, edit 2"]
 
@@ -411,7 +414,10 @@ def test_fifos_and_devices_are_never_read(home, runner, tmp_path, fake_embedder)
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
-    assert report.total_files == 1 and report.skipped["not a regular file"] == 2
+    assert report.total_files == 1 and report.skipped["not a regular file"] == 1
+    assert report.skipped["symlink out of the folder"] == 1  # /dev/zero
+    followed = index_path(folder, load_settings(), fake_embedder, filters=documents.Filters(follow=True))
+    assert followed.total_files == 1 and followed.skipped["not a regular file"] == 2  # followed, still never read
     result = runner.invoke(app, ["index", str(folder / "notes.txt"), "--index-dir", str(tmp_path / "cli")])
     assert result.exit_code == 2 and "not a regular file" in result.stderr
 
