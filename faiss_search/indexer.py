@@ -615,6 +615,9 @@ def _update_calibration(writer: IndexWriter, embedder: Embedder, on_phase: Phase
     writer.prepare()
     if not current or changed > RECALIBRATE_AFTER * max(writer.index.ntotal, 1):
         on_phase("calibrating")
+        release = getattr(embedder, "release_passage_engine", None)
+        if release is not None:
+            release()  # the probes embed queries only: the passage engine's memory goes before jieba's arrives
         writer.refresh_term_frequencies()  # before the probes: they run keyword queries
         writer.set_fusion({**calibrate(writer, embedder), "changed_chunks": 0})
 
