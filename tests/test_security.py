@@ -103,7 +103,7 @@ def raw_store():
 def fake_model(monkeypatch):
     """The CLI embeds with the fake embedder (the local backend is the point here, not the model)."""
     monkeypatch.setattr("faiss_search.backends.load_embedder",
-                        lambda resolved, engine="auto": FakeEmbedder(name=resolved.name))
+                        lambda resolved, engine="auto", threads=0: FakeEmbedder(name=resolved.name))
 
 
 @pytest.fixture
