@@ -18,6 +18,7 @@ point lower on one-line paraphrase questions, README); ``fp32`` on request.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import struct
@@ -303,7 +304,7 @@ class E5Torch:
         else:
             for group in groups:
                 run(group)
-        return_free_memory()  # each worker's heap keeps its windows' activations otherwise (~1 ms)
+        return_free_memory()  # each worker's heap keeps its windows' activations otherwise
         combined = np.zeros((len(texts), self._hidden), dtype=np.float32)
         np.add.at(combined, owners, pooled * np.asarray(weights, dtype=np.float32)[:, None])
         return combined / np.maximum(np.linalg.norm(combined, axis=1, keepdims=True), 1e-6)
@@ -333,13 +334,21 @@ class E5Torch:
 
 def return_free_memory() -> None:
     """glibc keeps freed heap pages for reuse; after loading (~40 MB here) hand them back to the system."""
+    trim = _malloc_trim()
+    if trim is not None:
+        trim(0)
+
+
+@functools.cache
+def _malloc_trim():
+    """libc's malloc_trim, looked up once (find_library runs ldconfig: 1.3 ms), or None where there is none."""
     import ctypes
     import ctypes.util
 
     try:
-        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
     except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to trim
-        pass
+        return None
 
 
 def calibration_passages() -> list[str]:

@@ -950,8 +950,9 @@ class IndexWriter(_IndexView):
         return self.manifest
 
     def _remove_stale_vectors(self, keep: int) -> None:
-        for path in own_leftovers(self.folder, keep=vectors_file(self.folder, keep)):
-            if _STALE_VECTORS.fullmatch(path.name):
+        current = vectors_file(self.folder, keep)
+        for path in self.folder.iterdir():
+            if path != current and _STALE_VECTORS.fullmatch(path.name):
                 path.unlink(missing_ok=True)
 
     def close(self) -> None:

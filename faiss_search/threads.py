@@ -131,8 +131,3 @@ class ThreadPolicy:
             self.plan = plan_threads(self.available, self._watch.others_busy(), self.requested)
             self._decided_at, self._measured = time.monotonic(), True
         return self.plan
-
-    def start_measuring(self) -> None:
-        """Begin a fresh measurement now (before a long stretch of work), so the next decision sees only it."""
-        self._watch = LoadWatch()
-        self._decided_at = time.monotonic()

@@ -92,7 +92,9 @@ class TrustList:
         return entry
 
     def remove(self, path: Path) -> list[Entry]:
-        gone = [e for key, e in self.entries.items() if key[1] == _key(path) or e.path.startswith(_key(path) + os.sep)]
+        from .documents import source_under
+
+        gone = [e for e in self.entries.values() if source_under(e.path, [_key(path)])]
         for entry in gone:
             del self.entries[(entry.kind, entry.path)]
         if gone:
