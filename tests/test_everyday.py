@@ -138,8 +138,10 @@ def test_shell_completion_script_and_completions(tmp_path):
     import subprocess
     import sys
 
+    # typer finds the shell from the process tree (shellingham), which a test cannot count on: named here
     script = subprocess.run([sys.executable, "-m", "faiss_search.cli", "--show-completion", "bash"],
-                            capture_output=True, text=True, env={**os.environ, "SHELL": "/bin/bash"})
+                            capture_output=True, text=True,
+                            env={**os.environ, "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"})
     assert script.returncode == 0 and "_FSEARCH_COMPLETE" in script.stdout.upper()
     completed = subprocess.run([sys.executable, "-m", "faiss_search.cli"], capture_output=True, text=True,
                                env={**os.environ, "_FSEARCH_COMPLETE": "complete_bash", "COMP_WORDS": "fsearch se",
