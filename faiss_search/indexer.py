@@ -420,16 +420,20 @@ class _Embedding:
 
 
 def batches(lengths: Sequence[int], size: int, characters: int) -> Iterator[tuple[int, int]]:
-    """(start, end) of each encode call's texts: ``size`` of them, or more while they stay within
-    ``characters`` in all, so that short texts (one-line notes, Q&A pairs) go to the model in calls as
-    big as full chunks do (per call, its engine pays a fixed cost and loses parallelism: one-line
-    texts embedded 203/s in calls of 16 and 285/s in calls of 64)."""
+    """(start, end) of each encode call's texts: ``size`` of them, or more while all of them padded to
+    the longest stay within ``characters``, so that short texts (one-line notes, Q&A pairs) go to the
+    model in calls as big as full chunks do (per call, its engine pays a fixed cost and loses
+    parallelism: one-line texts embedded 203/s in calls of 16 and 285/s in bigger ones). Padded, not
+    summed: a sentence-transformers model pads a call to its longest text, and a long text among
+    hundreds of short ones would multiply its attention's memory."""
     start = 0
     while start < len(lengths):
-        end, total = start, 0
-        while end < len(lengths) and (end - start < size or total + lengths[end] <= characters):
-            total += lengths[end]
-            end += 1
+        end, longest = start, 0
+        while end < len(lengths):
+            wider = max(longest, lengths[end])
+            if end - start >= size and (end - start + 1) * wider > characters:
+                break
+            end, longest = end + 1, wider
         yield start, end
         start = end
 

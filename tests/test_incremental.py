@@ -325,3 +325,18 @@ def test_an_interrupted_run_stops_reading(home, fake_embedder, monkeypatch):
     time.sleep(1.0)  # an unstopped reader would have read all 40 by now
     assert reads.done < 10
     assert not (home / "index" / "manifest.json").exists()
+
+
+def test_short_texts_go_to_the_model_in_calls_as_big_as_full_chunks(home, fake_embedder, monkeypatch):
+    """batch_size chunks per call, or more short ones while the call padded to its longest stays within
+    batch_size full chunks' characters (a long text among short ones must not widen them all)."""
+    assert list(indexer.batches([500] * 40, 16, 8000)) == [(0, 16), (16, 32), (32, 40)]
+    assert list(indexer.batches([13] * 1000, 16, 8000)) == [(0, 615), (615, 1000)]
+    assert list(indexer.batches([400] + [10] * 100, 16, 8000)) == [(0, 20), (20, 101)]
+    assert list(indexer.batches([9000, 10, 10], 16, 8000)) == [(0, 3)]
+    calls: list[int] = []
+    real_encode = fake_embedder.encode_passages
+    monkeypatch.setattr(fake_embedder, "encode_passages", lambda texts: calls.append(len(texts)) or real_encode(texts))
+    docs = [Document(f"note{i}.txt", f"第{i}条笔记", "utf-8", f"h{i}", 20, 0.0) for i in range(100)]
+    index_documents(docs, load_settings(), fake_embedder)
+    assert calls[0] == 100  # not seven calls of 16 (what follows is the calibration's queries)
