@@ -293,6 +293,11 @@ class E5Torch:
         self._counted = dict(zip(texts, ids))
         return [len(found) + 2 for found in ids]
 
+    def _tokens(self, text: str) -> list[int]:
+        """The tokens counted for ``text``, or found now (popped with a default: another thread may count meanwhile)."""
+        known = self._counted.pop(text, None)
+        return self._tokenizer.ids(text) if known is None else known
+
     def encode(self, texts: Sequence[str], workers: int | None = None) -> "np.ndarray":
         """L2-normalised vectors; a text longer than one window is averaged over its windows, weighted by tokens.
 
@@ -305,8 +310,7 @@ class E5Torch:
         import numpy as np
 
         windows, owners, weights = [], [], []
-        counted = self._counted
-        for owner, ids in enumerate(counted.pop(t) if t in counted else self._tokenizer.ids(t) for t in texts):
+        for owner, ids in enumerate(map(self._tokens, texts)):
             for start in range(0, max(len(ids), 1), self._window):
                 piece = ids[start:start + self._window]
                 windows.append([self._bos, *piece, self._eos])

@@ -48,7 +48,7 @@ from .errors import (
     IndexWriteError,
     ModelMismatchError,
 )
-from .fileio import atomic_write_bytes, atomic_write_stream, file_sha256
+from .fileio import atomic_write_bytes, atomic_write_stream, file_sha256, fsync_dir
 from .flatfile import FlatFile
 from .locking import WriterLock
 from .manifest import FORMAT_VERSION, Counts, Manifest
@@ -68,7 +68,8 @@ SIDECAR_FILES = (SIDECAR, SIDECAR + "-wal", SIDECAR + "-shm", SIDECAR + "-journa
 #: the file that says a folder is an fsearch index, with a random id that the trust list records (trust.py)
 MARKER = "fsearch-index.json"
 #: what fsearch itself writes into an index folder: nothing else there is ever deleted
-_OWN_NAMES = re.compile(r"(vectors-\d+\.faiss|manifest\.json|fsearch-index\.json|chunks\.sqlite(-wal|-shm|-journal)?"
+_OWN_NAMES = re.compile(r"(vectors-\d+\.faiss|manifest\.json|fsearch-index\.json(\.[0-9a-f]{32})?"
+                        r"|chunks\.sqlite(-wal|-shm|-journal)?"
                         r"|writer\.lock|\.gitignore)(\.tmp)?")
 #: what a folder holds that a writer locked (or `fsearch init` made) before anything was committed
 _EMPTY_INDEX_NAMES = {"writer.lock", ".gitignore"}
@@ -179,13 +180,29 @@ def marker_id(folder: Path) -> str | None:
 
 
 def ensure_marker(folder: Path) -> str:
-    """The folder's marker id, written (with a new random id) where there is none."""
+    """The folder's marker id, written (with a new random id) where there is none.
+
+    Linked into place, never renamed over: of two runs that claim a new folder at once, one
+    writes the marker and both take its id (a damaged marker is replaced)."""
     current = marker_id(folder)
     if current is not None:
         return current
     new = secrets.token_hex(16)
-    atomic_write_bytes(folder / MARKER, json.dumps({"fsearch_index": 1, "id": new}).encode())
-    return new
+    staged = folder / f"{MARKER}.{new}.tmp"  # this run's alone
+    try:
+        with open(staged, "xb") as fh:
+            fh.write(json.dumps({"fsearch_index": 1, "id": new}).encode())
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(staged, folder / MARKER)
+        except FileExistsError:
+            if marker_id(folder) is None:
+                os.replace(staged, folder / MARKER)
+        fsync_dir(folder)
+    finally:
+        staged.unlink(missing_ok=True)
+    return marker_id(folder) or new
 
 
 def claim_index_folder(folder: Path) -> None:
@@ -196,7 +213,8 @@ def claim_index_folder(folder: Path) -> None:
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"the index folder {folder} is a file", hint="point --index-dir at a folder")
     if folder.is_dir():
-        names = sorted(p.name for p in folder.iterdir())
+        # not counting fsearch's own temp files: another run may be claiming the folder this moment
+        names = sorted(p.name for p in folder.iterdir() if not (p.name.endswith(".tmp") and own_file(p.name)))
         if names and marker_id(folder) is None:
             foreign = [n for n in names if not own_file(n)]
             if foreign or (SIDECAR not in names and not set(names) <= _EMPTY_INDEX_NAMES):

@@ -157,3 +157,34 @@ def test_fetch_is_by_id_only(tmp_path, fake_embedder):
     fetched = reader.fetch([3, 4])
     assert sorted(fetched) == [3, 4] and fetched[3].text == "line 2"
     assert reader.dense_search(np.zeros((1, 8), np.float32), 5)[0][0][1] == pytest.approx(0.0)
+
+
+def test_two_runs_claiming_a_new_folder_at_once_agree_on_its_marker(tmp_path):
+    """A folder holding only another run's marker being written is still claimable, and of runs that
+    write the marker at once one wins and every run takes its id (the trust list records that id)."""
+    import threading
+
+    staged = tmp_path / "racing"
+    staged.mkdir()
+    (staged / f"{store.MARKER}.{'0' * 32}.tmp").write_bytes(b"{")
+    store.claim_index_folder(staged)
+    assert store.marker_id(staged) is not None
+    for attempt in range(20):
+        folder = tmp_path / f"new{attempt}"
+        folder.mkdir()
+        ids: list[str] = []
+        start = threading.Barrier(4)
+
+        def claim(folder=folder, ids=ids, start=start) -> None:
+            start.wait()
+            ids.append(store.ensure_marker(folder))
+
+        threads = [threading.Thread(target=claim) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(set(ids)) == 1 and ids[0] == store.marker_id(folder)
+        assert sorted(p.name for p in folder.iterdir()) == [store.MARKER]  # no staged file left behind
+    (folder / store.MARKER).write_text("damaged")
+    assert store.ensure_marker(folder) == store.marker_id(folder) is not None
