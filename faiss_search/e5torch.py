@@ -346,7 +346,8 @@ class E5Torch:
         """Mean-pooled final hidden states of each window (padded to the longest)."""
         import torch
 
-        length = padded_length(max(map(len, windows))) if self.precision == "bf16" else max(map(len, windows))
+        longest = max(map(len, windows))
+        length = padded_length(longest) if self.precision == "bf16" else longest
         ids = torch.full((len(windows), length), self._pad, dtype=torch.long)
         mask = torch.zeros((len(windows), length), dtype=torch.long)
         for row, window in enumerate(windows):

@@ -398,13 +398,14 @@ class _Embedding:
         if not todo:
             return {}
         texts = [fresh[h][0] for h in todo]
-        self._expect(sum(map(len, texts)))
+        lengths = [len(t) for t in texts]
+        self._expect(sum(lengths))
         limit = self._embedder.info.max_tokens
         self._report.chunks_over_token_limit += sum(n > limit for n in self._embedder.count_tokens(texts))
         self._say("embedding")
         started = time.perf_counter()
         vectors: dict[str, object] = {}
-        for start, end in batches([len(t) for t in texts], self._batch_size, self._batch_chars):
+        for start, end in batches(lengths, self._batch_size, self._batch_chars):
             if self._stop.is_set():
                 raise _Stopped()
             part = todo[start:end]
@@ -415,7 +416,7 @@ class _Embedding:
             self._advance(len(part))
         self._report.embed_seconds += time.perf_counter() - started
         self._report.chunks_embedded += len(todo)
-        self._report.characters_embedded += sum(len(t) for t in texts)
+        self._report.characters_embedded += sum(lengths)
         return vectors
 
 
