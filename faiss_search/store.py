@@ -73,6 +73,7 @@ _OWN_NAMES = re.compile(r"(vectors-\d+\.faiss|manifest\.json|fsearch-index\.json
                         r"|writer\.lock|\.gitignore)(\.tmp)?")
 #: what a folder holds that a writer locked (or `fsearch init` made) before anything was committed
 _EMPTY_INDEX_NAMES = {"writer.lock", ".gitignore"}
+_MARKER_STAGED = re.compile(r"fsearch-index\.json\.[0-9a-f]{32}\.tmp")  # ensure_marker's file before it is linked
 _STALE_VECTORS = re.compile(r"vectors-(\d+)\.faiss(\.tmp)?")
 
 _SCHEMA = """
@@ -213,8 +214,8 @@ def claim_index_folder(folder: Path) -> None:
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"the index folder {folder} is a file", hint="point --index-dir at a folder")
     if folder.is_dir():
-        # not counting fsearch's own temp files: another run may be claiming the folder this moment
-        names = sorted(p.name for p in folder.iterdir() if not (p.name.endswith(".tmp") and own_file(p.name)))
+        # not counting a marker being written: another run may be claiming the folder this moment
+        names = sorted(p.name for p in folder.iterdir() if not _MARKER_STAGED.fullmatch(p.name))
         if names and marker_id(folder) is None:
             foreign = [n for n in names if not own_file(n)]
             if foreign or (SIDECAR not in names and not set(names) <= _EMPTY_INDEX_NAMES):

@@ -9,6 +9,7 @@ from faiss_search import store
 from faiss_search.chunking import chunk_text
 from faiss_search.config import load_settings
 from faiss_search.errors import (
+    ConfigError,
     IndexCorruptError,
     IndexNotFoundError,
     IndexWriteError,
@@ -169,6 +170,11 @@ def test_two_runs_claiming_a_new_folder_at_once_agree_on_its_marker(tmp_path):
     (staged / f"{store.MARKER}.{'0' * 32}.tmp").write_bytes(b"{")
     store.claim_index_folder(staged)
     assert store.marker_id(staged) is not None
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "manifest.json.tmp").write_text("a user's file with one of fsearch's names")
+    with pytest.raises(ConfigError, match="not an fsearch index"):  # only a marker being written is passed over
+        store.claim_index_folder(other)
     for attempt in range(20):
         folder = tmp_path / f"new{attempt}"
         folder.mkdir()
