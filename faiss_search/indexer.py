@@ -32,6 +32,7 @@ from .chunking import Chunk, chunk_document
 from .config import Settings
 from .documents import (
     SUPPORTED_SUFFIXES,
+    TEXT_SUFFIXES,
     UNREADABLE,
     Document,
     Filters,
@@ -355,6 +356,12 @@ class _Embedding:
             self._model.submit(self._expect, round(new * self._tracker.bytes_total / max(self._tracker.bytes_read, 1)))
         return len(self._window) >= EMBED_WINDOW
 
+    def foresee(self, characters: int) -> None:
+        """Tell the model, before any file is read, the least the job will embed: the bundled one then
+        loads torch while the files are read, instead of after the first chunks."""
+        if characters:
+            self._model.submit(self._expect, characters)
+
     def send(self) -> _Window:
         """Start embedding the window gathered so far; a text the window before it embeds is not embedded twice."""
         window, self._window = self._window, []
@@ -572,6 +579,7 @@ def run_index(candidates: Iterable[Candidate], settings: Settings, embedder: Emb
         tracker = IndexProgress(files_total=len(jobs), bytes_total=sum(c.size for c, _ in jobs))
         embedding = _Embedding(writer, embedder, settings, report, tracker, progress, on_phase)
         stream = _Stream(writer, embedding, settings, report, tracker, progress)
+        embedding.foresee(_least_new_characters(jobs))
         try:
             for read in _read_ahead(jobs, settings, report, processes):
                 doc, state = read.doc, read.state
@@ -613,6 +621,11 @@ def run_index(candidates: Iterable[Candidate], settings: Settings, embedder: Emb
     report.fusion, report.vectors = manifest.fusion, manifest.vectors
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _least_new_characters(jobs: Iterable[tuple[Candidate, FileState | None]]) -> int:
+    """The fewest characters that the new plain-text files hold: UTF-8 spends at most 4 bytes a character."""
+    return sum(c.size for c, state in jobs if state is None and Path(c.source).suffix.lower() in TEXT_SUFFIXES) // 4
 
 
 def _under_any(sources: Iterable[str], folders: Iterable[str]) -> set[str]:

@@ -277,6 +277,22 @@ def test_the_model_is_told_what_is_coming_while_the_first_window_is_read(home, f
     assert told.calls[1:] == [(characters, 40)]
 
 
+def test_new_plain_text_files_tell_the_model_before_any_is_read(home, fake_embedder):
+    """Their bytes bound their characters (UTF-8: at most 4 a character), so torch can load from the
+    start; files already indexed, and formats whose bytes are not text (PDF), are not counted."""
+    reads = _CountedReads(40)
+    told = _Expecting(fake_embedder, reads)
+    notes = [indexer.Candidate(f"{c.source}.md", c.size, c.mtime, c.load) for c in reads.candidates()]
+    pdf = indexer.Candidate("scan.pdf", 4_000_000, 0.0, lambda: reads.docs[0])
+    known = indexer.FileState(size=1, mtime=0.0, sha256="old")
+    jobs = [(c, None) for c in notes] + [(pdf, None), (indexer.Candidate("old.txt", 400, 0.0, reads.load), known)]
+    assert indexer._least_new_characters(jobs) == 40 * 10 // 4
+
+    indexer.run_index(notes, load_settings(), fake_embedder, prune_under="")
+    characters = sum(len(d.text) for d in reads.docs)
+    assert [n for n, _ in told.calls] == [40 * 10 // 4, characters]  # up front, then the window
+
+
 def test_an_edit_of_a_big_file_tells_the_model_only_of_its_new_chunks(home, fake_embedder, monkeypatch):
     monkeypatch.setattr(indexer, "EXPECT_AFTER", 4)
     paragraphs = [f"第{i}段：" + "知识库里的文档被切成块，每一块单独嵌入。" * 12 for i in range(16)]
