@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,8 @@ from faiss_search.embedding import ModelInfo
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "docs.txt"
+#: the fsearch command in a process of its own, with the fast tier's stand-in for the bundled model
+FSEARCH_CLI = [sys.executable, str(Path(__file__).with_name("fast_model.py"))]
 
 
 @pytest.fixture
@@ -29,6 +32,15 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     work.mkdir()
     monkeypatch.chdir(work)
     return fsearch_home
+
+
+@pytest.fixture(autouse=True)
+def fast_bundled_model(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bundled model answers with fast_model's hashed n-grams unless the test is marked ``real_model``."""
+    if request.node.get_closest_marker("real_model") is None:
+        from .fast_model import install
+
+        install(monkeypatch.setattr)
 
 
 @pytest.fixture
@@ -100,6 +112,9 @@ def built_once(tmp_path_factory, name: str, *args: str) -> Path:
         for key in [k for k in os.environ if k.startswith("FSEARCH_")]:
             patch.delenv(key)
         patch.setenv("FSEARCH_HOME", str(folder / "home"))
+        from .fast_model import install
+
+        install(patch.setattr)  # built for the tests of the fast tier, as they search it
         result = CliRunner().invoke(app, ["index", *args, "--index-dir", str(folder / "index")])
     assert result.exit_code == 0, result.output
     return folder / "index"
@@ -108,6 +123,17 @@ def built_once(tmp_path_factory, name: str, *args: str) -> Path:
 @pytest.fixture(scope="module")
 def built_sample(tmp_path_factory) -> Path:
     return built_once(tmp_path_factory, "sample", str(SAMPLE))
+
+
+@pytest.fixture
+def real_sample_indexed(request: pytest.FixtureRequest, home: Path) -> Path:
+    """data/docs.txt indexed into the test's home by the bundled model itself (tests marked ``real_model``)."""
+    from faiss_search.cli import app
+
+    assert request.node.get_closest_marker("real_model"), "mark the test real_model"
+    result = CliRunner().invoke(app, ["index", str(SAMPLE)])
+    assert result.exit_code == 0, result.output
+    return home / "index"
 
 
 @pytest.fixture

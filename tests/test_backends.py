@@ -23,7 +23,7 @@ DOCS = {"trains.txt": "高铁是城市之间最快的交通工具。\n", "panda.
         "bread.md": "Bake bread with flour, water and yeast.\n"}
 
 
-@pytest.fixture(params=["bundled", "folder", "remote"])
+@pytest.fixture(params=[pytest.param("bundled", marks=pytest.mark.real_model), "folder", "remote"])
 def backend(request, home, tmp_path) -> list[str]:
     """The `fsearch index` options that select each backend."""
     if request.param == "bundled":

@@ -23,7 +23,8 @@ def indexed(sample_indexed):
     return sample_indexed
 
 
-def test_index_search_json_batch_status(indexed, runner, tmp_path):
+@pytest.mark.real_model
+def test_index_search_json_batch_status(real_sample_indexed, runner, tmp_path):
     result = run(runner, "search", "坐火车去别的城市", "--json", "--min-score", "0")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)

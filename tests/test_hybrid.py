@@ -109,7 +109,8 @@ def sample_index(sample_indexed):
     return sample_indexed
 
 
-def test_modes_in_json(sample_index, runner):
+@pytest.mark.real_model
+def test_modes_in_json(real_sample_indexed, runner):
     for mode in ("hybrid", "dense", "keyword"):
         result = runner.invoke(app, ["search", "熊猫吃竹子", "--mode", mode, "--json", "-k", "2"])
         data = json.loads(result.stdout)

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import sys
 
 import pytest
 
 from faiss_search.cli import app
 
+from .conftest import FSEARCH_CLI
 from .test_everyday import FACTS, SUBJECTS
 
 pytest.importorskip("mcp")
@@ -23,7 +23,7 @@ def _call(env: dict, calls: list[tuple[str, dict]]) -> tuple[list[str], list]:
     """Start `fsearch mcp`, list its tools and make ``calls``; returns the tool names and the results."""
 
     async def session() -> tuple[list[str], list]:
-        params = StdioServerParameters(command=sys.executable, args=["-m", "faiss_search.cli", "mcp"], env=env)
+        params = StdioServerParameters(command=FSEARCH_CLI[0], args=[*FSEARCH_CLI[1:], "mcp"], env=env)
         async with stdio_client(params) as (read, write), ClientSession(read, write) as client:
             await client.initialize()
             tools = [tool.name for tool in (await client.list_tools()).tools]

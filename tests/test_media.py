@@ -5,6 +5,7 @@ Needs root and `unshare` (as on this project's machines and CI); elsewhere the t
 
 import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,9 @@ from faiss_search.config import load_settings
 from faiss_search.indexer import index_path
 from faiss_search.store import committed_manifest
 
-FSEARCH = f"{sys.executable} -m faiss_search.cli"
+from .conftest import FSEARCH_CLI
+
+FSEARCH = shlex.join(FSEARCH_CLI)
 
 
 def namespace_available() -> bool:

@@ -19,7 +19,7 @@ from faiss_search.indexer import index_path
 from faiss_search.search import Searcher
 from faiss_search.store import open_index
 
-from .conftest import FakeEmbedder
+from .conftest import FSEARCH_CLI, FakeEmbedder
 from .servers import free_port
 
 pytest.importorskip("pymilvus")
@@ -195,7 +195,7 @@ def test_a_second_writer_is_refused_while_the_first_holds_the_lease(kb, lite):
 
 
 def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", "from faiss_search.cli import main; main()", *args],
+    return subprocess.run([*FSEARCH_CLI, *args],
                           capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=300)
 
 

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from faiss_search.cli import app
 
 SENTENCES = [
@@ -26,6 +28,7 @@ PARAPHRASES = {
 }
 
 
+@pytest.mark.real_model
 def test_paraphrased_chinese_queries_rank_the_answer_first(home, runner, tmp_path):
     corpus = tmp_path / "eight.txt"
     corpus.write_text("\n".join(SENTENCES) + "\n", encoding="utf-8")

@@ -6,7 +6,6 @@ import shutil
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,9 +16,9 @@ from faiss_search.locking import WriterLock
 from faiss_search.search import open_searcher
 from faiss_search.store import CRASH_STEPS, IndexReader
 
-from .conftest import built_once
+from .conftest import FSEARCH_CLI, built_once
 
-FSEARCH = [sys.executable, "-m", "faiss_search.cli"]
+FSEARCH = FSEARCH_CLI
 TOPICS = ["火车", "茶叶", "熊猫", "长城", "信用卡", "跑步", "面包", "咖啡", "电脑", "医院", "足球", "钢琴", "雨伞"]
 
 

@@ -41,6 +41,7 @@ def test_both_servers_give_the_local_vectors(servers, local):
             assert (got * want).sum(1).min() >= 0.9999, url
 
 
+@pytest.mark.real_model
 def test_index_through_two_servers_equals_the_local_index(home, runner, servers, tmp_path, monkeypatch):
     from .test_cli import SAMPLE
 

@@ -17,6 +17,7 @@ from faiss_search.config import load_settings
 from faiss_search.search import open_searcher
 from faiss_search.server import create_app
 
+from .conftest import FSEARCH_CLI
 from .servers import uvicorn_app
 
 TEXTS = ["高铁是城市之间最快的交通工具。", "How do I bake bread?", "熊猫吃竹子"]
@@ -202,16 +203,15 @@ def test_the_serve_command(home, tmp_path):
     """`fsearch serve` itself: flags, the API key from the environment, the index, a clean stop."""
     import os
     import subprocess
-    import sys
 
     from .servers import free_port, wait_until_up
     from .test_cli import SAMPLE
 
     env = {**os.environ, "FSEARCH_HOME": str(home), "FSEARCH_SERVE_API_KEY": "k"}
-    subprocess.run([sys.executable, "-m", "faiss_search.cli", "index", str(SAMPLE)], env=env, check=True,
+    subprocess.run([*FSEARCH_CLI, "index", str(SAMPLE)], env=env, check=True,
                    capture_output=True)
     port = free_port()
-    process = subprocess.Popen([sys.executable, "-m", "faiss_search.cli", "serve", "--port", str(port),
+    process = subprocess.Popen([*FSEARCH_CLI, "serve", "--port", str(port),
                                 "--shutdown-timeout", "1"], env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
