@@ -1,9 +1,10 @@
-# The two commands of the README: `make demo` (install, index the sample, answer a query) and `make test`.
+# The two commands of the README: `make demo` (install, index the sample, answer a query) and `make test`;
+# `make test-slow` runs the slow tier.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test bench
+.PHONY: install demo test test-slow bench
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +20,13 @@ demo: install
 	$(BIN)/fsearch index data/docs.txt
 	$(BIN)/fsearch search "坐火车去别的城市"
 
+# the fast tier: the bundled model's stand-in (tests/fast_model.py) unless a test is marked real_model
 test: install
 	$(BIN)/python -m pytest -q
+
+# the slow tier: benchmark-style checks, big builds, random-moment kills (minutes; CI runs both)
+test-slow: install
+	$(BIN)/python -m pytest -q -m slow
 
 bench: install
 	$(BIN)/python bench/retrieval.py ../shared/data/cmrc2018-dev

@@ -214,7 +214,7 @@ def bench_pair(args: argparse.Namespace) -> None:
         homes = [home(f"pair-{i}") for i in range(2)]
         procs = [subprocess.Popen([*FSEARCH, "index", str(f), "--index-dir", str(h / "index")],
                                   env={**os.environ, "FSEARCH_HOME": str(h)}, stdout=subprocess.DEVNULL)
-                 for f, h in zip(folders, homes)]
+                 for f, h in zip(folders, homes, strict=True)]
         for proc in procs:
             proc.wait()
         together = time.perf_counter() - started

@@ -50,7 +50,8 @@ def compare_tokens(sets: list[Path]) -> None:
                  for line in (folder / name).read_text(encoding="utf-8").splitlines() if line.strip()]
         for prefix, is_query in (("passage: ", False), ("query: ", True)):
             counts = [len(ids) + 2 for ids in ours.token_ids([prefix + t for t in texts])]
-            differ = [i for i, (a, t) in enumerate(zip(counts, texts)) if a != reference.token_count(t, is_query)]
+            differ = [i for i, (a, t) in enumerate(zip(counts, texts, strict=True))
+                      if a != reference.token_count(t, is_query)]
             print(f"{folder.name}, as {prefix.strip()} {len(texts):,} texts, {sum(counts):,} tokens: "
                   f"{len(differ)} differ" + (f" (first: {texts[differ[0]][:60]!r})" if differ else ""))
 
@@ -122,7 +123,7 @@ def main() -> None:
                               batch_size=args.batch)
                 marks = {"start": time.perf_counter()}
                 run_index([document_candidate(d) for d in docs], own, embedder, prune_under="",
-                          on_phase=lambda name: marks.setdefault(name, time.perf_counter()))
+                          on_phase=lambda name, marks=marks: marks.setdefault(name, time.perf_counter()))
                 rate = characters / (marks["calibrating"] - marks["start"])  # the fusion calibration is not embedding
                 piped = f"{rate:,.0f} ({100 * (1 - rate * seconds / characters):+.1f} %)"
         print(f"| {engine} | {loaded[engine]:.1f} | {len(texts) / seconds:.2f} | {characters / seconds:,.0f} | "

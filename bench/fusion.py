@@ -17,9 +17,9 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -99,7 +99,8 @@ def run(folder: Path, model: str, chunk_size: int | None, index_dir: Path | None
           f"keyword {fusion['keyword_probe_mrr']:.3f}\n")
     print("| fusion | recall@1 | MRR@10 |\n|---|---|---|")
     for name, fused in fusions(fusion).items():
-        ranked = {q: list(dict.fromkeys(source[c] for c in fused(d, k)))[:10] for q, d, k in zip(ids, dense, keyword)}
+        ranked = {q: list(dict.fromkeys(source[c] for c in fused(d, k)))[:10]
+                  for q, d, k in zip(ids, dense, keyword, strict=True)}
         metrics = score(ranked, dataset.qrels)
         print(f"| {name} | {metrics['recall@1']:.2f} | {metrics['MRR@10']:.2f} |", flush=True)
     reader.close()

@@ -80,7 +80,8 @@ def bench_indexing(work: Path) -> list[tuple[str, str]]:
         ("re-index, nothing changed", f"{unchanged:.2f} s ({100 * unchanged / first:.1f} % of the first run; "
                                       f"reported {report['files_unchanged']} unchanged)"),
         ("re-index, 1 file edited", f"{one:.2f} s ({100 * one / first:.1f} % of the first run)"),
-        ("re-index, 1 edited + 1 deleted + 1 added", f"{changed:.2f} s ({100 * changed / first:.1f} % of the first run)"),
+        ("re-index, 1 edited + 1 deleted + 1 added",
+         f"{changed:.2f} s ({100 * changed / first:.1f} % of the first run)"),
     ]
 
 
@@ -194,7 +195,7 @@ def approximate_recall(flat: Path, other: Path, n: int) -> float:
     queries = synthetic_vectors(200, 384, np.random.default_rng(1))  # same clusters, new points
     exact, approx = IndexReader(flat), IndexReader(other)
     hits = 0
-    for a, b in zip(exact.dense_search(queries, 10), approx.dense_search(queries, 10)):
+    for a, b in zip(exact.dense_search(queries, 10), approx.dense_search(queries, 10), strict=True):
         hits += len({i for i, _ in a} & {i for i, _ in b})
     return hits / (10 * len(queries))
 
@@ -206,7 +207,8 @@ def startup(work: Path) -> list[tuple[str, str]]:
     helps = [timed("--help") for _ in range(5)]
     searches = [timed("search", "坐火车去别的城市", env=env) for _ in range(5)]
     return [("`fsearch --help`", f"{statistics.median(helps):.2f} s (median of 5)"),
-            ("cold one-shot `fsearch search` (hybrid, sample index)", f"{statistics.median(searches):.2f} s (median of 5)")]
+            ("cold one-shot `fsearch search` (hybrid, sample index)",
+             f"{statistics.median(searches):.2f} s (median of 5)")]
 
 
 class Rows(list):
@@ -247,8 +249,9 @@ def main() -> None:
         build = build_synthetic(folder, n, words)
         m = measure_queries(folder, questions, args.queries)
         label = f"{n:,} chunks (synthetic), flat"
-        rows.append((f"{label}: build / open", f"{build:.0f} s / {m['open_s'] * 1000:.0f} ms; RSS +{m['rss_open_mb']:.0f} MB "
-                                                f"after opening ({m['rss_total_mb']:.0f} MB with model)"))
+        rows.append((f"{label}: build / open",
+                     f"{build:.0f} s / {m['open_s'] * 1000:.0f} ms; RSS +{m['rss_open_mb']:.0f} MB "
+                     f"after opening ({m['rss_total_mb']:.0f} MB with model)"))
         for mode in ("dense", "keyword", "hybrid"):
             p50, p95, p99 = m[mode]
             rows.append((f"{label}: {mode} query p50 / p95 / p99", f"{p50:.1f} / {p95:.1f} / {p99:.1f} ms"))

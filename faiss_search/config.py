@@ -74,7 +74,7 @@ class Settings:
         return self.index_dir if self.index_dir is not None else self.home / "index"
 
     @property
-    def store_address(self) -> "StoreAddress | None":
+    def store_address(self) -> StoreAddress | None:
         """The Milvus store in use, or None for the local index folder."""
         if not self.store:
             return None
@@ -82,7 +82,7 @@ class Settings:
 
         return parse_address(self.store, self.milvus_collection, self.milvus_token)
 
-    def with_store_copy(self) -> "Settings":
+    def with_store_copy(self) -> Settings:
         """For commands that write a Milvus store: unless an index folder was chosen, the store's own local
         working copy (``<home>/stores/<collection>-<hash>``), so two collections never mirror one local index."""
         address = self.store_address
@@ -98,7 +98,7 @@ class Settings:
     def models_dir(self) -> Path:
         return self.home / "models"
 
-    def validate(self) -> "Settings":
+    def validate(self) -> Settings:
         if self.chunk_size < 1:
             raise ConfigError(f"chunk_size must be at least 1, got {self.chunk_size}")
         if not 0 <= self.chunk_overlap < self.chunk_size:
@@ -125,7 +125,7 @@ class Settings:
             raise ConfigError(f"the index folder {self.index_path} is a file", hint="point it at a folder")
         return self
 
-    def for_index(self, manifest: Manifest | None) -> "Settings":
+    def for_index(self, manifest: Manifest | None) -> Settings:
         """An existing index's own chunking is the default for that index (a flag, env or file still wins)."""
         chunking = manifest.chunking if manifest else {}
         own = {name: chunking[name] for name in ("chunk_size", "chunk_overlap")

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Sequence
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from . import lexical
 from . import vectors as vector_index
@@ -206,7 +207,7 @@ def repair(folder: Path, models_dir: Path, home: Path, base_urls: Sequence[str] 
     return after
 
 
-def check_store(address: "StoreAddress") -> DoctorReport:
+def check_store(address: StoreAddress) -> DoctorReport:
     """A Milvus collection checked against its own ledger and manifest."""
     from . import milvus_store
 
@@ -214,7 +215,7 @@ def check_store(address: "StoreAddress") -> DoctorReport:
     return DoctorReport(str(address), problems, generation=manifest.generation, chunks=manifest.counts.chunks)
 
 
-def repair_store(address: "StoreAddress") -> DoctorReport:
+def repair_store(address: StoreAddress) -> DoctorReport:
     """The local index the collection mirrors (on this machine) pushed again: that finishes an interrupted
     push and restores what was lost."""
     from . import milvus_store

@@ -7,9 +7,10 @@ import hashlib
 import os
 import stat
 from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Callable, Iterable
+from typing import TYPE_CHECKING, BinaryIO
 
 from . import formats
 from .errors import InputError, NotText
@@ -177,7 +178,7 @@ def discover(path: Path, filters: Filters = Filters()) -> Discovery:
     return found
 
 
-def _spec(lines: tuple[str, ...] | list[str]) -> "pathspec.PathSpec":
+def _spec(lines: tuple[str, ...] | list[str]) -> pathspec.PathSpec:
     import pathspec
 
     return pathspec.GitIgnoreSpec.from_lines(lines)
@@ -187,8 +188,8 @@ def _relative(path: Path, base: Path, is_dir: bool) -> str:
     return path.relative_to(base).as_posix() + ("/" if is_dir else "")
 
 
-def _passed_over(path: Path, is_dir: bool, root: Path, rules: _Rules, exclude: "pathspec.PathSpec",
-                 include: "pathspec.PathSpec | None") -> str | None:
+def _passed_over(path: Path, is_dir: bool, root: Path, rules: _Rules, exclude: pathspec.PathSpec,
+                 include: pathspec.PathSpec | None) -> str | None:
     """Why an entry of a walked folder is not taken, or None."""
     if path.name.startswith("."):
         return "hidden"

@@ -22,10 +22,11 @@ import functools
 import os
 import struct
 import warnings
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from .errors import ModelLoadError
 from .threads import ThreadPolicy
@@ -62,13 +63,13 @@ class E5File:
     unk: int
     pieces: list[tuple[str, float]]
     normalisation: dict[int, str]
-    tensors: dict[str, "np.ndarray"]
+    tensors: dict[str, np.ndarray]
 
 
 _Q4_BLOCK = [("scale", "<f2"), ("nibbles", "u1", 16)]
 
 
-def _dequantize(blocks: "np.ndarray") -> "np.ndarray":
+def _dequantize(blocks: np.ndarray) -> np.ndarray:
     """Q4_0 blocks (an fp16 scale, 32 four-bit values: byte j holds value j low, value j + 16 high) as float32."""
     import numpy as np
 
@@ -136,7 +137,7 @@ def _encoder(weights: E5File):
     hidden, eps, head_count, layers = weights.hidden, weights.eps, weights.heads, weights.layers
     tensors = dict(weights.tensors)  # taken out as used: the classes below keep nothing of the file (~130 MB)
 
-    def tensor(name: str, *shape: int) -> "torch.Tensor":
+    def tensor(name: str, *shape: int) -> torch.Tensor:
         array = tensors.pop(name).reshape(shape)  # dequantised ones are ours already: no second copy
         return torch.from_numpy(array if array.flags.writeable else array.copy())
 
@@ -180,14 +181,14 @@ def _encoder(weights: E5File):
                     getattr(layer, name).to(torch.bfloat16)
             self.compute = torch.bfloat16
 
-        def forward(self, ids: "torch.Tensor", mask: "torch.Tensor") -> "torch.Tensor":
+        def forward(self, ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
             batch, length = ids.shape
             used, where = torch.unique(ids, return_inverse=True)
             words = torch.from_numpy(_dequantize(self.word_blocks[used.numpy()]).reshape(len(used), -1))[where]
             x = self.norm(words + self.position[:length] + self.token_type)
             attend = mask[:, None, None, :].bool()
 
-            def heads(y: "torch.Tensor") -> "torch.Tensor":
+            def heads(y: torch.Tensor) -> torch.Tensor:
                 return y.view(batch, length, head_count, -1).transpose(1, 2)
 
             for layer in self.layers:  # products in ``compute``'s type, sums and LayerNorms in float32
@@ -252,7 +253,7 @@ class E5Torch:
                 self._encoder = quantize_dynamic(self._encoder, plan, dtype=torch.qint8, inplace=True)
         return_free_memory()  # the file's float32 copies and the quantisation's are freed: give them back
 
-    def _activation_maxima(self, path: Path, cache_dir: Path | None) -> dict[str, "np.ndarray"]:
+    def _activation_maxima(self, path: Path, cache_dir: Path | None) -> dict[str, np.ndarray]:
         """Each int8 layer's largest input per channel on the calibration passages, run once per model file
         and cached (a few seconds of float32 encoding)."""
         import hashlib
@@ -290,7 +291,7 @@ class E5Torch:
         """Each text's tokens with <s> and </s>; the tokens are kept for the ``encode`` of these texts that
         usually follows (until the next count), so that they are not found twice (~3 % of the time)."""
         ids = self.token_ids(texts)
-        self._counted = dict(zip(texts, ids))
+        self._counted = dict(zip(texts, ids, strict=True))
         return [len(found) + 2 for found in ids]
 
     def _tokens(self, text: str) -> list[int]:
@@ -298,7 +299,7 @@ class E5Torch:
         known = self._counted.pop(text, None)
         return self._tokenizer.ids(text) if known is None else known
 
-    def encode(self, texts: Sequence[str], workers: int | None = None) -> "np.ndarray":
+    def encode(self, texts: Sequence[str], workers: int | None = None) -> np.ndarray:
         """L2-normalised vectors; a text longer than one window is averaged over its windows, weighted by tokens.
 
         Windows, not texts, are what runs: they are sorted by length and run a few at a time
@@ -342,7 +343,7 @@ class E5Torch:
             self._worker_count = workers
         return self._workers
 
-    def _pooled(self, windows: list[list[int]]) -> "np.ndarray":
+    def _pooled(self, windows: list[list[int]]) -> np.ndarray:
         """Mean-pooled final hidden states of each window (padded to the longest)."""
         import torch
 
@@ -384,7 +385,7 @@ def calibration_passages() -> list[str]:
     return ["passage: " + line for line in text.splitlines() if line.strip()]
 
 
-def calibrate(encoder, run) -> dict[str, "np.ndarray"]:
+def calibrate(encoder, run) -> dict[str, np.ndarray]:
     """The largest absolute input per channel of every layer's attention, attention output and FFN input
     while ``run()`` encodes through ``encoder``."""
     import torch
@@ -407,7 +408,7 @@ def calibrate(encoder, run) -> dict[str, "np.ndarray"]:
     return {name: value.numpy() for name, value in maxima.items()}
 
 
-def smooth_for_int8(encoder, maxima: dict[str, "np.ndarray"], alpha: float = SMOOTHING_ALPHA) -> None:
+def smooth_for_int8(encoder, maxima: dict[str, np.ndarray], alpha: float = SMOOTHING_ALPHA) -> None:
     """SmoothQuant (Xiao et al., 2023): divide each int8 layer's input channels by s and multiply its weight
     columns by s, s = max|x|^alpha / max|w|^(1-alpha), so that the few channels with outlying activations
     no longer set the per-tensor activation scale for all the others. The products are unchanged; the
@@ -415,7 +416,7 @@ def smooth_for_int8(encoder, maxima: dict[str, "np.ndarray"], alpha: float = SMO
     channels), the others are a multiply before the layer."""
     import torch
 
-    def factors(name: str, *linears) -> "torch.Tensor":
+    def factors(name: str, *linears) -> torch.Tensor:
         largest_weight = torch.stack([linear.weight.abs().amax(0) for linear in linears]).amax(0)
         activations = torch.from_numpy(maxima[name]).clamp(min=1e-5)
         return (activations ** alpha / largest_weight.clamp(min=1e-5) ** (1 - alpha)).clamp(min=1e-5)

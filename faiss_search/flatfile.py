@@ -17,8 +17,9 @@ import hashlib
 import os
 import struct
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Iterator
+from typing import IO, TYPE_CHECKING
 
 from .errors import IndexCorruptError
 
@@ -40,7 +41,7 @@ def _header(dim: int, count: int) -> bytes:
         _FLAT + _HEADER.pack(dim, count, _UNUSED, _UNUSED, True, 0) + _COUNT.pack(count * dim)
 
 
-def _read_ids(handle: IO[bytes], at: int, start: int, stop: int) -> "np.ndarray":
+def _read_ids(handle: IO[bytes], at: int, start: int, stop: int) -> np.ndarray:
     """Ids ``start:stop`` of a file whose ids begin at byte ``at``: read, not mapped, so that a whole
     pass (each commit makes one) does not leave every id page resident in the writer."""
     import numpy as np
@@ -48,7 +49,7 @@ def _read_ids(handle: IO[bytes], at: int, start: int, stop: int) -> "np.ndarray"
     return np.frombuffer(os.pread(handle.fileno(), (stop - start) * 8, at + start * 8), dtype=np.int64)
 
 
-def _rows_of(ids: "np.ndarray", wanted: "np.ndarray") -> "np.ndarray":
+def _rows_of(ids: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     """Where each of ``wanted`` is in the ascending ``ids`` (-1 where absent), by binary search."""
     import numpy as np
 
@@ -72,7 +73,7 @@ class FlatFile:
         self._ids_at = 0
         self._removed = np.zeros(0, dtype=np.int64)
         self._spill: IO[bytes] | None = None
-        self._spill_ids: list["np.ndarray"] = []
+        self._spill_ids: list[np.ndarray] = []
         self._spill_count = 0
         if base is not None:
             self._open_base(base)
@@ -108,18 +109,18 @@ class FlatFile:
             self._base.close()
         self._base, self._base_count, self._base_ids, self._ids_at = handle, count, ids, ids_at + _COUNT.size
 
-    def _base_id_rows(self, start: int, stop: int) -> "np.ndarray":
+    def _base_id_rows(self, start: int, stop: int) -> np.ndarray:
         assert self._base is not None
         return _read_ids(self._base, self._ids_at, start, stop)
 
-    def _base_rows(self, start: int, stop: int) -> "np.ndarray":
+    def _base_rows(self, start: int, stop: int) -> np.ndarray:
         import numpy as np
 
         assert self._base is not None
         data = os.pread(self._base.fileno(), (stop - start) * self.d * 4, _VECTORS_AT + start * self.d * 4)
         return np.frombuffer(data, dtype=np.float32).reshape(stop - start, self.d)
 
-    def _spill_rows(self, start: int, stop: int) -> "np.ndarray":
+    def _spill_rows(self, start: int, stop: int) -> np.ndarray:
         import numpy as np
 
         assert self._spill is not None
@@ -132,7 +133,7 @@ class FlatFile:
     def ntotal(self) -> int:
         return self._base_count + self._spill_count - len(self._removed)
 
-    def add_with_ids(self, vectors: "np.ndarray", ids: "np.ndarray") -> None:
+    def add_with_ids(self, vectors: np.ndarray, ids: np.ndarray) -> None:
         import numpy as np
 
         if self._spill is None:
@@ -142,7 +143,7 @@ class FlatFile:
         self._spill_ids.append(np.asarray(ids, dtype=np.int64).copy())
         self._spill_count += len(ids)
 
-    def remove_ids(self, ids: "np.ndarray") -> int:
+    def remove_ids(self, ids: np.ndarray) -> int:
         """Forget these ids (those held); they leave the file at the next ``write``."""
         import numpy as np
 
@@ -152,14 +153,14 @@ class FlatFile:
         self._removed = np.union1d(self._removed, held)
         return len(self._removed) - before
 
-    def _spilled_ids(self) -> "np.ndarray":
+    def _spilled_ids(self) -> np.ndarray:
         import numpy as np
 
         if len(self._spill_ids) > 1:
             self._spill_ids = [np.concatenate(self._spill_ids)]
         return self._spill_ids[0] if self._spill_ids else np.zeros(0, dtype=np.int64)
 
-    def reconstruct(self, chunk_id: int) -> "np.ndarray":
+    def reconstruct(self, chunk_id: int) -> np.ndarray:
         import numpy as np
 
         wanted = np.asarray([chunk_id], dtype=np.int64)
@@ -171,7 +172,7 @@ class FlatFile:
         raise KeyError(chunk_id)  # FAISS raises too (a RuntimeError)
 
     def blocks(self, rows: int | None = None, vectors: bool = True
-               ) -> Iterator[tuple["np.ndarray | None", "np.ndarray"]]:
+               ) -> Iterator[tuple[np.ndarray | None, np.ndarray]]:
         """(vectors, ids) of every row held, ``rows`` (BLOCK_BYTES' worth) at a time, in id order
         (vectors None if not wanted)."""
         rows = rows or max(1, BLOCK_BYTES // (4 * self.d))
@@ -187,13 +188,13 @@ class FlatFile:
                     block, block_ids = (block[kept] if vectors else None), block_ids[kept]
                 yield block, block_ids
 
-    def ids(self) -> "np.ndarray":
+    def ids(self) -> np.ndarray:
         import numpy as np
 
         parts = [ids for _, ids in self.blocks(vectors=False)]
         return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
 
-    def search(self, queries: "np.ndarray", k: int) -> tuple["np.ndarray", "np.ndarray"]:
+    def search(self, queries: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Exact inner-product top-k, block by block (the writer's calibration queries its own state)."""
         import faiss
         import numpy as np

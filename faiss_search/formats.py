@@ -17,11 +17,13 @@ from __future__ import annotations
 import re
 import zipfile
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from io import BytesIO
+from itertools import pairwise
 from pathlib import PurePosixPath
 from statistics import median
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from .errors import NotText
 
@@ -218,7 +220,7 @@ def read_pdf(data: bytes) -> Extracted:
     return Extracted("\n\n".join(parts), tuple(sections))
 
 
-def _page_lines(pdf: Any, index: int, fallback: "_PypdfPages") -> tuple[list[_Line], float]:
+def _page_lines(pdf: Any, index: int, fallback: _PypdfPages) -> tuple[list[_Line], float]:
     """The page's text lines (as PDFium orders them) with their horizontal extent and baseline."""
     import pypdfium2.raw as pdfium_c
 
@@ -335,7 +337,7 @@ def _paragraphs(lines: list[_Line], height: float) -> list[str]:
     left = min(line.left for line in lines)
     width = right - left
     paragraphs: list[list[str]] = [[lines[0].text]]
-    for before, line in zip(lines, lines[1:]):
+    for before, line in pairwise(lines):
         gap = _gap(before, line)
         same_line = abs(gap) < 0.3 * (pitch or 1)  # PDFium splits a line where the text run is interrupted
         breaks = not same_line and (gap < 0 or (pitch and gap > 1.4 * pitch) or gap > 1.9 * (line.size or gap)

@@ -21,11 +21,11 @@ import signal
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
 
 from . import lexical, trust
 from .chunking import Chunk, chunk_document
@@ -46,7 +46,6 @@ from .embedding import Embedder, ModelInfo, checked_vectors
 from .errors import FsearchError, IndexNotFoundError, InputError, NothingToIndexError
 from .search import CALIBRATION_VERSION, calibrate
 from .store import FileState, IndexWriter, committed_manifest, write_errors
-
 
 
 @dataclass
@@ -310,8 +309,8 @@ class _Window:
     being embedded on the model's thread. ``earlier`` is the window before it, whose texts this one
     did not embed again, until this one is written."""
 
-    def __init__(self, found: dict[str, object], todo: list[str], embedded: "Future[dict[str, object]]",
-                 earlier: "_Window | None") -> None:
+    def __init__(self, found: dict[str, object], todo: list[str], embedded: Future[dict[str, object]],
+                 earlier: _Window | None) -> None:
         self.found, self.embedded, self.earlier = found, embedded, earlier
         self.hashes = set(found).union(todo)
 
@@ -418,7 +417,7 @@ class _Embedding:
             part = todo[start:end]
             encoded = checked_vectors(self._embedder.encode_passages([fresh[h][0] for h in part]), len(part),
                                       self._embedder.info.dim, "chunk", [fresh[h][1] for h in part])
-            vectors.update(zip(part, encoded))
+            vectors.update(zip(part, encoded, strict=True))
             self._tracker.embedding_seconds = self._report.embed_seconds + time.perf_counter() - started
             self._advance(len(part))
         self._report.embed_seconds += time.perf_counter() - started

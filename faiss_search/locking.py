@@ -11,8 +11,8 @@ from __future__ import annotations
 import fcntl
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from .errors import IndexBusyError
 
@@ -51,7 +51,7 @@ class WriterLock:
             return None
         return int(text) if text.isdigit() else None
 
-    def acquire(self) -> "WriterLock":
+    def acquire(self) -> WriterLock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         told = False
@@ -89,7 +89,7 @@ class WriterLock:
                 os.close(self._fd)
                 self._fd = None
 
-    def __enter__(self) -> "WriterLock":
+    def __enter__(self) -> WriterLock:
         return self.acquire()
 
     def __exit__(self, *exc: object) -> None:

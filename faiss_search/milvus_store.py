@@ -22,10 +22,11 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from .errors import FsearchError, IndexNotFoundError, InputError, ModelMismatchError
 from .locking import pid_alive
@@ -503,7 +504,7 @@ def _push(reader: IndexReader, client: Any, address: StoreAddress, replace_other
             chunks, terms = reader.fetch(batch), reader.chunk_terms(batch)
             vectors = np.stack([reader.index.reconstruct(i) for i in batch])
             client.upsert(address.collection, [_chunk_row(chunks[i], terms.get(i, ""), vector)
-                                               for i, vector in zip(batch, vectors)])
+                                               for i, vector in zip(batch, vectors, strict=True)])
             renew()
             on_progress(start + len(batch), len(new))
         crash_point("push-before-publish")
@@ -547,7 +548,7 @@ def _check_same_index(client: Any, state: _State | None, manifest: Manifest, ori
                          hint="use another --collection, or --replace to drop it and push this index instead")
 
 
-def _chunk_row(chunk: StoredChunk, terms: str, vector: "np.ndarray") -> dict:
+def _chunk_row(chunk: StoredChunk, terms: str, vector: np.ndarray) -> dict:
     longest = max(len(chunk.text.encode()), len(terms.encode()))
     if longest > MAX_TEXT_BYTES:
         raise StoreError(f"a chunk of {chunk.source} is {longest} bytes, more than a Milvus text field holds "
@@ -626,7 +627,7 @@ class MilvusReader:
         return self._state.manifest.counts.chunks
 
     @contextmanager
-    def snapshot(self) -> Iterator["MilvusReader"]:
+    def snapshot(self) -> Iterator[MilvusReader]:
         from pymilvus.exceptions import MilvusException
 
         with self._lock, _calls(self.address):
@@ -639,7 +640,7 @@ class MilvusReader:
             self._state = state
             yield self
 
-    def dense_search(self, queries: "np.ndarray", k: int) -> list[list[tuple[int, float]]]:
+    def dense_search(self, queries: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
         rows = self._client.search(self.address.collection, data=[q.tolist() for q in queries], anns_field="vector",
                                    limit=k, filter=self.ledger.visible(), output_fields=["id"],
                                    search_params={"metric_type": "IP"})

@@ -16,8 +16,9 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING
 
 from .embedding import ModelInfo
 from .errors import RemoteEmbeddingError
@@ -43,7 +44,7 @@ def base_urls_from_source(source: str) -> list[str]:
 SANE_NORMS = (1e-6, 1e6)
 
 
-def _normalized(vectors: "np.ndarray") -> "np.ndarray":
+def _normalized(vectors: np.ndarray) -> np.ndarray:
     """Unit vectors; a row with a nonsensical norm becomes NaN, which the caller refuses with its source."""
     import numpy as np
 
@@ -100,7 +101,7 @@ class OpenAIEmbedder:
         return ModelInfo(name=remote_model_name(self.model), backend=BACKEND, dim=self._dim, query_prefix="",
                          passage_prefix="", max_tokens=0, source=SOURCE_PREFIX + ", ".join(self.base_urls))
 
-    def twin(self) -> "OpenAIEmbedder":
+    def twin(self) -> OpenAIEmbedder:
         """The same object: lanes that share it take turns."""
         return self
 
@@ -119,7 +120,7 @@ class OpenAIEmbedder:
         with urllib.request.urlopen(request, timeout=self.timeout) as response:
             return json.loads(response.read())
 
-    def _request(self, texts: list[str], input_type: str) -> "np.ndarray":
+    def _request(self, texts: list[str], input_type: str) -> np.ndarray:
         import numpy as np
 
         failures = []
@@ -155,7 +156,7 @@ class OpenAIEmbedder:
         raise RemoteEmbeddingError(f"the embedding server(s) kept failing after {self.retries + 1} attempts: "
                                    + "; ".join(failures[-3:]), hint="check that the servers are up and serve --model")
 
-    def _encode(self, texts: Sequence[str], input_type: str) -> "np.ndarray":
+    def _encode(self, texts: Sequence[str], input_type: str) -> np.ndarray:
         import numpy as np
 
         dim = self.info.dim  # the first request fixes the dimension every later batch must have
@@ -170,10 +171,10 @@ class OpenAIEmbedder:
         finally:
             pool.shutdown(wait=False, cancel_futures=True)  # interrupted: do not wait for requests in flight
 
-    def encode_passages(self, texts: Sequence[str]) -> "np.ndarray":
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(texts, "passage")
 
-    def encode_queries(self, texts: Sequence[str]) -> "np.ndarray":
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
         return self._encode(texts, "query")
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:

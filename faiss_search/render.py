@@ -161,7 +161,7 @@ def human_size(n: int) -> str:
     return f"{n} B"
 
 
-def print_push(pushed: "PushReport") -> None:
+def print_push(pushed: PushReport) -> None:
     out.print(f"{escape(pushed.store)}: {pushed.chunks_added} chunk(s) sent, {pushed.chunks_removed} removed"
               + (" (finishing an interrupted push)" if pushed.finished_earlier else "")
               + f"; it holds {pushed.files} file(s), {pushed.chunks} chunk(s). {pushed.seconds:.1f} s.")
@@ -197,7 +197,7 @@ def print_status(status: dict) -> None:
         out.print(f"[bold]{key:>12}[/]  {escape(value)}")
 
 
-def _table(title: str) -> "Table":
+def _table(title: str) -> Table:
     """A compact table: one line per row (cells are cut with … rather than wrapped into tall columns)."""
     from rich.table import Table
 
@@ -205,7 +205,7 @@ def _table(title: str) -> "Table":
                  header_style="bold")
 
 
-def _print_table(table: "Table") -> None:
+def _print_table(table: Table) -> None:
     """At a terminal the table fits its width; piped, rows are never cut or wrapped (grep, awk, less -S)."""
     if out.is_terminal:
         out.print(table)
@@ -262,7 +262,7 @@ class DownloadBar:
         self.files += 1
         self.progress.update(self.task, files=self.files)
 
-    def __enter__(self) -> "DownloadBar":
+    def __enter__(self) -> DownloadBar:
         self.progress.start()
         return self
 

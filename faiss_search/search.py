@@ -30,10 +30,11 @@ import random
 import re
 import statistics
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from . import lexical
 from .embedding import Embedder, checked_vectors
@@ -147,7 +148,7 @@ def reciprocal_rank_fusion(dense: Ranked, keyword: Ranked, weights: tuple[float,
                            k: int = RRF_K) -> list[tuple[int, float]]:
     """Each chunk's sum of weight / (k + rank) over the legs that found it, best first."""
     fused: dict[int, float] = {}
-    for ranked, weight in zip((dense, keyword), weights):
+    for ranked, weight in zip((dense, keyword), weights, strict=True):
         for rank, (chunk_id, _) in enumerate(ranked, 1):
             fused[chunk_id] = fused.get(chunk_id, 0.0) + weight / (k + rank)
     return sorted(fused.items(), key=lambda item: -item[1])
@@ -171,7 +172,7 @@ def _probe_sentence(text: str, rng: random.Random) -> str:
 
 def _mrr(targets: list[int], ranked: list[Ranked]) -> float:
     total = 0.0
-    for target, row in zip(targets, ranked):
+    for target, row in zip(targets, ranked, strict=True):
         ids = [chunk_id for chunk_id, _ in row[:10]]
         total += 1 / (ids.index(target) + 1) if target in ids else 0.0
     return total / max(1, len(targets))
@@ -182,7 +183,7 @@ def _tops(rows: list[Ranked]) -> list[float]:
     return [row[0][1] if row else 0.0 for row in rows]
 
 
-def calibrate(view: "_IndexView", embedder: Embedder, after_dense: Callable[[], None] = lambda: None) -> dict:
+def calibrate(view: _IndexView, embedder: Embedder, after_dense: Callable[[], None] = lambda: None) -> dict:
     """Measure each leg on sentences drawn from the index itself; the weights hybrid search uses.
 
     The same run asks questions the index cannot answer, to fit each mode's relevance curve.
@@ -214,7 +215,7 @@ class Searcher:
     (an update or a rebuild) is followed, and vectors and texts always come from the same one.
     """
 
-    def __init__(self, reader: "IndexReader | MilvusReader", embedder: Embedder,
+    def __init__(self, reader: IndexReader | MilvusReader, embedder: Embedder,
                  query_instruction: bool = True) -> None:
         self.reader = reader
         self._embedder = embedder
@@ -273,7 +274,7 @@ class Searcher:
             fetched = time.perf_counter() - started
         hit_count = sum(len(row) for row, _, _, _ in ranked) or 1
         results = []
-        for query, (row, dense, keyword, weights), spent in zip(cleaned, ranked, seconds):
+        for query, (row, dense, keyword, weights), spent in zip(cleaned, ranked, seconds, strict=True):
             started = time.perf_counter()
             legs = {"dense": _positions(dense), "keyword": _positions(keyword)}
             terms = lexical.segment(query) if snippets else []
@@ -318,11 +319,11 @@ class Searcher:
             dense_rows, dense_seconds = self._dense_rows(cleaned, depth) if mode == "dense" else unused
             keyword_rows, keyword_seconds = self._keyword_rows(cleaned, depth) if mode == "keyword" else unused
         legs = time.perf_counter() - started
-        spent = [d + kw for d, kw in zip(dense_seconds, keyword_seconds)]
+        spent = [d + kw for d, kw in zip(dense_seconds, keyword_seconds, strict=True)]
         seconds = [legs * s / (sum(spent) or 1) for s in spent]
         ranked = []
         index_weights = self._leg_weights()  # one snapshot: the same for every query of the batch
-        for i, (dense, keyword) in enumerate(zip(dense_rows, keyword_rows)):
+        for i, (dense, keyword) in enumerate(zip(dense_rows, keyword_rows, strict=True)):
             started = time.perf_counter()
             if mode == "hybrid":
                 fused, weights = fuse(dense, keyword, index_weights)
@@ -359,7 +360,7 @@ def _positions(ranked: Ranked) -> dict[int, tuple[int, float]]:
     return {chunk_id: (rank, score) for rank, (chunk_id, score) in enumerate(ranked, 1)}
 
 
-def open_reader(index_dir: Path, store: "StoreAddress | None" = None) -> "IndexReader | MilvusReader":
+def open_reader(index_dir: Path, store: StoreAddress | None = None) -> IndexReader | MilvusReader:
     """The local index folder, or the Milvus collection ``store`` names."""
     if store is None:
         return open_index(index_dir)
@@ -370,11 +371,10 @@ def open_reader(index_dir: Path, store: "StoreAddress | None" = None) -> "IndexR
 
 def open_searcher(index_dir: Path, models_dir: Path, model: str | None = None, home: Path | None = None,
                   query_instruction: bool = True, base_urls: Sequence[str] = (),
-                  api_key: str | None = None, engine: str = "auto", store: "StoreAddress | None" = None,
+                  api_key: str | None = None, engine: str = "auto", store: StoreAddress | None = None,
                   threads: int = 0) -> Searcher:
     """Open an index with the model it was built with; an explicitly different ``model`` is refused."""
     from .backends import choose_embedder
-
     from .trust import index_trusted
 
     reader = open_reader(index_dir, store)

@@ -25,7 +25,7 @@ import time
 from collections import deque
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -95,7 +95,7 @@ class EmbeddingsRequest(BaseModel):
 
     model_config = ConfigDict(extra="allow")  # clients send fields such as "user"
     model: StrictStr | None = None
-    input: Union[StrictStr, list[StrictStr], list[StrictInt], list[list[StrictInt]]]
+    input: StrictStr | list[StrictStr] | list[StrictInt] | list[list[StrictInt]]
     input_type: Literal["query", "passage", "document"] | None = None
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: StrictInt | None = None
@@ -130,7 +130,7 @@ class _Job:
 class Lane:
     """One thread embeds for the requests of its lane, a slice of each waiting request in turn."""
 
-    def __init__(self, name: str, embedder: Embedder, lock: threading.Lock, metrics: "Metrics | None") -> None:
+    def __init__(self, name: str, embedder: Embedder, lock: threading.Lock, metrics: Metrics | None) -> None:
         self.embedder = embedder
         self.metrics = metrics
         self.lock = lock  # held while this lane's model computes (shared with a lane that shares the model)
@@ -264,7 +264,7 @@ class Scheduler:
     behind it. Within a lane, requests take turns a slice at a time.
     """
 
-    def __init__(self, embedder: Embedder, metrics: "Metrics | None" = None) -> None:
+    def __init__(self, embedder: Embedder, metrics: Metrics | None = None) -> None:
         quick = embedder.twin()
         bulk_lock = threading.Lock()
         quick_lock = bulk_lock if quick is embedder else threading.Lock()

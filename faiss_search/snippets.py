@@ -8,6 +8,7 @@ paraphrases that share few whole words, by the character pairs it shares with th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from itertools import pairwise
 
 from .chunking import SENTENCE_ENDS
 from .lexical import WORD_CHAR
@@ -47,7 +48,7 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
 
 def _pairs(text: str) -> set[str]:
     chars = [c for c in text.lower() if WORD_CHAR.match(c)]
-    return {a + b for a, b in zip(chars, chars[1:])}
+    return {a + b for a, b in pairwise(chars)}
 
 
 def best_span(terms: list[str], query: str, text: str) -> tuple[int, int]:

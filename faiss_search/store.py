@@ -31,10 +31,11 @@ import signal
 import sqlite3
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from . import bm25, lexical, migrations
@@ -316,7 +317,7 @@ class _IndexView:
     index: Any
     _conn: sqlite3.Connection
 
-    def dense_search(self, queries: "np.ndarray", k: int) -> list[list[tuple[int, float]]]:
+    def dense_search(self, queries: np.ndarray, k: int) -> list[list[tuple[int, float]]]:
         """Top-k (chunk id, cosine score) per query row."""
         import faiss
 
@@ -324,8 +325,8 @@ class _IndexView:
         faiss.omp_set_num_threads(1 if len(queries) == 1 else os.cpu_count() or 1)
         faiss.cvar.distance_compute_blas_threshold = 1000
         scores, ids = self.index.search(queries, min(k, max(self.index.ntotal, 1)))
-        return [[(int(i), float(s)) for i, s in zip(row_ids, row_scores) if i >= 0]
-                for row_ids, row_scores in zip(ids, scores)]
+        return [[(int(i), float(s)) for i, s in zip(row_ids, row_scores, strict=True) if i >= 0]
+                for row_ids, row_scores in zip(ids, scores, strict=True)]
 
     def keyword_search(self, terms: list[str], k: int) -> list[tuple[int, float]]:
         """Top-k (chunk id, BM25 score, higher is better) of the chunks holding any of ``terms``.
@@ -423,9 +424,16 @@ class _IndexView:
             "WHERE n % ? = 0 LIMIT ?", (step, n)).fetchall()
 
 
+def _rowid(cursor: sqlite3.Cursor) -> int:
+    """The row an INSERT made (typed optional by sqlite3, it is always set after one)."""
+    assert cursor.lastrowid is not None
+    return cursor.lastrowid
+
+
 def _rarest(terms: list[str], frequency: dict[str, int]) -> list[str]:
     """The rarest terms whose postings fit KEYWORD_POSTINGS_BUDGET together (at least one)."""
-    chosen, postings = [], 0
+    chosen: list[str] = []
+    postings = 0
     for term in sorted(terms, key=lambda t: frequency.get(t, 0)):
         postings += frequency.get(term, 0)
         if chosen and postings > KEYWORD_POSTINGS_BUDGET:
@@ -479,7 +487,7 @@ class IndexReader(_IndexView):
             pass
 
     @contextmanager
-    def snapshot(self) -> Iterator["IndexReader"]:
+    def snapshot(self) -> Iterator[IndexReader]:
         """Hold one commit's rows (a read transaction) with the same generation's vectors loaded."""
         with self._lock:
             if self._immutable:
@@ -556,7 +564,7 @@ class IndexReader(_IndexView):
                 raise _StaleSnapshot() from None
             what = "truncated or unreadable" if path.exists() else "missing"
             raise IndexCorruptError(f"index vectors {path} are {what}", hint=REPAIR_HINT) from None
-        if damaged:
+        if damaged or index is None:
             raise IndexCorruptError(f"index vectors {path} are damaged (checksum mismatch)", hint=REPAIR_HINT)
         vector_index.prepare_for_search(index, params)
         chunks, dim = manifest.counts.chunks, manifest.model["dim"]
@@ -615,7 +623,7 @@ class IndexWriter(_IndexView):
         claim_index_folder(folder)
         self.folder = folder
         self._lock = WriterLock(folder, wait=wait, on_wait=on_wait).acquire()
-        self._buffer: dict[int, "np.ndarray"] = {}  # chunk id -> vector, not yet added to FAISS
+        self._buffer: dict[int, np.ndarray] = {}  # chunk id -> vector, not yet added to FAISS
         self._dim = model.dim
         self._index_type = index_type
         self._rebuild_graph = False
@@ -623,7 +631,6 @@ class IndexWriter(_IndexView):
         self.vectors_lost = False
         self.warnings: list[str] = []
         self.index: Any = None
-        self._conn: sqlite3.Connection | None = None
         try:
             try:
                 self._conn = connect_sidecar(folder / SIDECAR, readonly=False)
@@ -640,7 +647,7 @@ class IndexWriter(_IndexView):
             raise
 
     def _start_afresh(self, model: ModelInfo, chunking: dict[str, int]) -> None:
-        if self._conn is not None:
+        if hasattr(self, "_conn"):  # not when the sidecar could not even be opened
             self._conn.close()
         for name in SIDECAR_FILES:
             (self.folder / name).unlink(missing_ok=True)
@@ -657,21 +664,23 @@ class IndexWriter(_IndexView):
         #: an interrupted build (first build or --rebuild) is resumed, not restarted, by the same command
         self.resumed = old is not None and old.build is not None and (
             not rebuild or (resume and self._compatible(old, model, chunking)))
-        keep = old is not None and (not rebuild or self.resumed)
-        if keep:
-            self._check_compatible(old, model, chunking)
+        #: the committed index this writer carries forward (None: it starts empty)
+        kept = old if old is not None and (not rebuild or self.resumed) else None
+        keep = kept is not None
+        if kept is not None:
+            self._check_compatible(kept, model, chunking)
             path = vectors_file(self.folder, self._old_generation)
             try:
-                if old.vectors_sha256 and file_sha256(path) != old.vectors_sha256:
+                if kept.vectors_sha256 and file_sha256(path) != kept.vectors_sha256:
                     raise RuntimeError("checksum mismatch")  # readable but damaged: never carried forward
-                self.index = FlatFile(self._dim, self.folder, path) if old.vectors.get("type", "flat") == "flat" \
+                self.index = FlatFile(self._dim, self.folder, path) if kept.vectors.get("type", "flat") == "flat" \
                     else faiss.read_index(str(path))
             except (RuntimeError, OSError, IndexCorruptError):
                 if not self._repair:
                     raise IndexCorruptError(f"index vectors {path} are missing, truncated or damaged; "
                                             "nothing was changed", hint=REPAIR_HINT) from None
                 self.vectors_lost = True
-                self._index_type = old.vectors.get("type", "auto")
+                self._index_type = kept.vectors.get("type", "auto")
         else:
             last_id = self._last_chunk_id() or _last_known(self.folder, "last_chunk_id")
             for table in ("chunk_terms", "chunks", "files", "meta"):
@@ -692,8 +701,8 @@ class IndexWriter(_IndexView):
         now = time.strftime("%Y-%m-%dT%H:%M:%S%z")
         #: while a build is unfinished, the index type asked for (it may still become IVF when complete)
         self._building: str | None = self._index_type  # a new build
-        if self.resumed:
-            self._building = old.build["index_type"]
+        if self.resumed and kept is not None and kept.build is not None:
+            self._building = kept.build["index_type"]
         elif keep:
             self._building = None  # an update of a finished index
         if self._building is not None and self._index_type == "auto":
@@ -703,10 +712,10 @@ class IndexWriter(_IndexView):
             model={**model.identity(), "source": model.source, "revision": model.revision,
                    "max_tokens": model.max_tokens},
             chunking=chunking, keyword=KEYWORD_FORMAT,
-            vectors=old.vectors if keep else {}, fusion=old.fusion if keep else {},
-            created_at=old.created_at if keep else now, roots=list(old.roots) if keep else [])
+            vectors=kept.vectors if kept else {}, fusion=kept.fusion if kept else {},
+            created_at=kept.created_at if kept else now, roots=list(kept.roots) if kept else [])
         #: an index that held files before roots were recorded cannot name its roots: it records none
-        self._roots_unknown = keep and not old.roots and old.counts.files > 0
+        self._roots_unknown = kept is not None and not kept.roots and kept.counts.files > 0
 
     def _last_chunk_id(self) -> int:
         if not self._conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'").fetchone():
@@ -741,7 +750,7 @@ class IndexWriter(_IndexView):
                               hint="re-index with --rebuild to change --index-type")
 
     # -- what is there ----------------------------------------------------------------------
-    def stored_vectors(self, text_hashes: Iterable[str]) -> dict[str, "np.ndarray"]:
+    def stored_vectors(self, text_hashes: Iterable[str]) -> dict[str, np.ndarray]:
         """Vectors of chunks already in the index with the same text (same model, by construction)."""
         import numpy as np
 
@@ -795,20 +804,20 @@ class IndexWriter(_IndexView):
         return len(ids)
 
     def add_file(self, path: str, sha256: str, size: int, mtime: float, encoding: str,
-                 chunks: list, vectors: "np.ndarray", terms: list[str], text_hashes: list[str]) -> None:
+                 chunks: list, vectors: np.ndarray, terms: list[str], text_hashes: list[str]) -> None:
         """Store one file's chunks (``chunking.Chunk``) with their vectors, keyword terms and text hashes."""
-        file_id = self._conn.execute(
+        file_id = _rowid(self._conn.execute(
             "INSERT INTO files (path, sha256, size, mtime, encoding, indexed_at) VALUES (?, ?, ?, ?, ?, ?)",
             (path, sha256, size, mtime, encoding, time.time()),
-        ).lastrowid
+        ))
         for order, (chunk, words, text_hash, vector) in enumerate(zip(chunks, terms, text_hashes, vectors,
                                                                       strict=True)):
-            chunk_id = self._conn.execute(
+            chunk_id = _rowid(self._conn.execute(
                 "INSERT INTO chunks (file_id, ord, text, start, end, line, text_hash, page, heading) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (file_id, order, chunk.text, chunk.start, chunk.end, chunk.line, text_hash, chunk.page,
                  chunk.heading or None),
-            ).lastrowid
+            ))
             self._conn.execute("INSERT INTO chunk_terms (rowid, terms) VALUES (?, ?)", (chunk_id, words))
             self._buffer[chunk_id] = vector
         crash_point("after-first-file")
@@ -846,7 +855,7 @@ class IndexWriter(_IndexView):
         if ids:
             self.index.add_with_ids(kept, np.asarray(ids, dtype=np.int64))
 
-    def repair(self, encode: Callable[[list[str]], "np.ndarray"], segment: Callable[[str], str],
+    def repair(self, encode: Callable[[list[str]], np.ndarray], segment: Callable[[str], str],
                text_hash: Callable[[str], str]) -> list[str]:
         """Make vectors and keyword rows agree with the chunk rows (the sidecar is the source of truth).
 
@@ -883,7 +892,7 @@ class IndexWriter(_IndexView):
                 actions.append(f"re-embedded {len(missing)} chunk(s) that had no vector")
         for start in range(0, len(missing), 64):
             part = missing[start:start + 64]
-            self._buffer.update(zip(part, encode([rows[i] for i in part])))
+            self._buffer.update(zip(part, encode([rows[i] for i in part]), strict=True))
         terms = {r[0] for r in self._conn.execute("SELECT rowid FROM chunk_terms")}
         if terms != ids:
             self._conn.execute("DELETE FROM chunk_terms")
@@ -978,14 +987,14 @@ class IndexWriter(_IndexView):
         try:
             if isinstance(self.index, FlatFile):
                 self.index.close()
-            if self._conn is not None:
+            if hasattr(self, "_conn"):
                 if self._conn.in_transaction:
                     self._conn.execute("ROLLBACK")
                 self._conn.close()
         finally:
             self._lock.release()
 
-    def __enter__(self) -> "IndexWriter":
+    def __enter__(self) -> IndexWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:

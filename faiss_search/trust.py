@@ -186,7 +186,7 @@ def adopt(folder: Path) -> None:
 
 def grant(path: Path, index_dir: Path | None = None) -> list[dict[str, Any]]:
     """`fsearch trust`: the settings file and project index at ``path``, or the index folder ``index_dir``."""
-    from .config import CONFIG_FILE_NAME, PROJECT_INDEX_NAME, read_config_file, reaching_settings
+    from .config import CONFIG_FILE_NAME, PROJECT_INDEX_NAME, reaching_settings, read_config_file
     from .errors import InputError
 
     if index_dir is not None:

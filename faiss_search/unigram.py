@@ -9,7 +9,7 @@ that costs 257 MB for this 250,002-piece vocabulary, where a dict of the pieces 
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 _META = "\u2581"  # SentencePiece's metaspace, which stands for a space in pieces
 _SPACES = re.compile(" {2,}")

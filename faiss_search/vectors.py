@@ -133,7 +133,7 @@ def prepare_for_search(index: Any, params: dict) -> None:
         faiss.downcast_index(index.index).hnsw.efSearch = params["efSearch"]
 
 
-def remove_ids(index: Any, params: dict, ids: "np.ndarray") -> None:
+def remove_ids(index: Any, params: dict, ids: np.ndarray) -> None:
     """IVF with an id map accepts only an id array; without one, a hashed set (an array is scanned per vector)."""
     import faiss
 
@@ -158,7 +158,7 @@ def mmap_flags(params: dict) -> int:
     return faiss.IO_FLAG_MMAP_IFC if params.get("type", "flat") == "flat" else 0
 
 
-def stored_ids(index: Any, params: dict) -> "np.ndarray":
+def stored_ids(index: Any, params: dict) -> np.ndarray:
     """Every chunk id the index holds."""
     import faiss
     import numpy as np

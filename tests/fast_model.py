@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import sys
 import zlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -38,7 +38,8 @@ class FastBundledModel:
         vector /= max(np.linalg.norm(vector), 1.0)
         # a little of the text's own direction: texts that share no n-gram never tie at exactly 0
         seed = zlib.crc32(text.encode("utf-8", "surrogatepass"))
-        vector += 0.2 * np.random.default_rng(seed).standard_normal(self.info.dim).astype(np.float32) / self.info.dim ** 0.5
+        noise = np.random.default_rng(seed).standard_normal(self.info.dim).astype(np.float32)
+        vector += 0.2 * noise / self.info.dim ** 0.5
         return vector / np.linalg.norm(vector)
 
     def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
@@ -54,7 +55,7 @@ class FastBundledModel:
     def use_query_prefix(self, on: bool) -> None:
         self._real.use_query_prefix(on)
 
-    def twin(self) -> "FastBundledModel":
+    def twin(self) -> FastBundledModel:
         return FastBundledModel(self._real.twin())
 
 

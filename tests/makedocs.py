@@ -124,8 +124,8 @@ def make_docx(path: Path, blocks: list[tuple[int, str]], table: list[list[str]] 
         document.add_paragraph(item, style="List Bullet")
     if table:
         grid = document.add_table(rows=len(table), cols=len(table[0]))
-        for row, values in zip(grid.rows, table):
-            for cell, value in zip(row.cells, values):
+        for row, values in zip(grid.rows, table, strict=True):
+            for cell, value in zip(row.cells, values, strict=True):
                 cell.text = value
     document.save(str(path))
     return path
@@ -148,7 +148,7 @@ def make_epub(path: Path, chapters: list[tuple[str, str]]) -> Path:
         epub.writestr("OEBPS/content.opf",
                       '<?xml version="1.0"?><package xmlns="http://www.idpf.org/2007/opf" version="3.0">'
                       f'<metadata/><manifest>{items}</manifest><spine>{spine}</spine></package>')
-        for name, (title, body) in zip(names, chapters):
+        for name, (title, body) in zip(names, chapters, strict=True):
             epub.writestr(f"OEBPS/text/{name}",
                           f'<?xml version="1.0" encoding="utf-8"?><html xmlns="http://www.w3.org/1999/xhtml">'
                           f"<head><title>{title}</title></head><body><h1>{title}</h1>{body}</body></html>")

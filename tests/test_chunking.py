@@ -1,3 +1,5 @@
+from itertools import pairwise
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -91,6 +93,6 @@ def test_chunk_properties(text, size, data):
         covered.update(range(c.start, c.end))
     # every visible character lands in some chunk
     assert all(i in covered for i, ch in enumerate(text) if not ch.isspace())
-    for before, after in zip(chunks, chunks[1:]):
+    for before, after in pairwise(chunks):
         assert after.start >= before.start
         assert max(0, before.end - after.start) <= overlap

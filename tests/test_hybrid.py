@@ -58,7 +58,7 @@ def test_fuse_with_a_silenced_leg_keeps_the_other_ranking():
 
 
 def _ranked(ids, scores):
-    return list(zip(ids, scores))
+    return list(zip(ids, scores, strict=True))
 
 
 def test_fuse_when_the_legs_agree_and_when_they_disagree():
@@ -99,7 +99,7 @@ def test_useless_dense_leg_is_calibrated_away(home, fake_embedder):
     queries = [f"{topic}编号{t}-2" for t, topic in enumerate(TOPICS)]
     hybrid = searcher.search_many(queries, 5, "hybrid")
     keyword = searcher.search_many(queries, 5, "keyword")
-    for h, k in zip(hybrid, keyword):
+    for h, k in zip(hybrid, keyword, strict=True):
         assert [x.chunk_id for x in h.hits] == [x.chunk_id for x in k.hits]
         assert h.hits[0].keyword_rank == 1
 

@@ -77,7 +77,7 @@ def test_a_pushed_index_answers_as_the_local_one(kb, lite):
     try:
         assert remote.manifest.model == local.manifest.model and remote.manifest.chunking == local.manifest.chunking
         assert answers(remote, "dense") == answers(local, "dense")  # same vectors, exact inner product
-        for query_local, query_remote in zip(answers(local, "keyword"), answers(remote, "keyword")):
+        for query_local, query_remote in zip(answers(local, "keyword"), answers(remote, "keyword"), strict=True):
             assert query_local[0] == query_remote[0]  # Milvus's BM25 and FTS5 agree on the best chunk
         hybrid = answers(remote, "hybrid")
         assert [top[0][0] for top in hybrid] == [str(folder / n) for n in DOCS]
@@ -433,11 +433,11 @@ def test_each_store_gets_its_own_working_copy(home, runner: CliRunner, tmp_path,
     first, second = (write_docs(tmp_path / name, {f"{name}.txt": text}) for name, text in
                      (("a", "熊猫吃竹子。"), ("b", "高铁很快。")))
     stores = [f"milvus://{tmp_path}/{name}.db" for name in ("a", "b")]
-    for folder, store in zip((first, second), stores):
+    for folder, store in zip((first, second), stores, strict=True):
         result = runner.invoke(app, ["index", str(folder), "--store", store, "--json"])
         assert result.exit_code == 0, result.output
         assert json.loads(result.stdout)["index_dir"].startswith(str(home / "stores"))
-    for folder, store in zip((first, second), stores):
+    for folder, store in zip((first, second), stores, strict=True):
         listing = json.loads(runner.invoke(app, ["ls", "--store", store, "--json"]).stdout)
         assert [f["path"] for f in listing["files"]] == [str(next(folder.iterdir()))]
     assert not (home / "index").exists()

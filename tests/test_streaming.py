@@ -375,6 +375,7 @@ def test_a_keyword_query_over_budget_scores_its_candidates_as_fts5_does(home, tm
     assert [s for _, s in bounded] == pytest.approx([s for i, s in exact if i in candidates], abs=1e-9)
 
 
+@pytest.mark.slow
 def test_a_builds_memory_stays_flat_while_its_vectors_grow(home, tmp_path):
     """2048-d vectors, 8 KB a chunk: the writer keeps them on disk, so memory at the end of the build
     is about what it was a quarter of the way in (holding them would add three quarters of ~100 MB)."""

@@ -15,9 +15,10 @@ import os
 import shutil
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from ..errors import DownloadError, FsearchError, ModelNotFoundError
 from ..fileio import file_sha256
