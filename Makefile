@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test test-slow bench
+.PHONY: install demo test test-slow check bench
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,11 @@ demo: install
 # the fast tier: the bundled model's stand-in (tests/fast_model.py) unless a test is marked real_model
 test: install
 	$(BIN)/python -m pytest -q
+
+# lint and types: ruff (E, F, W, I, B, UP) over the code, tests and benches; mypy over the package
+check: install
+	$(BIN)/ruff check faiss_search tests bench
+	$(BIN)/mypy
 
 # the slow tier: benchmark-style checks, big builds, random-moment kills (minutes; CI runs both)
 test-slow: install

@@ -251,7 +251,9 @@ def export(
 
     settings = load_settings(config, index_dir=index_dir, store=to, milvus_collection=collection)
     open_index(settings.index_path).close()  # no local index: that line, before connecting anywhere
-    pushed = _push(settings.index_path, settings.store_address, replace_other=replace, quiet=json_output)
+    address = settings.store_address
+    assert address is not None  # --to is required
+    pushed = _push(settings.index_path, address, replace_other=replace, quiet=json_output)
     if json_output:
         print_json(pushed.to_dict())
     else:
@@ -375,12 +377,13 @@ def search(
                  min_score=min_score, full=full)
         return
     show = functools.partial(_show, json_output=json_output, explain=explain, files_only=files_only, full=full)
-    if batch is None:
+    if query is not None:
         result = searcher.search(query, settings.top_k, mode, min_score)
         show(result)
         if not result.hits:
             raise typer.Exit(1)  # like grep: nothing relevant found
         return
+    assert batch is not None  # neither a query nor a file opened the prompt above
     good = [(line, text) for line, text, problem in batch if problem is None]
     found = searcher.search_many([text for _, text in good], settings.top_k, mode, min_score)
     answers = dict(zip((line for line, _ in good), found, strict=True))
@@ -421,7 +424,7 @@ def _read_queries(path: Path) -> list[tuple[int, str, str | None]]:
         text, _ = decode(read_regular_file(path)[0], sniff_binary=False)
     except (OSError, NotText):
         raise InputError(f"cannot read queries file {path} (not a readable text file)") from None
-    batch = []
+    batch: list[tuple[int, str, str | None]] = []
     for number, line in enumerate(text.replace("\r\n", "\n").split("\n"), 1):
         if not line.strip():
             continue
@@ -509,7 +512,6 @@ def trust(
 def status(index_dir: IndexDirOpt = None, store: StoreOpt = None, collection: CollectionOpt = None,
            config: ConfigOpt = None, json_output: JsonOpt = False) -> None:
     """Show which index is in use and why, and what it holds: model, files, chunks, size, when built."""
-    from .locking import writer_active
     from .search import open_reader
     from .store import committed_manifest
     from .trust import index_trusted
@@ -535,8 +537,7 @@ def status(index_dir: IndexDirOpt = None, store: StoreOpt = None, collection: Co
             "updated_at": manifest.updated_at,
             "generation": manifest.generation,
             "format_version": manifest.format_version,
-            "build": reader.push_state() if address else "complete" if manifest.build is None else
-                     "in progress" if writer_active(settings.index_path) else "interrupted",
+            "build": reader.build_state(),
         })
         if not address:
             info["trusted"] = index_trusted(settings.index_path)
@@ -928,4 +929,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -128,8 +128,8 @@ class Settings:
     def for_index(self, manifest: Manifest | None) -> Settings:
         """An existing index's own chunking is the default for that index (a flag, env or file still wins)."""
         chunking = manifest.chunking if manifest else {}
-        own = {name: chunking[name] for name in ("chunk_size", "chunk_overlap")
-               if name in chunking and name not in self.explicit}
+        own: dict[str, Any] = {name: chunking[name] for name in ("chunk_size", "chunk_overlap")
+                               if name in chunking and name not in self.explicit}
         return replace(self, **own).validate()
 
 
@@ -166,8 +166,8 @@ def _file_schema() -> Any:
 
     text = Annotated[str, StringConstraints(pattern=r"^[^\x00]*$")]
     types = {name: (int if kind == "int" else text) | None for name, kind in _FIELD_TYPES.items()}
-    return create_model("FsearchToml", __config__=ConfigDict(extra="forbid", strict=True),
-                        **{name: (kind, None) for name, kind in types.items()})
+    return create_model("FsearchToml", __config__=ConfigDict(extra="forbid", strict=True),  # type: ignore[call-overload]
+                        **{name: (kind, None) for name, kind in types.items()})  # fields made at run time
 
 
 def read_config_file(path: Path) -> dict[str, Any]:
@@ -266,7 +266,7 @@ def load_settings(config_file: Path | None = None, **flags: Any) -> Settings:
     origin = None
     project = find_project(Path.cwd().resolve())
     found = config_file is None and project is not None and (project / CONFIG_FILE_NAME).is_file()
-    if found:
+    if found and project is not None:
         config_file = project / CONFIG_FILE_NAME
     if config_file is not None:
         if not config_file.is_file():

@@ -189,7 +189,8 @@ def repair(folder: Path, models_dir: Path, home: Path, base_urls: Sequence[str] 
     from .trust import check_update
 
     check_update(folder, rebuild=False)  # an index made elsewhere is not re-embedded through its own servers
-    manifest = committed_manifest(folder)  # check() found one, or it raised
+    manifest = committed_manifest(folder)
+    assert manifest is not None  # check() found one, or it raised
     embedder = choose_embedder(manifest.model, models_dir, base_urls=base_urls, api_key=api_key)
     lexical.configure(home / "cache")
 

@@ -86,6 +86,7 @@ def read_e5_file(path: Path) -> E5File:
     import numpy as np
 
     with path.open("rb") as file:  # mapped: of the 4-bit word embeddings (54 MB), only rows looked up are read
+        data: mmap.mmap | bytes
         try:
             data = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
         except ValueError:  # an empty file
@@ -277,7 +278,7 @@ class E5Torch:
             try:
                 cached.parent.mkdir(parents=True, exist_ok=True)
                 partial = cached.with_suffix(f".{os.getpid()}.npz")
-                np.savez(partial, **maxima)
+                np.savez(partial, **maxima)  # type: ignore[arg-type]  # numpy's stub reads **kwds as allow_pickle
                 os.replace(partial, cached)
             except OSError:  # a read-only home only costs the calibration again next time
                 pass

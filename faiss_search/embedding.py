@@ -86,9 +86,11 @@ def checked_vectors(vectors: np.ndarray, rows: int, dim: int, what: str,
 class Embedder(Protocol):
     """The narrow seam every backend implements."""
 
-    info: ModelInfo
     #: what happens to a passage longer than ``info.max_tokens`` (for the warning users see)
     long_input_policy: str
+
+    @property
+    def info(self) -> ModelInfo: ...
 
     def encode_passages(self, texts: Sequence[str]) -> np.ndarray: ...
 

@@ -18,7 +18,7 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_stream(path: Path, write: Callable[[BinaryIO], None]) -> None:
+def atomic_write_stream(path: Path, write: Callable[[BinaryIO], object]) -> None:
     """``write`` fills an open temp file; it is fsynced and renamed over ``path``: readers see old or new."""
     tmp = path.with_name(path.name + ".tmp")
     try:

@@ -19,7 +19,7 @@ import struct
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Literal, overload
 
 from .errors import IndexCorruptError
 
@@ -171,6 +171,13 @@ class FlatFile:
                     return rows(row, row + 1)[0].copy()
         raise KeyError(chunk_id)  # FAISS raises too (a RuntimeError)
 
+    @overload
+    def blocks(self, rows: int | None = None, vectors: Literal[True] = True) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        ...
+
+    @overload
+    def blocks(self, rows: int | None = None, *, vectors: Literal[False]) -> Iterator[tuple[None, np.ndarray]]: ...
+
     def blocks(self, rows: int | None = None, vectors: bool = True
                ) -> Iterator[tuple[np.ndarray | None, np.ndarray]]:
         """(vectors, ids) of every row held, ``rows`` (BLOCK_BYTES' worth) at a time, in id order
@@ -185,7 +192,7 @@ class FlatFile:
                 block = read(start, stop) if vectors else None
                 if len(self._removed):
                     kept = _rows_of(self._removed, block_ids) < 0
-                    block, block_ids = (block[kept] if vectors else None), block_ids[kept]
+                    block, block_ids = (None if block is None else block[kept]), block_ids[kept]
                 yield block, block_ids
 
     def ids(self) -> np.ndarray:

@@ -26,6 +26,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import lexical, trust
 from .chunking import Chunk, chunk_document
@@ -46,6 +47,9 @@ from .embedding import Embedder, ModelInfo, checked_vectors
 from .errors import FsearchError, IndexNotFoundError, InputError, NothingToIndexError
 from .search import CALIBRATION_VERSION, calibrate
 from .store import FileState, IndexWriter, committed_manifest, write_errors
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass
@@ -309,12 +313,12 @@ class _Window:
     being embedded on the model's thread. ``earlier`` is the window before it, whose texts this one
     did not embed again, until this one is written."""
 
-    def __init__(self, found: dict[str, object], todo: list[str], embedded: Future[dict[str, object]],
+    def __init__(self, found: dict[str, np.ndarray], todo: list[str], embedded: Future[dict[str, np.ndarray]],
                  earlier: _Window | None) -> None:
         self.found, self.embedded, self.earlier = found, embedded, earlier
         self.hashes = set(found).union(todo)
 
-    def vectors(self) -> dict[str, object]:
+    def vectors(self) -> dict[str, np.ndarray]:
         """Every vector the window's files need (waits for the model)."""
         vectors = {**(self.earlier.vectors() if self.earlier else {}), **self.found, **self.embedded.result()}
         self.earlier = None  # memory stays bounded to two windows
@@ -399,7 +403,7 @@ class _Embedding:
             self._phase = phase
             self._on_phase(phase)
 
-    def _embed(self, todo: list[str], fresh: dict[str, tuple[str, str]]) -> dict[str, object]:
+    def _embed(self, todo: list[str], fresh: dict[str, tuple[str, str]]) -> dict[str, np.ndarray]:
         """On the model's thread: vectors for ``todo``, longest first in batches of similar length (less padding)."""
         if not todo:
             return {}
@@ -410,7 +414,7 @@ class _Embedding:
         self._report.chunks_over_token_limit += sum(n > limit for n in self._embedder.count_tokens(texts))
         self._say("embedding")
         started = time.perf_counter()
-        vectors: dict[str, object] = {}
+        vectors: dict[str, np.ndarray] = {}
         for start, end in batches(lengths, self._batch_size, self._batch_chars):
             if self._stop.is_set():
                 raise _Stopped()

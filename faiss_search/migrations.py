@@ -21,7 +21,7 @@ from .errors import IndexCorruptError
 class Migration:
     version: int
     what: str
-    apply: Callable[[sqlite3.Connection], None]
+    apply: Callable[[sqlite3.Connection], object]
 
 
 def _add_columns(table: str, *columns: tuple[str, str]) -> Callable[[sqlite3.Connection], None]:

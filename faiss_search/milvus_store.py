@@ -95,7 +95,7 @@ class StoreAddress:
 
 
 def is_milvus(store: str | None) -> bool:
-    return bool(store) and store.startswith(SCHEMES)
+    return store is not None and store.startswith(SCHEMES)
 
 
 def parse_address(store: str, collection: str = DEFAULT_COLLECTION, token: str = "") -> StoreAddress:
@@ -684,7 +684,7 @@ class MilvusReader:
         return bool(self._client.query(self.address.collection, filter=f"id > {self.ledger.last_chunk_id}",
                                        output_fields=["id"], limit=1))
 
-    def push_state(self) -> str:
+    def build_state(self) -> str:
         """"complete", or "push unfinished" while a push runs or after one was interrupted."""
         with self.snapshot():
             return "push unfinished" if self.ledger.retired or self._has_unpublished() else "complete"

@@ -278,7 +278,8 @@ class Searcher:
             started = time.perf_counter()
             legs = {"dense": _positions(dense), "keyword": _positions(keyword)}
             terms = lexical.segment(query) if snippets else []
-            hits, below, calibrated = [], 0, has_curves(mode, curves)
+            hits: list[Hit] = []
+            below, calibrated = 0, has_curves(mode, curves)
             for chunk_id, raw in row:
                 d, kw = legs["dense"].get(chunk_id, (None, None)), legs["keyword"].get(chunk_id, (None, None))
                 score = hit_relevance(mode, raw, {"dense": d[1], "keyword": kw[1]}, curves) if calibrated else raw

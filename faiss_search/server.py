@@ -23,6 +23,7 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import MutableMapping
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -542,7 +543,7 @@ class _Edge:
         headers = dict(scope.get("headers") or [])
         declared = headers.get(b"content-length", b"")
 
-        async def recorded(message: dict) -> None:
+        async def recorded(message: MutableMapping[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 status[0] = message["status"]
             elif message["type"] == "http.response.body" and not message.get("more_body"):
@@ -607,5 +608,5 @@ def run(application: _Edge, listener: Any, shutdown_seconds: float) -> None:
             super().handle_exit(sig, frame)
 
     config = uvicorn.Config(application, fd=listener.fileno(), log_level="warning",
-                            timeout_graceful_shutdown=shutdown_seconds)
+                            timeout_graceful_shutdown=shutdown_seconds)  # type: ignore[arg-type]  # a float waits too
     Server(config).run()

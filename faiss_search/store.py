@@ -31,7 +31,7 @@ import signal
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,7 +51,7 @@ from .errors import (
 )
 from .fileio import atomic_write_bytes, atomic_write_stream, file_sha256, fsync_dir
 from .flatfile import FlatFile
-from .locking import WriterLock
+from .locking import WriterLock, writer_active
 from .manifest import FORMAT_VERSION, Counts, Manifest
 from .migrations import has_column
 
@@ -461,6 +461,12 @@ class IndexReader(_IndexView):
     readers (the prompt, ``fsearch serve``) pick up every commit before their next query.
     """
 
+    def build_state(self) -> str:
+        """"complete", or "in progress" while a build runs, "interrupted" after one was cut off."""
+        if self.manifest.build is None:
+            return "complete"
+        return "in progress" if writer_active(self.folder) else "interrupted"
+
     SNAPSHOT_ATTEMPTS = 20
 
     def __init__(self, folder: Path) -> None:
@@ -804,7 +810,7 @@ class IndexWriter(_IndexView):
         return len(ids)
 
     def add_file(self, path: str, sha256: str, size: int, mtime: float, encoding: str,
-                 chunks: list, vectors: np.ndarray, terms: list[str], text_hashes: list[str]) -> None:
+                 chunks: list, vectors: Sequence[np.ndarray], terms: list[str], text_hashes: list[str]) -> None:
         """Store one file's chunks (``chunking.Chunk``) with their vectors, keyword terms and text hashes."""
         file_id = _rowid(self._conn.execute(
             "INSERT INTO files (path, sha256, size, mtime, encoding, indexed_at) VALUES (?, ?, ?, ?, ?, ?)",

@@ -151,12 +151,12 @@ def test_unpublished_and_retired_chunks_are_never_seen(kb, lite):
     texts = [h.text for q in QUERIES + ["未发布的熊猫文本"] for mode in ("dense", "keyword", "hybrid")
              for h in s.search(q, 50, mode, min_score=0).hits]
     assert "未发布的熊猫文本" not in texts and extra["text"] not in texts
-    assert reader.push_state() == "push unfinished"
+    assert reader.build_state() == "push unfinished"
     problems, _ = milvus_store.check(lite)
     assert any("not published" in p for p in problems)
     finished = push(index_dir, lite)
     assert finished.finished_earlier and finished.chunks_removed == 1
-    assert milvus_store.check(lite)[0] == [] and reader.push_state() == "complete"
+    assert milvus_store.check(lite)[0] == [] and reader.build_state() == "complete"
     reader.close()
 
 
@@ -214,7 +214,7 @@ def test_an_export_killed_midway_leaves_the_collection_searchable_and_the_next_o
     assert any("竹子" in t for t in texts) != published  # the old version or the new one, never both
     # unfinished either way: before publishing only the inserted chunks tell, after it the retired ranges
     assert bool(reader.ledger.retired) == published
-    assert reader.push_state() == "push unfinished"
+    assert reader.build_state() == "push unfinished"
     reader.close()
     runner = CliRunner()  # the kill needed a process of its own; the rest runs here
     doctor = runner.invoke(app, ["doctor", "--store", lite.spec, "--json"])
