@@ -24,10 +24,12 @@ demo: install
 test: install
 	$(BIN)/python -m pytest -q
 
-# lint and types: ruff (E, F, W, I, B, UP) over the code, tests and benches; mypy over the package
+# lint, types and layers: ruff (E, F, W, I, B, UP) over the code, tests and benches; mypy over the
+# package; import-linter's contract (pyproject.toml) on which module may import which
 check: install
 	$(BIN)/ruff check faiss_search tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # the slow tier: benchmark-style checks, big builds, random-moment kills (minutes; CI runs both)
 test-slow: install

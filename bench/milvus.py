@@ -30,7 +30,7 @@ MODES = ("dense", "keyword", "hybrid")
 def quality(work: Path) -> None:
     from faiss_search.config import load_settings
     from faiss_search.evaluation import evaluate
-    from faiss_search.milvus_store import parse_address
+    from faiss_search.locations import parse_address
 
     settings = load_settings()
     address = parse_address(f"milvus://{work}/cmrc.db", "cmrc")
@@ -53,7 +53,7 @@ from faiss_search import lexical
 from faiss_search.embedding import load_embedder
 from faiss_search.models.registry import resolve_model
 from faiss_search.search import Searcher, open_reader
-from faiss_search.milvus_store import parse_address
+from faiss_search.locations import parse_address
 embedder = load_embedder(resolve_model("multilingual-e5-small-q4", Path("/tmp")))
 embedder.encode_queries(["warm up"]); lexical.segment("预热")
 store = {store!r}
@@ -82,7 +82,8 @@ def latency(folder: Path, store: str, questions: Path, runs: int) -> dict:
 
 def scale(work: Path, sizes: list[int], runs: int) -> None:
     from faiss_search.evaluation import load_beir
-    from faiss_search.milvus_store import parse_address, push
+    from faiss_search.locations import parse_address
+    from faiss_search.milvus_store import push
 
     words = vocabulary()
     questions = work / "questions.json"

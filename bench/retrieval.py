@@ -22,7 +22,10 @@ from faiss_search.evaluation import load_beir, score
 
 def fsearch(*args: str) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).with_name("fsearch")
-    return subprocess.run([str(exe), *args], check=True, capture_output=True, text=True)
+    done = subprocess.run([str(exe), *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"fsearch {args[0]} failed (exit {done.returncode}): {done.stderr.strip()}")
+    return done
 
 
 def main() -> None:

@@ -38,7 +38,8 @@ from .render import (
 
 if TYPE_CHECKING:
     from .indexer import IndexProgress
-    from .milvus_store import PushReport, StoreAddress
+    from .locations import StoreAddress
+    from .milvus_store import PushReport
 
 app = typer.Typer(
     help="Search your own documents by meaning, offline. Chinese and English.\n\n"

@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 from .errors import ConfigError
-from .trust import is_under
+from .paths import is_under
 
 if TYPE_CHECKING:
+    from .locations import StoreAddress
     from .manifest import Manifest
-    from .milvus_store import StoreAddress
 
 CONFIG_FILE_NAME = "fsearch.toml"
 PROJECT_INDEX_NAME = ".fsearch"
@@ -59,7 +59,7 @@ class Settings:
     commit_every_chunks: int = 20_000
     commit_every_seconds: int = 120
     #: where commands read and write the index instead of the local folder: "" (the local index folder),
-    #: milvus:///path/kb.db (Milvus Lite) or http(s)://host:19530 (a Milvus server); see milvus_store.py
+    #: milvus:///path/kb.db (Milvus Lite) or http(s)://host:19530 (a Milvus server); see locations.py
     store: str = ""
     milvus_collection: str = "fsearch"
     #: a Milvus server's token ("user:password" or an API key); best given as FSEARCH_MILVUS_TOKEN
@@ -78,7 +78,7 @@ class Settings:
         """The Milvus store in use, or None for the local index folder."""
         if not self.store:
             return None
-        from .milvus_store import parse_address
+        from .locations import parse_address
 
         return parse_address(self.store, self.milvus_collection, self.milvus_token)
 

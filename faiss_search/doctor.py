@@ -35,7 +35,7 @@ from .store import (
 )
 
 if TYPE_CHECKING:
-    from .milvus_store import StoreAddress
+    from .locations import StoreAddress
 
 
 @dataclass
@@ -130,7 +130,7 @@ def _check_rows(conn: sqlite3.Connection, manifest: Manifest, problems: list[str
 
 def _check_roots(conn: sqlite3.Connection, manifest: Manifest, problems: list[str]) -> None:
     """Files outside every folder the index was built from were never indexed here: rows planted in it."""
-    from .documents import source_under
+    from .paths import source_under
 
     if not manifest.roots:
         return  # built before roots were recorded, or from documents in memory (eval)

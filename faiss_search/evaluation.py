@@ -26,7 +26,7 @@ from .models.registry import ResolvedModel, local_folder_name, resolve_model
 from .search import MODES, Searcher, open_reader
 
 if TYPE_CHECKING:
-    from .milvus_store import StoreAddress
+    from .locations import StoreAddress
 
 CUTOFFS = (1, 5, 10)
 QUERY_BATCH = 256

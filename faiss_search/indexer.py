@@ -43,8 +43,9 @@ from .documents import (
     read_document,
     source_name,
 )
-from .embedding import Embedder, ModelInfo, checked_vectors
+from .embedding import Embedder, checked_vectors
 from .errors import FsearchError, IndexNotFoundError, InputError, NothingToIndexError
+from .manifest import ModelInfo
 from .search import CALIBRATION_VERSION, calibrate
 from .store import FileState, IndexWriter, committed_manifest, write_errors
 

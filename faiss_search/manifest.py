@@ -2,18 +2,44 @@
 
 It is stored as JSON in the sidecar's ``meta`` table, written in each commit's transaction
 (so it always describes the committed rows), and copied to ``manifest.json`` for people.
-The records inside it belong to the modules that use them: ``model`` to embedding.ModelInfo,
+The records inside it belong to the modules that use them: ``model`` to ModelInfo (here),
 ``vectors`` to vectors.py, ``fusion`` to search.py.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 #: the layout of the manifest and the vectors file (the sidecar's schema has its own version)
 FORMAT_VERSION = 2
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What an index records about its model; ``identity()`` must match to reuse the index."""
+
+    name: str
+    backend: str
+    dim: int
+    query_prefix: str
+    passage_prefix: str
+    max_tokens: int
+    normalize: bool = True
+    source: str = ""
+    revision: str = ""
+
+    @classmethod
+    def recorded(cls, model: dict) -> ModelInfo:
+        """The model an index's manifest records: enough to change the index without loading the model."""
+        names = {f.name for f in fields(cls)}
+        return cls(**{"query_prefix": "", **{k: v for k, v in model.items() if k in names}})
+
+    def identity(self) -> dict:
+        """What the stored vectors depend on (the query prefix does not: it may change at search time)."""
+        return {k: v for k, v in asdict(self).items()
+                if k not in ("source", "revision", "max_tokens", "query_prefix")}
 
 
 @dataclass(frozen=True)

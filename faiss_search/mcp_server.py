@@ -84,7 +84,8 @@ def readable_roots(searcher: Searcher, settings: Settings) -> list[str]:
     An index fsearch did not make here (a clone's) names them itself, so of those only the ones in its
     own project (the folder that holds the index) count, and none where it names none.
     """
-    from .trust import index_trusted, is_under
+    from .paths import is_under
+    from .trust import index_trusted
 
     with searcher.reader.snapshot():
         roots = list(searcher.reader.manifest.roots)
@@ -98,7 +99,8 @@ def read_indexed(searcher: Searcher, source: str, line: int | None, context_line
                  roots: Sequence[str], max_bytes: int) -> dict[str, Any]:
     """Lines of an indexed file, re-read from disk: only a regular file under ``roots``, reached without
     a symlink anywhere on its path, and still the file that was indexed (its content hash)."""
-    from .documents import NotText, document_from, read_open_file, source_under
+    from .documents import NotText, document_from, read_open_file
+    from .paths import source_under
 
     with searcher.reader.snapshot():
         state = searcher.reader.file_states(source).get(source)

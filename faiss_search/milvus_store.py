@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import socket
 import threading
 import time
@@ -29,15 +28,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import FsearchError, IndexNotFoundError, InputError, ModelMismatchError
+from .locations import StoreAddress
 from .locking import pid_alive
 from .manifest import Manifest
+from .paths import source_under
 from .store import FileState, IndexedFile, IndexReader, StoredChunk, crash_point, open_index
 
 if TYPE_CHECKING:
     import numpy as np
 
-SCHEMES = ("milvus://", "http://", "https://")
-DEFAULT_COLLECTION = "fsearch"
 #: where FSEARCH_CRASH_AT can kill a push (the crash-safety tests; store.crash_point)
 PUSH_CRASH_STEPS = ("push-before-publish", "push-after-publish")
 #: rows per insert or delete request
@@ -49,7 +48,6 @@ CONNECT_SECONDS = 10.0
 #: VARCHAR fields' limit (bytes in Milvus's checks)
 MAX_TEXT_BYTES = 65_535
 MAX_PATH_BYTES = 4_096
-COLLECTION_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,200}$")
 CHUNK_FIELDS = ["text", "source", "start", "end", "line", "page", "heading"]
 FILE_FIELDS = ["path", "sha256", "size", "mtime", "chunks", "indexed_at"]
 #: how the space-separated ``terms`` field is split: a server's whitespace tokenizer; Milvus Lite has none, and
@@ -63,62 +61,6 @@ PLACEHOLDER = [1.0, 0.0]
 
 class StoreError(FsearchError):
     """A Milvus store is unreachable, refused us, or holds something else than asked for."""
-
-
-@dataclass(frozen=True)
-class StoreAddress:
-    """Where an index lives in Milvus. ``uri`` is what MilvusClient takes: a .db path or a server URL."""
-
-    uri: str
-    collection: str = DEFAULT_COLLECTION
-    token: str = field(default="", repr=False)
-
-    @property
-    def lite(self) -> bool:
-        return not self.uri.startswith(("http://", "https://"))
-
-    @property
-    def files(self) -> str:
-        return self.collection + "_files"
-
-    @property
-    def meta(self) -> str:
-        return self.collection + "_meta"
-
-    @property
-    def spec(self) -> str:
-        """The address as a user writes it (for --store)."""
-        return "milvus://" + self.uri if self.lite else self.uri
-
-    def __str__(self) -> str:
-        return f"{'Milvus Lite ' if self.lite else 'Milvus '}{self.uri} (collection {self.collection})"
-
-
-def is_milvus(store: str | None) -> bool:
-    return store is not None and store.startswith(SCHEMES)
-
-
-def parse_address(store: str, collection: str = DEFAULT_COLLECTION, token: str = "") -> StoreAddress:
-    """``milvus:///abs/kb.db``, ``milvus://rel/kb.db`` or ``http(s)://host:port``.
-
-    A Lite path is taken as written after the scheme (no URL decoding), so ``#``, ``?``, ``%``,
-    spaces and Chinese in it name the file they show.
-    """
-    if not is_milvus(store):
-        raise InputError(f"unknown store '{store}'",
-                         hint="use milvus:///path/kb.db (Milvus Lite) or http://host:19530 (a Milvus server)")
-    if not COLLECTION_NAME.match(collection):
-        raise InputError(f"'{collection}' cannot name a Milvus collection",
-                         hint="use letters, digits and underscores, starting with a letter or underscore")
-    if store.startswith("milvus://"):
-        path = store[len("milvus://"):]
-        if not path.endswith(".db"):
-            raise InputError(f"a Milvus Lite store is a .db path, got '{path}'", hint="e.g. milvus:///home/me/kb.db")
-        database = Path(os.path.expanduser(path))
-        if not database.parent.is_dir():
-            raise InputError(f"no folder {database.parent} for the Milvus Lite file {path}")
-        return StoreAddress(str(database.resolve()), collection, token)
-    return StoreAddress(store.rstrip("/"), collection, token)
 
 
 def _quiet_pymilvus() -> None:
@@ -701,7 +643,7 @@ class MilvusReader:
 
 def _inside(path: str, under: str | None) -> bool:
     """``under`` itself or inside it (all when None): the local store's rule."""
-    return under is None or path == under or path.startswith(under.rstrip(os.sep) + os.sep)
+    return under is None or source_under(path, [under])
 
 
 # ----------------------------------------------------------------------------------------------- doctor

@@ -20,8 +20,8 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from .embedding import ModelInfo
 from .errors import RemoteEmbeddingError
+from .manifest import ModelInfo
 
 if TYPE_CHECKING:
     import numpy as np

@@ -44,7 +44,8 @@ from .snippets import Match, locate
 from .store import REPAIR_HINT, IndexReader, check_model, open_index
 
 if TYPE_CHECKING:
-    from .milvus_store import MilvusReader, StoreAddress
+    from .locations import StoreAddress
+    from .milvus_store import MilvusReader
     from .store import _IndexView
 
 MODES = ("hybrid", "dense", "keyword")

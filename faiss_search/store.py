@@ -40,7 +40,6 @@ from urllib.parse import quote
 
 from . import bm25, lexical, migrations
 from . import vectors as vector_index
-from .embedding import ModelInfo
 from .errors import (
     ConfigError,
     FsearchError,
@@ -52,8 +51,9 @@ from .errors import (
 from .fileio import atomic_write_bytes, atomic_write_stream, file_sha256, fsync_dir
 from .flatfile import FlatFile
 from .locking import WriterLock, writer_active
-from .manifest import FORMAT_VERSION, Counts, Manifest
+from .manifest import FORMAT_VERSION, Counts, Manifest, ModelInfo
 from .migrations import has_column
+from .paths import source_under
 
 if TYPE_CHECKING:
     import numpy as np
@@ -779,7 +779,6 @@ class IndexWriter(_IndexView):
     # -- changes ----------------------------------------------------------------------------
     def add_root(self, source: str) -> None:
         """Record a file or folder given to `fsearch index` (one already inside a recorded root adds nothing)."""
-        from .documents import source_under
 
         roots = self.manifest.roots
         if not self._roots_unknown and not source_under(source, roots):

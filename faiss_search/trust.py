@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .paths import is_under, source_under
 
 TRUST_FILE = "trust.json"
 
@@ -30,15 +31,6 @@ def trust_home() -> Path:
     from .config import default_home
 
     return Path(os.environ["FSEARCH_HOME"]) if os.environ.get("FSEARCH_HOME") else default_home()
-
-
-def is_under(path: Path, folder: Path) -> bool:
-    """Whether ``path`` is ``folder`` or inside it, after both are resolved (a symlink cannot smuggle it out)."""
-    try:
-        path.resolve().relative_to(folder.resolve())
-    except ValueError:
-        return False
-    return True
 
 
 def _sha256(path: Path) -> str:
@@ -92,7 +84,6 @@ class TrustList:
         return entry
 
     def remove(self, path: Path) -> list[Entry]:
-        from .documents import source_under
 
         gone = [e for e in self.entries.values() if source_under(e.path, [_key(path)])]
         for entry in gone:

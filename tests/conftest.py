@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from faiss_search.embedding import ModelInfo
+from faiss_search.manifest import ModelInfo
 
 SHARED = Path(__file__).resolve().parents[2] / "shared"
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "docs.txt"

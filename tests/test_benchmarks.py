@@ -1,28 +1,12 @@
 """Benchmark-style checks: minutes long, excluded from the default run (pytest -m slow)."""
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
 from .conftest import shared_path
 
-REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.real_model  # figures of the bundled model itself
-
-
-@pytest.mark.slow
-def test_cmrc2018_recall_at_1_with_the_default_model(tmp_path):
-    dataset = shared_path("data", "cmrc2018-dev")
-    out = subprocess.run([sys.executable, str(REPO / "bench" / "retrieval.py"), str(dataset), "--json",
-                          "--workdir", str(tmp_path)], capture_output=True, text=True)
-    assert out.returncode == 0, out.stderr
-    report = json.loads(out.stdout)
-    assert report["queries"] == 3219 and report["documents"] == 848
-    # 93.0-93.1 where the earlier AVX2 machines ran int8; 92.36-92.48 on an AVX512-BF16 one (bf16 and int8 alike)
-    assert report["recall@1"] >= 92.0, report
 
 
 @pytest.mark.slow
@@ -35,6 +19,8 @@ def test_hybrid_beats_both_legs_and_plain_rrf(home, runner, dataset, floor):
     rows = {row["mode"]: row for row in json.loads(result.stdout)["results"]}
     hybrid = rows["hybrid"]
     assert hybrid["recall@1"] >= floor[0] and hybrid["MRR@10"] >= floor[1], hybrid
+    if dataset == "cmrc2018-dev":  # the published dense figure: 93.0-93.1 where earlier AVX2 machines ran
+        assert rows["dense"]["recall@1"] >= 92.0, rows["dense"]  # int8; 92.36-92.48 on an AVX512-BF16 one
     for leg in ("dense", "keyword"):
         assert hybrid["recall@1"] >= rows[leg]["recall@1"] and hybrid["MRR@10"] >= rows[leg]["MRR@10"], rows
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from faiss_search import migrations
-from faiss_search.embedding import ModelInfo
 from faiss_search.errors import IndexCorruptError
+from faiss_search.manifest import ModelInfo
 from faiss_search.search import Searcher
 from faiss_search.store import IndexReader, IndexWriter, committed_manifest
 

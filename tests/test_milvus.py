@@ -26,7 +26,8 @@ pytest.importorskip("pymilvus")
 pytest.importorskip("milvus_lite")
 
 from faiss_search import milvus_store  # noqa: E402
-from faiss_search.milvus_store import MilvusReader, parse_address, push  # noqa: E402
+from faiss_search.locations import parse_address  # noqa: E402
+from faiss_search.milvus_store import MilvusReader, push  # noqa: E402
 
 DOCS = {
     "高铁 #1.txt": "高铁是中国城市之间最便捷的出行方式，从北京到上海只需要四个多小时。\n春节前后火车票非常紧张。",
