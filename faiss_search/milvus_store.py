@@ -27,18 +27,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from . import faults
 from .errors import FsearchError, IndexNotFoundError, InputError, ModelMismatchError
 from .locations import StoreAddress
 from .locking import pid_alive
 from .manifest import Manifest
 from .paths import source_under
-from .store import FileState, IndexedFile, IndexReader, StoredChunk, crash_point, open_index
+from .store import FileState, IndexedFile, IndexReader, StoredChunk, open_index
 
 if TYPE_CHECKING:
     import numpy as np
 
-#: where FSEARCH_CRASH_AT can kill a push (the crash-safety tests; store.crash_point)
-PUSH_CRASH_STEPS = ("push-before-publish", "push-after-publish")
 #: rows per insert or delete request
 PUSH_BATCH = 512
 #: a writer's lease on a collection is renewed with every batch; one older than this is abandoned
@@ -449,11 +448,11 @@ def _push(reader: IndexReader, client: Any, address: StoreAddress, replace_other
                                                for i, vector in zip(batch, vectors, strict=True)])
             renew()
             on_progress(start + len(batch), len(new))
-        crash_point("push-before-publish")
+        faults.point("push-before-publish")
         ledger = Ledger(manifest.generation, manifest.last_chunk_id, ranges(gone), origin, time.time())
         _write_state(client, address, manifest, ledger)  # published: new chunks visible, gone ones hidden
         _push_files(client, address, reader)
-        crash_point("push-after-publish")
+        faults.point("push-after-publish")
         for start in range(0, len(gone), PUSH_BATCH):
             client.delete(address.collection, ids=gone[start:start + PUSH_BATCH])
             renew()

@@ -27,7 +27,6 @@ import os
 import re
 import secrets
 import shutil
-import signal
 import sqlite3
 import threading
 import time
@@ -38,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from . import bm25, lexical, migrations
+from . import bm25, faults, lexical, migrations
 from . import vectors as vector_index
 from .errors import (
     ConfigError,
@@ -149,15 +148,6 @@ class StoredChunk:
     line: int
     page: int | None = None
     heading: str = ""
-
-
-#: Fault injection for the crash-safety tests: FSEARCH_CRASH_AT=<step> kills the process there.
-CRASH_STEPS = ("after-first-file", "before-vectors", "after-vectors", "after-commit", "after-manifest")
-
-
-def crash_point(step: str) -> None:
-    if os.environ.get("FSEARCH_CRASH_AT") == step:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def own_file(name: str) -> bool:
@@ -825,7 +815,7 @@ class IndexWriter(_IndexView):
             ))
             self._conn.execute("INSERT INTO chunk_terms (rowid, terms) VALUES (?, ?)", (chunk_id, words))
             self._buffer[chunk_id] = vector
-        crash_point("after-first-file")
+        faults.point("after-first-file")
         if len(self._buffer) * self._dim * 4 >= self.FLUSH_BYTES:
             self._flush()
 
@@ -962,19 +952,19 @@ class IndexWriter(_IndexView):
         self.manifest.generation, self.manifest.counts = generation, Counts(files, chunks)
         self.manifest.last_chunk_id = self._last_chunk_id()
         self.manifest.updated_at = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-        crash_point("before-vectors")
+        faults.point("before-vectors")
         vector_index.drop_reconstruct(self.index, self.manifest.vectors)
         self.manifest.vectors_sha256 = _write_vectors(self.index, vectors_file(self.folder, generation))
-        crash_point("after-vectors")
+        faults.point("after-vectors")
         self._conn.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('manifest', ?)",
                            (self.manifest.to_json(),))
         self._conn.execute("COMMIT")
         self._old_generation = generation
-        crash_point("after-commit")
+        faults.point("after-commit")
         try:  # the commit is done: what follows is tidying up, and a failure there is a warning, not a lie
             atomic_write_bytes(self.folder / MANIFEST,
                                self.manifest.to_json(indent=2).encode("utf-8"))
-            crash_point("after-manifest")
+            faults.point("after-manifest")
             self._remove_stale_vectors(keep=generation)
         except OSError as exc:
             self.warnings.append(f"generation {generation} is committed, but tidying up failed "

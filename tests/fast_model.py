@@ -7,11 +7,14 @@ and bigrams, so a query shares most of its direction with the passages that cont
 searches that need words, not meaning, find the same documents as with the real model.
 
 ``python tests/fast_model.py ARGS`` runs the fsearch CLI with it, for tests whose process boundary
-is the point (kills, locks, the CLI contract).
+is the point (kills, locks, the CLI contract); there FSEARCH_CRASH_AT=<point> SIGKILLs the process
+at that point of the writers (faiss_search/faults.py).
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 import zlib
 from collections.abc import Sequence
@@ -74,9 +77,19 @@ def install(patch_attribute) -> None:
     patch_attribute(backends, "load_embedder", load_embedder)
 
 
+def crash_at_the_named_point() -> None:
+    """FSEARCH_CRASH_AT=<point>: this process SIGKILLs itself there, as a power cut would stop it."""
+    chosen = os.environ.get("FSEARCH_CRASH_AT")
+    if chosen:
+        from faiss_search import faults
+
+        faults.install(lambda name: os.kill(os.getpid(), signal.SIGKILL) if name == chosen else None)
+
+
 if __name__ == "__main__":
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     install(setattr)
+    crash_at_the_named_point()
     from faiss_search.cli import main
 
     main()

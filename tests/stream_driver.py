@@ -3,7 +3,8 @@
     python -m tests.stream_driver FOLDER INDEX_DIR [--log FILE] [--delay SECONDS] [--rebuild]
     python -m tests.stream_driver --generate FOLDER MEGABYTES
 
-Settings come from the environment as for fsearch (FSEARCH_COMMIT_EVERY_CHUNKS, ...).
+Settings come from the environment as for fsearch (FSEARCH_COMMIT_EVERY_CHUNKS, ...), and
+FSEARCH_CRASH_AT=<point> kills it at that point of the writer (tests/fast_model.py).
 ``--log`` appends the hash of every text embedded, one line per batch, so a test can
 tell whether a committed chunk was ever embedded twice. ``--generate`` writes a corpus of
 mixed Chinese and English files of about MEGABYTES.
@@ -98,6 +99,9 @@ class Sampler:
 
 
 def main() -> None:
+    from tests.fast_model import crash_at_the_named_point
+
+    crash_at_the_named_point()
     parser = argparse.ArgumentParser()
     parser.add_argument("folder", type=Path)
     parser.add_argument("target")

@@ -25,7 +25,7 @@ from .servers import free_port
 pytest.importorskip("pymilvus")
 pytest.importorskip("milvus_lite")
 
-from faiss_search import milvus_store  # noqa: E402
+from faiss_search import faults, milvus_store  # noqa: E402
 from faiss_search.locations import parse_address  # noqa: E402
 from faiss_search.milvus_store import MilvusReader, push  # noqa: E402
 
@@ -200,7 +200,7 @@ def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
                           capture_output=True, text=True, env={**os.environ, **(env or {})}, timeout=300)
 
 
-@pytest.mark.parametrize("step", milvus_store.PUSH_CRASH_STEPS)
+@pytest.mark.parametrize("step", faults.PUSH_POINTS)
 def test_an_export_killed_midway_leaves_the_collection_searchable_and_the_next_one_finishes_it(kb, lite, step):
     folder, index_dir = kb
     push(index_dir, lite)

@@ -6,15 +6,17 @@ import shutil
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from faiss_search.cli import app
+from faiss_search.faults import WRITE_POINTS
 from faiss_search.locking import WriterLock
 from faiss_search.search import open_searcher
-from faiss_search.store import CRASH_STEPS, IndexReader
+from faiss_search.store import IndexReader
 
 from .conftest import FSEARCH_CLI, built_once
 
@@ -64,6 +66,21 @@ def env(home):
     return {**os.environ, "FSEARCH_HOME": str(home)}
 
 
+def test_the_shipped_program_has_no_kill_switch(tmp_path, env):
+    """FSEARCH_CRASH_AT stops only the tests' own entry point: faults.py's points do nothing by themselves."""
+    folder = make_folder(tmp_path, 3)
+    code = ("import os, sys; from pathlib import Path; from tests.conftest import FakeEmbedder; "
+            "from faiss_search.config import load_settings; from faiss_search.faults import WRITE_POINTS; "
+            "from faiss_search.indexer import index_path\n"
+            "for step in WRITE_POINTS:\n"
+            "    os.environ['FSEARCH_CRASH_AT'] = step\n"
+            "    settings = load_settings(index_dir=Path(sys.argv[2]) / step)\n"
+            "    print(index_path(Path(sys.argv[1]), settings, FakeEmbedder()).total_chunks)")
+    built = subprocess.run([sys.executable, "-c", code, str(folder), str(tmp_path / "indexes")], env=env,
+                           capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+    assert built.returncode == 0 and built.stdout.split() == ["3"] * len(WRITE_POINTS), built.stderr
+
+
 def test_kill_at_every_write_step_leaves_the_old_or_the_new_index(home, tmp_path, env):
     folder = make_folder(tmp_path, 12)  # small, to keep the run short: the steps are the point
     assert cli(env, "index", str(folder)).returncode == 0
@@ -73,7 +90,7 @@ def test_kill_at_every_write_step_leaves_the_old_or_the_new_index(home, tmp_path
     old = assert_consistent(index_dir, home)
     update_folder(folder, 5)
     added = 10
-    for step in CRASH_STEPS:
+    for step in WRITE_POINTS:
         shutil.rmtree(index_dir)
         shutil.copytree(snapshot, index_dir)
         killed = cli({**env, "FSEARCH_CRASH_AT": step}, "index", str(folder))
