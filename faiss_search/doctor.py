@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from . import lexical
 from . import vectors as vector_index
-from .errors import IndexCorruptError, IndexNotFoundError
+from .errors import IndexCorruptError
 from .fileio import file_sha256
 from .indexer import text_hash
 from .locking import writer_active
@@ -28,6 +28,7 @@ from .store import (
     IndexWriter,
     committed_manifest,
     connect_reader,
+    no_index,
     nothing_committed,
     own_leftovers,
     vectors_file,
@@ -66,7 +67,7 @@ def _sidecar(folder: Path) -> tuple[sqlite3.Connection, Manifest]:
     """A read transaction on the sidecar, and the manifest it holds."""
     path = folder / SIDECAR
     if not path.is_file():
-        raise IndexNotFoundError(f"no index at {folder}", hint="run `fsearch index PATH` first")
+        raise no_index(folder)
     conn = None
     try:
         conn = connect_reader(path)[0]

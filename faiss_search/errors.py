@@ -16,8 +16,9 @@ class ConfigError(FsearchError, ValueError):
     """A setting has an impossible value (from fsearch.toml, the environment or a flag)."""
 
 
-class InputError(FsearchError, FileNotFoundError):
-    """The documents to index are missing or hold nothing indexable."""
+class InputError(FsearchError):
+    """What the user gave cannot be used: a missing or unreadable file, a bad value, a busy port, a missing
+    extra. Not a FileNotFoundError: most of these are not about a file."""
 
 
 class IndexNotFoundError(FsearchError, FileNotFoundError):
@@ -46,6 +47,10 @@ class DownloadError(FsearchError):
 
 class NothingToIndexError(InputError):
     """Every document was empty, binary or of an unsupported type."""
+
+
+class StoreError(FsearchError):
+    """A Milvus store is unreachable, refused us, or holds something else than asked for."""
 
 
 class IndexBusyError(FsearchError):

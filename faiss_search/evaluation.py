@@ -23,7 +23,7 @@ from .documents import Document
 from .errors import InputError, ModelMismatchError
 from .indexer import ProgressCallback, index_documents
 from .models.registry import ResolvedModel, local_folder_name, resolve_model
-from .search import MODES, Searcher, open_reader
+from .search import Searcher, check_mode, open_reader
 
 if TYPE_CHECKING:
     from .locations import StoreAddress
@@ -154,8 +154,7 @@ def evaluate(folder: Path, settings: Settings, models: list[str], modes: list[st
     and searched there.
     """
     for mode in modes:
-        if mode not in MODES:
-            raise InputError(f"unknown mode '{mode}'", hint=f"use {', '.join(MODES)}")
+        check_mode(mode)
     dataset = load_beir(folder, split)
     rows = []
     for model in models or [DEFAULT_MODEL]:

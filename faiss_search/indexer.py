@@ -44,10 +44,10 @@ from .documents import (
     source_name,
 )
 from .embedding import Embedder, checked_vectors
-from .errors import FsearchError, IndexNotFoundError, InputError, NothingToIndexError
+from .errors import FsearchError, InputError, NothingToIndexError
 from .manifest import ModelInfo
 from .search import CALIBRATION_VERSION, calibrate
-from .store import FileState, IndexWriter, committed_manifest, write_errors
+from .store import FileState, IndexWriter, committed_manifest, no_index, write_errors
 
 if TYPE_CHECKING:
     import numpy as np
@@ -707,7 +707,7 @@ def remove_paths(paths: list[Path], settings: Settings, wait: bool = True,
     """
     manifest = committed_manifest(settings.index_path)
     if manifest is None:
-        raise IndexNotFoundError(f"no index at {settings.index_path}", hint="run `fsearch index PATH` first")
+        raise no_index(settings.index_path)
     trust.check_update(settings.index_path, rebuild=False)
     with write_errors(settings.index_path), IndexWriter(settings.index_path, ModelInfo.recorded(manifest.model),
                                                         manifest.chunking, wait=wait, on_wait=on_wait) as writer:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from . import faults
-from .errors import FsearchError, IndexNotFoundError, InputError, ModelMismatchError
+from .errors import IndexNotFoundError, InputError, ModelMismatchError, StoreError
 from .locations import StoreAddress
 from .locking import pid_alive
 from .manifest import Manifest
@@ -56,10 +56,6 @@ KEYWORD_TOKENIZERS = ("whitespace", "standard")
 BM25_K1, BM25_B = 1.2, 0.75
 #: the files and meta collections hold no vectors, but Milvus requires one field: this constant
 PLACEHOLDER = [1.0, 0.0]
-
-
-class StoreError(FsearchError):
-    """A Milvus store is unreachable, refused us, or holds something else than asked for."""
 
 
 def _quiet_pymilvus() -> None:

@@ -49,6 +49,15 @@ if TYPE_CHECKING:
     from .store import _IndexView
 
 MODES = ("hybrid", "dense", "keyword")
+
+
+def check_mode(mode: str) -> str:
+    """``mode``, if it is one of MODES."""
+    if mode not in MODES:
+        raise InputError(f"unknown mode '{mode}'", hint=f"use one of {', '.join(MODES)}")
+    return mode
+
+
 MAX_QUERY_CHARS = 2000
 CANDIDATES = 100  # per leg, for fusion and for the confidence statistics
 RRF_K = 10
@@ -265,9 +274,7 @@ class Searcher:
             raise InputError(f"top-k must be at least 1, got {k}")
         cleaned = [clean_query(q) for q in queries]
         with self.reader.snapshot():
-            mode = mode or self.default_mode
-            if mode not in MODES:
-                raise InputError(f"unknown mode '{mode}'", hint=f"use one of {', '.join(MODES)}")
+            mode = check_mode(mode or self.default_mode)
             ranked, seconds = self._rank(cleaned, k, mode)
             curves = self.reader.manifest.fusion.get("relevance") or {}
             started = time.perf_counter()

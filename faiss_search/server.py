@@ -37,6 +37,7 @@ from starlette.exceptions import HTTPException
 from .embedding import Embedder
 from .errors import (
     FsearchError,
+    IndexBusyError,
     IndexCorruptError,
     IndexNotFoundError,
     InputError,
@@ -44,6 +45,7 @@ from .errors import (
     ModelLoadError,
     ModelMismatchError,
     RemoteEmbeddingError,
+    StoreError,
 )
 from .search import Searcher
 
@@ -81,7 +83,8 @@ class ApiError(Exception):
 _STATUS = ((InputError, 400, "invalid_request_error"), (ModelMismatchError, 409, "invalid_request_error"),
            (IndexNotFoundError, 404, "not_found_error"), (IndexCorruptError, 503, "server_error"),
            (ModelLoadError, 503, "server_error"), (RemoteEmbeddingError, 502, "server_error"),
-           (InvalidVectorError, 500, "server_error"))
+           (InvalidVectorError, 500, "server_error"), (StoreError, 503, "server_error"),
+           (IndexBusyError, 503, "server_error"))
 
 
 def status_of(exc: FsearchError) -> tuple[int, str]:

@@ -463,10 +463,7 @@ class IndexReader(_IndexView):
         self.folder = folder
         sidecar = folder / SIDECAR
         if not sidecar.is_file():
-            raise IndexNotFoundError(
-                f"no index at {folder}",
-                hint="run `fsearch index PATH` first, or point --index-dir at an index folder",
-            )
+            raise no_index(folder)
         try:
             self._conn, self._immutable = connect_reader(sidecar)
             migrations.check_readable(self._conn, folder)
@@ -1009,6 +1006,12 @@ def committed_manifest(folder: Path) -> Manifest | None:
             return _read_meta(conn)
     except sqlite3.DatabaseError:
         return None
+
+
+def no_index(folder: Path) -> IndexNotFoundError:
+    """No sidecar at all: the one message for every command that needs an index."""
+    return IndexNotFoundError(f"no index at {folder}",
+                              hint="run `fsearch index PATH` first, or point --index-dir at an index folder")
 
 
 def nothing_committed(folder: Path) -> IndexNotFoundError:

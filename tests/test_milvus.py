@@ -404,7 +404,9 @@ def test_serve_answers_from_milvus(kb, lite):
                                          {"Content-Type": "application/json"}, method="POST")
         with urllib.request.urlopen(request, timeout=30) as response:
             body = json.loads(response.read())
+    local = searcher(open_index(index_dir)).search("熊猫吃什么", 2)
     assert body["results"] and "熊猫" in body["results"][0]["text"]
+    assert [(r["source"], r["text"]) for r in body["results"]] == [(h.source, h.text) for h in local.hits]
     s.reader.close()
 
 

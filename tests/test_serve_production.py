@@ -16,7 +16,7 @@ import pytest
 
 from faiss_search.cli import app
 from faiss_search.embedding import load_embedder
-from faiss_search.errors import ModelLoadError, RemoteEmbeddingError
+from faiss_search.errors import IndexBusyError, ModelLoadError, RemoteEmbeddingError, StoreError
 from faiss_search.models.registry import resolve_model
 from faiss_search.remote import OpenAIEmbedder
 from faiss_search.server import create_app
@@ -179,6 +179,30 @@ def test_typed_validation_of_search_requests(home, fake_embedder):
             status, answer = request(url, "POST", "/v1/search", body)
             assert status == 400 and answer["error"]["param"] == param, (body, answer)
         assert request(url, "POST", "/v1/search", {"query": "熊猫", "top_k": 2})[0] == 200
+
+
+@pytest.mark.parametrize("error", [StoreError("Milvus http://milvus:19530 is unreachable"),
+                                   IndexBusyError("the index is being rebuilt")])
+def test_a_store_that_fails_here_is_a_503_not_a_bug(home, fake_embedder, monkeypatch, error):
+    """What failed is on this side and may pass (a Milvus server away, a busy index): 503, with its one line."""
+    from faiss_search.config import load_settings
+    from faiss_search.indexer import index_documents
+    from faiss_search.search import Searcher
+    from faiss_search.store import IndexReader
+
+    from .test_trust import doc_set
+
+    settings = load_settings()
+    index_documents(doc_set("A", 3), settings, fake_embedder)
+    searcher = Searcher(IndexReader(settings.index_path), fake_embedder)
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(Searcher, "search", fail)  # the quick lane's searcher too
+    with uvicorn_app(create_app(fake_embedder, searcher)) as url:
+        status, answer = request(url, "POST", "/v1/search", {"query": "熊猫"})
+    assert status == 503 and answer["error"]["message"] == error.message, answer
 
 
 def test_models_retrieve_and_the_query_side_name(slow):
