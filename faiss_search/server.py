@@ -23,10 +23,10 @@ import logging
 import threading
 import time
 from collections import deque
-from collections.abc import MutableMapping
+from collections.abc import MutableMapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -47,7 +47,11 @@ from .errors import (
     RemoteEmbeddingError,
     StoreError,
 )
+from .manifest import ModelInfo
 from .search import Searcher
+
+if TYPE_CHECKING:
+    import numpy as np
 
 MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_INPUTS = 2048
@@ -260,6 +264,36 @@ class Lane:
         job.future.set_result((np.concatenate([job.parts[k] for k in sorted(job.parts)]), tokens))
 
 
+class _Locked:
+    """A lane's model for /v1/search: the lane's lock is held while a query is embedded, not while the
+    index is searched and its snippets cut (which need no model)."""
+
+    def __init__(self, lane: Lane) -> None:
+        self._embedder, self._lock = lane.embedder, lane.lock
+        self.long_input_policy = lane.embedder.long_input_policy
+
+    @property
+    def info(self) -> ModelInfo:
+        return self._embedder.info
+
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        with self._lock:
+            return self._embedder.encode_queries(texts)
+
+    def encode_passages(self, texts: Sequence[str]) -> np.ndarray:
+        with self._lock:
+            return self._embedder.encode_passages(texts)
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return self._embedder.count_tokens(texts)
+
+    def use_query_prefix(self, on: bool) -> None:
+        self._embedder.use_query_prefix(on)
+
+    def twin(self) -> Embedder:
+        return self._embedder.twin()
+
+
 class Scheduler:
     """Two lanes: short requests (a few short texts: queries, mostly) and everything else.
 
@@ -399,7 +433,7 @@ def create_app(embedder: Embedder, searcher: Searcher | None = None, api_key: st
     model_name = embedder.info.name
     metrics = Metrics(model_name, embedder.info.dim)
     lanes = Scheduler(embedder, metrics)
-    quick_searcher = Searcher(searcher.reader, lanes.quick.embedder, searcher.query_instruction) if searcher else None
+    quick_searcher = Searcher(searcher.reader, _Locked(lanes.quick), searcher.query_instruction) if searcher else None
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Any):
@@ -513,8 +547,7 @@ def create_app(embedder: Embedder, searcher: Searcher | None = None, api_key: st
     def search(body: SearchRequest):
         if quick_searcher is None:
             raise ApiError(404, "this server has no index (start it with --index-dir)", kind="not_found_error")
-        with lanes.quick.lock:  # a query embeds beside bulk work, on the quick lane's model
-            return quick_searcher.search(body.query, body.top_k, body.mode).to_dict()
+        return quick_searcher.search(body.query, body.top_k, body.mode).to_dict()  # on the quick lane's model
 
     return _Edge(app, metrics, api_key, max_body_bytes, lanes, allowed_hosts)
 

@@ -244,6 +244,40 @@ def test_requests_in_one_lane_take_turns():
     assert medium_calls and medium_calls[-1] < len(embedder.calls) - 3  # served between the big one's batches
 
 
+def test_a_search_holds_the_quick_lane_only_while_its_query_is_embedded(home, fake_embedder, monkeypatch):
+    """While /v1/search looks through the index (no model needed), a query on the same lane is embedded."""
+    import threading
+
+    from faiss_search.config import load_settings
+    from faiss_search.indexer import index_documents
+    from faiss_search.search import Searcher
+    from faiss_search.store import IndexReader
+
+    from .test_trust import doc_set
+
+    settings = load_settings()
+    index_documents(doc_set("A", 3), settings, fake_embedder)
+    searching, release = threading.Event(), threading.Event()
+    real_dense_search = IndexReader.dense_search
+
+    def held(self, *args, **kwargs):
+        searching.set()
+        release.wait(60)
+        return real_dense_search(self, *args, **kwargs)
+
+    monkeypatch.setattr(IndexReader, "dense_search", held)
+    with uvicorn_app(create_app(fake_embedder, Searcher(IndexReader(settings.index_path), fake_embedder))) as url:
+        with ThreadPoolExecutor(2) as pool:
+            search = pool.submit(request, url, "POST", "/v1/search", {"query": "熊猫", "mode": "dense"})
+            assert searching.wait(30)
+            query = pool.submit(embed, url, "熊猫吃什么")
+            try:
+                assert query.result(timeout=20)[0] == 200 and not search.done()
+            finally:
+                release.set()
+            assert search.result()[0] == 200
+
+
 def test_a_query_runs_beside_a_bulk_request_on_its_own_model_instance():
     embedder = SlowEmbedder(seconds=0.01)
     with uvicorn_app(create_app(embedder)) as url:
