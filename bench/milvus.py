@@ -52,7 +52,8 @@ from perf import percentile
 from faiss_search import lexical
 from faiss_search.embedding import load_embedder
 from faiss_search.models.registry import resolve_model
-from faiss_search.search import Searcher, open_reader
+from faiss_search.search import Searcher
+from faiss_search.stores import open_reader
 from faiss_search.locations import parse_address
 embedder = load_embedder(resolve_model("multilingual-e5-small-q4", Path("/tmp")))
 embedder.encode_queries(["warm up"]); lexical.segment("预热")

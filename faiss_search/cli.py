@@ -513,8 +513,8 @@ def trust(
 def status(index_dir: IndexDirOpt = None, store: StoreOpt = None, collection: CollectionOpt = None,
            config: ConfigOpt = None, json_output: JsonOpt = False) -> None:
     """Show which index is in use and why, and what it holds: model, files, chunks, size, when built."""
-    from .search import open_reader
     from .store import committed_manifest
+    from .stores import open_reader
     from .trust import index_trusted
 
     settings = load_settings(config, index_dir=index_dir, store=store, milvus_collection=collection)
@@ -565,7 +565,7 @@ def list_files(
 ) -> None:
     """List what the index holds: files (or --folders) with their chunks and when they were indexed."""
     from .documents import source_name
-    from .search import open_reader
+    from .stores import open_reader
 
     settings = load_settings(config, index_dir=index_dir, store=store, milvus_collection=collection)
     address = settings.store_address

@@ -23,7 +23,8 @@ from .documents import Document
 from .errors import InputError, ModelMismatchError
 from .indexer import ProgressCallback, index_documents
 from .models.registry import ResolvedModel, local_folder_name, resolve_model
-from .search import Searcher, check_mode, open_reader
+from .search import Searcher, check_mode
+from .stores import open_reader
 
 if TYPE_CHECKING:
     from .locations import StoreAddress

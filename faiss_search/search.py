@@ -41,11 +41,11 @@ from .embedding import Embedder, checked_vectors
 from .errors import IndexCorruptError, InputError
 from .relevance import fit, has_curves, hit_relevance, junk_queries
 from .snippets import Match, locate
-from .store import REPAIR_HINT, IndexReader, check_model, open_index
+from .store import REPAIR_HINT, check_model
+from .stores import Reader, open_reader
 
 if TYPE_CHECKING:
     from .locations import StoreAddress
-    from .milvus_store import MilvusReader
     from .store import _IndexView
 
 MODES = ("hybrid", "dense", "keyword")
@@ -225,7 +225,7 @@ class Searcher:
     (an update or a rebuild) is followed, and vectors and texts always come from the same one.
     """
 
-    def __init__(self, reader: IndexReader | MilvusReader, embedder: Embedder,
+    def __init__(self, reader: Reader, embedder: Embedder,
                  query_instruction: bool = True) -> None:
         self.reader = reader
         self._embedder = embedder
@@ -367,15 +367,6 @@ class Searcher:
 
 def _positions(ranked: Ranked) -> dict[int, tuple[int, float]]:
     return {chunk_id: (rank, score) for rank, (chunk_id, score) in enumerate(ranked, 1)}
-
-
-def open_reader(index_dir: Path, store: StoreAddress | None = None) -> IndexReader | MilvusReader:
-    """The local index folder, or the Milvus collection ``store`` names."""
-    if store is None:
-        return open_index(index_dir)
-    from .milvus_store import MilvusReader
-
-    return MilvusReader(store)
 
 
 def open_searcher(index_dir: Path, models_dir: Path, model: str | None = None, home: Path | None = None,
