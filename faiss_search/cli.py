@@ -200,9 +200,9 @@ def index(
     check_update(settings.index_path, rebuild)
     address = settings.store_address
     if address:
-        from .milvus_store import ping
+        from .stores import open_publisher
 
-        ping(address)  # an unreachable store fails before any embedding
+        open_publisher(address).ping()  # an unreachable store fails before any embedding
     manifest = committed_manifest(settings.index_path)
     if manifest is not None and not index_trusted(settings.index_path):
         manifest = None  # a rebuild here of an index made elsewhere: nothing of its manifest is followed
@@ -226,10 +226,10 @@ def index(
 
 def _push(index_dir: Path, address: StoreAddress, replace_other: bool, quiet: bool) -> PushReport:
     """Send the local index to the Milvus store, with a progress bar."""
-    from .milvus_store import push
+    from .stores import open_publisher
 
     with _progress("sending to Milvus", disable=quiet) as progress:
-        return push(index_dir, address, replace_other=replace_other, on_progress=progress.count)
+        return open_publisher(address).push(index_dir, replace_other=replace_other, on_progress=progress.count)
 
 
 @app.command()

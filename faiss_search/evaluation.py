@@ -173,9 +173,9 @@ def evaluate(folder: Path, settings: Settings, models: list[str], modes: list[st
             # our cache of this data set was made by another fsearch version or settings: make it again
             report = index_documents(dataset.documents, run_settings, embedder, rebuild=True, progress=progress)
         if store is not None:
-            from .milvus_store import push
+            from .stores import open_publisher
 
-            push(index_dir, store, replace_other=True)
+            open_publisher(store).push(index_dir, replace_other=True)
         searcher = Searcher(open_reader(index_dir, store), embedder, query_instruction)
         for mode in modes:
             ranked, qps = rank_documents(searcher, dataset, mode)

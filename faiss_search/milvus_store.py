@@ -643,6 +643,20 @@ def _inside(path: str, under: str | None) -> bool:
 
 # ----------------------------------------------------------------------------------------------- doctor
 
+class MilvusPublisher:
+    """A collection as the stores' Publisher: ``ping`` and ``push`` for its address."""
+
+    def __init__(self, address: StoreAddress) -> None:
+        self.address = address
+
+    def ping(self) -> None:
+        ping(self.address)
+
+    def push(self, index_dir: Path, replace_other: bool = False,
+             on_progress: Callable[[int, int], None] | None = None) -> PushReport:
+        return push(index_dir, self.address, replace_other=replace_other, on_progress=on_progress)
+
+
 def check(address: StoreAddress) -> tuple[list[str], Manifest]:
     """What is wrong with a collection, measured against its ledger and manifest (empty: healthy)."""
     reader = MilvusReader(address)

@@ -2,12 +2,13 @@
 Milvus collection (``milvus_store.py``).
 
 Search, the prompt, serve, MCP and eval see a ``Reader``, opened by ``open_reader`` from a location
-(a folder, or a store address parsed by ``locations.py``); they never ask which kind they hold.
+(a folder, or a store address parsed by ``locations.py``); they never ask which kind they hold. A
+local index is published to a store through a ``Publisher`` (``open_publisher``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
 
     from ..locations import StoreAddress
     from ..manifest import Manifest
+    from ..milvus_store import PushReport
     from ..store import FileState, IndexedFile, StoredChunk
 
 
@@ -64,3 +66,21 @@ def open_reader(index_dir: Path, store: StoreAddress | None = None) -> Reader:
     from ..milvus_store import MilvusReader
 
     return MilvusReader(store)
+
+
+class Publisher(Protocol):
+    """A store that a local index is published to, sent only what changed since the last time."""
+
+    def ping(self) -> None:
+        """Reach the store now, so an unreachable one fails before an hour of embedding, not after it."""
+        ...
+
+    def push(self, index_dir: Path, replace_other: bool = False,
+             on_progress: Callable[[int, int], None] | None = None) -> PushReport: ...
+
+
+def open_publisher(store: StoreAddress) -> Publisher:
+    """The Milvus collection ``store`` names."""
+    from ..milvus_store import MilvusPublisher
+
+    return MilvusPublisher(store)
