@@ -46,6 +46,7 @@ from .documents import (
 from .embedding import Embedder, checked_vectors
 from .errors import FsearchError, InputError, NothingToIndexError
 from .manifest import ModelInfo
+from .paths import source_under
 from .search import CALIBRATION_VERSION, calibrate
 from .store import FileState, IndexWriter, committed_manifest, no_index, write_errors
 
@@ -608,7 +609,8 @@ def run_index(candidates: Iterable[Candidate], settings: Settings, embedder: Emb
             stream.finish()
         finally:
             embedding.close()
-        unlisted = _under_any(known, keep_under)
+        unreadable = list(keep_under)
+        unlisted = {s for s in known if source_under(s, unreadable)}
         report.files_kept_unreadable += len(unlisted - kept)
         gone.update(s for s in known if s not in kept and s not in unlisted)
         if not report.files_indexed and not kept and not gone and not unlisted:
@@ -630,11 +632,6 @@ def run_index(candidates: Iterable[Candidate], settings: Settings, embedder: Emb
 def _least_new_characters(jobs: Iterable[tuple[Candidate, FileState | None]]) -> int:
     """The fewest characters that the new plain-text files hold: UTF-8 spends at most 4 bytes a character."""
     return sum(c.size for c, state in jobs if state is None and Path(c.source).suffix.lower() in TEXT_SUFFIXES) // 4
-
-
-def _under_any(sources: Iterable[str], folders: Iterable[str]) -> set[str]:
-    prefixes = tuple(folder.rstrip(os.sep) + os.sep for folder in folders)
-    return {s for s in sources if prefixes and s.startswith(prefixes)}
 
 
 RECALIBRATE_AFTER = 0.1  # of the index's chunks changed since the fusion weights were measured

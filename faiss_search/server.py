@@ -288,7 +288,8 @@ class _Locked:
         return self._embedder.count_tokens(texts)
 
     def use_query_prefix(self, on: bool) -> None:
-        self._embedder.use_query_prefix(on)
+        with self._lock:  # the lane's own requests read it while they embed
+            self._embedder.use_query_prefix(on)
 
     def twin(self) -> Embedder:
         return self._embedder.twin()

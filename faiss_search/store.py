@@ -659,7 +659,6 @@ class IndexWriter(_IndexView):
             not rebuild or (resume and self._compatible(old, model, chunking)))
         #: the committed index this writer carries forward (None: it starts empty)
         kept = old if old is not None and (not rebuild or self.resumed) else None
-        keep = kept is not None
         if kept is not None:
             self._check_compatible(kept, model, chunking)
             path = vectors_file(self.folder, self._old_generation)
@@ -683,11 +682,11 @@ class IndexWriter(_IndexView):
                 self._conn.execute(statement)
         #: the schema migrations this writer ran on an older sidecar (committed with its first commit)
         self.migrated: list[str] = []
-        if keep:
+        if kept is not None:
             self.migrated = migrations.migrate(self._conn, self.folder)
         else:
             migrations.mark_current(self._conn)
-        if not keep and last_id:
+        if kept is None and last_id:
             # ids are never reused: a reader holding old vectors must not find new text under an old id
             self._conn.execute("DELETE FROM sqlite_sequence WHERE name = 'chunks'")
             self._conn.execute("INSERT INTO sqlite_sequence (name, seq) VALUES ('chunks', ?)", (last_id,))
@@ -696,7 +695,7 @@ class IndexWriter(_IndexView):
         self._building: str | None = self._index_type  # a new build
         if self.resumed and kept is not None and kept.build is not None:
             self._building = kept.build["index_type"]
-        elif keep:
+        elif kept is not None:
             self._building = None  # an update of a finished index
         if self._building is not None and self._index_type == "auto":
             self._index_type = self._building
