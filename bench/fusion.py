@@ -27,18 +27,18 @@ from faiss_search import lexical  # noqa: E402
 from faiss_search.backends import choose_embedder  # noqa: E402
 from faiss_search.config import DEFAULT_MODEL, load_settings  # noqa: E402
 from faiss_search.evaluation import eval_index_dir, load_beir, score  # noqa: E402
-from faiss_search.indexer import index_documents  # noqa: E402
+from faiss_search.indexing.pipeline import index_documents  # noqa: E402
 from faiss_search.models.registry import resolve_model  # noqa: E402
-from faiss_search.search import (  # noqa: E402
+from faiss_search.retrieval.fusion import (  # noqa: E402
     CANDIDATES,
     Ranked,
-    clean_query,
     confidence,
     fuse,
     leg_weights,
     reciprocal_rank_fusion,
 )
-from faiss_search.store import open_index  # noqa: E402
+from faiss_search.retrieval.search import clean_query  # noqa: E402
+from faiss_search.stores import open_reader as open_index  # noqa: E402
 
 Fusion = Callable[[Ranked, Ranked], list[int]]
 

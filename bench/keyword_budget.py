@@ -1,4 +1,4 @@
-"""Does the bounded keyword query (store.KEYWORD_POSTINGS_BUDGET) change answers on the eval sets?
+"""Does the bounded keyword query (stores/local/keyword.py KEYWORD_POSTINGS_BUDGET) change answers on the eval sets?
 
 Each BEIR set is indexed with the tests' fake embedder (keyword search does not use the
 vectors), then every query runs twice in keyword mode: with the budget, and with no budget
@@ -18,15 +18,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from faiss_search import lexical, store  # noqa: E402
+from faiss_search import lexical  # noqa: E402
 from faiss_search.config import load_settings  # noqa: E402
 from faiss_search.evaluation import load_beir, rank_documents, score  # noqa: E402
-from faiss_search.indexer import index_documents  # noqa: E402
-from faiss_search.search import Searcher  # noqa: E402
+from faiss_search.indexing.pipeline import index_documents  # noqa: E402
+from faiss_search.retrieval.search import Searcher  # noqa: E402
+from faiss_search.stores.local import keyword as store  # noqa: E402
+from faiss_search.stores.local.reader import IndexReader  # noqa: E402
 from tests.conftest import FakeEmbedder  # noqa: E402
 
 
-def over_budget(reader: store.IndexReader, queries: list[str]) -> int:
+def over_budget(reader: IndexReader, queries: list[str]) -> int:
     with reader.snapshot():
         return sum(sum(reader._document_frequencies(terms).values()) > store.KEYWORD_POSTINGS_BUDGET
                    for terms in (lexical.query_terms(q) for q in queries) if terms)
@@ -41,7 +43,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             settings = replace(load_settings(index_dir=Path(tmp) / "index"), home=Path(tmp))
             index_documents(dataset.documents, settings, FakeEmbedder())
-            reader = store.IndexReader(settings.index_path)
+            reader = IndexReader(settings.index_path)
             searcher = Searcher(reader, FakeEmbedder())
             store.KEYWORD_POSTINGS_BUDGET = budget
             over = over_budget(reader, list(dataset.queries.values()))

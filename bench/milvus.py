@@ -52,7 +52,7 @@ from perf import percentile
 from faiss_search import lexical
 from faiss_search.embedding import load_embedder
 from faiss_search.models.registry import resolve_model
-from faiss_search.search import Searcher
+from faiss_search.retrieval.search import Searcher
 from faiss_search.stores import open_reader
 from faiss_search.locations import parse_address
 embedder = load_embedder(resolve_model("multilingual-e5-small-q4", Path("/tmp")))
@@ -84,7 +84,7 @@ def latency(folder: Path, store: str, questions: Path, runs: int) -> dict:
 def scale(work: Path, sizes: list[int], runs: int) -> None:
     from faiss_search.evaluation import load_beir
     from faiss_search.locations import parse_address
-    from faiss_search.milvus_store import push
+    from faiss_search.stores.milvus.publish import push
 
     words = vocabulary()
     questions = work / "questions.json"

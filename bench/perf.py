@@ -128,7 +128,7 @@ def build_synthetic(folder: Path, n: int, words: list[str], index_type: str = "a
     from faiss_search.chunking import Chunk
     from faiss_search.embedding import load_embedder
     from faiss_search.models.registry import resolve_model
-    from faiss_search.store import IndexWriter
+    from faiss_search.stores.local.writer import IndexWriter
 
     info = load_embedder(resolve_model("multilingual-e5-small-q4", folder)).info
     rng, pyrng = np.random.default_rng(0), random.Random(0)
@@ -165,8 +165,8 @@ from perf import rss_mb, percentile
 from pathlib import Path
 from faiss_search.embedding import load_embedder
 from faiss_search.models.registry import resolve_model
-from faiss_search.search import Searcher
-from faiss_search.store import IndexReader
+from faiss_search.retrieval.search import Searcher
+from faiss_search.stores.local.reader import IndexReader
 from faiss_search import lexical
 embedder = load_embedder(resolve_model("multilingual-e5-small-q4", Path("/tmp")))
 embedder.encode_queries(["warm up"]); lexical.segment("预热")
@@ -190,7 +190,7 @@ print(json.dumps(out))
 
 def approximate_recall(flat: Path, other: Path, n: int) -> float:
     """recall@10 of an approximate index against the flat one, for queries drawn like the data."""
-    from faiss_search.store import IndexReader
+    from faiss_search.stores.local.reader import IndexReader
 
     queries = synthetic_vectors(200, 384, np.random.default_rng(1))  # same clusters, new points
     exact, approx = IndexReader(flat), IndexReader(other)

@@ -18,10 +18,10 @@ from pathlib import Path
 from faiss_search.backends import choose_embedder
 from faiss_search.config import DEFAULT_MODEL, load_settings
 from faiss_search.evaluation import eval_index_dir, load_beir, rank_documents, score
-from faiss_search.indexer import index_documents
+from faiss_search.indexing.pipeline import index_documents
 from faiss_search.models.registry import resolve_model
-from faiss_search.search import Searcher
-from faiss_search.store import open_index
+from faiss_search.retrieval.search import Searcher
+from faiss_search.stores import open_reader as open_index
 
 DEFAULT_DATASET = Path(__file__).resolve().parents[2] / "shared" / "data" / "cmrc2018-dev"
 

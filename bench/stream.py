@@ -61,8 +61,8 @@ def end(chunks: int, work: Path) -> None:
     import numpy as np
 
     from faiss_search.chunking import Chunk
-    from faiss_search.search import calibrate
-    from faiss_search.store import IndexWriter
+    from faiss_search.retrieval.fusion import calibrate
+    from faiss_search.stores.local.writer import IndexWriter
     from tests.conftest import FakeEmbedder
     from tests.stream_driver import EN, ZH, rss_mb
 
@@ -105,7 +105,7 @@ def busy(dataset: Path, limit: int, work: Path) -> None:
     from faiss_search.backends import choose_embedder
     from faiss_search.config import load_settings
     from faiss_search.evaluation import load_beir
-    from faiss_search.indexer import index_path
+    from faiss_search.indexing.pipeline import index_path
 
     docs = work / "docs"
     docs.mkdir(parents=True)

@@ -14,7 +14,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
-from .formats import Section
+from .formats.extracted import Section
 
 SENTENCE_ENDS = frozenset("。！？；.!?;…")
 _CLOSERS = frozenset("”’」』）)\"'】》]")

@@ -15,7 +15,6 @@ from rich.markup import escape
 from . import __version__
 from .config import DEFAULT_MODEL, MAX_TOP_K, load_settings
 from .errors import FsearchError, InputError
-from .relevance import MIN_RELEVANCE
 from .render import (
     DownloadBar,
     err,
@@ -35,11 +34,12 @@ from .render import (
     print_status,
     print_trust_list,
 )
+from .retrieval.relevance import MIN_RELEVANCE
 
 if TYPE_CHECKING:
-    from .indexer import IndexProgress
+    from .indexing.reports import IndexProgress
     from .locations import StoreAddress
-    from .milvus_store import PushReport
+    from .stores import PushReport
 
 app = typer.Typer(
     help="Search your own documents by meaning, offline. Chinese and English.\n\n"
@@ -189,9 +189,9 @@ def index(
     Example: fsearch index notes/ --chunk-size 300 --exclude 'drafts/'
     """
     from .backends import choose_embedder
-    from .documents import Filters
-    from .indexer import index_path
-    from .store import committed_manifest
+    from .indexing.discovery import Filters
+    from .indexing.pipeline import index_path
+    from .stores import committed_manifest
     from .trust import check_update, index_trusted
 
     settings = load_settings(config, index_dir=index_dir, model=model, chunk_size=chunk_size,
@@ -248,10 +248,10 @@ def export(
 
     Any machine can then search it with --store. Example: fsearch export --to http://milvus:19530 --collection kb
     """
-    from .store import open_index
+    from .stores import open_reader
 
     settings = load_settings(config, index_dir=index_dir, store=to, milvus_collection=collection)
-    open_index(settings.index_path).close()  # no local index: that line, before connecting anywhere
+    open_reader(settings.index_path).close()  # no local index: that line, before connecting anywhere
     address = settings.store_address
     assert address is not None  # --to is required
     pushed = _push(settings.index_path, address, replace_other=replace, quiet=json_output)
@@ -356,7 +356,7 @@ def search(
     Examples: fsearch search 坐火车去别的城市 --json ;  fsearch search how to bake bread -l ;
     fsearch search -k 5 --mode keyword
     """
-    from .search import clean_query, open_searcher
+    from .retrieval.search import clean_query, open_searcher
 
     query = " ".join(words) if words else None
     settings = load_settings(config, index_dir=index_dir, model=model, top_k=top_k, store=store,
@@ -418,8 +418,10 @@ def _show(result: Any, json_output: bool, explain: bool, files_only: bool, full:
 
 def _read_queries(path: Path) -> list[tuple[int, str, str | None]]:
     """(line number, query, problem or None) for each non-blank line: one bad line does not spoil the rest."""
-    from .documents import NotText, decode, read_regular_file
-    from .search import clean_query
+    from .documents import read_regular_file
+    from .errors import NotText
+    from .formats.text import decode
+    from .retrieval.search import clean_query
 
     try:
         text, _ = decode(read_regular_file(path)[0], sniff_binary=False)
@@ -513,8 +515,7 @@ def trust(
 def status(index_dir: IndexDirOpt = None, store: StoreOpt = None, collection: CollectionOpt = None,
            config: ConfigOpt = None, json_output: JsonOpt = False) -> None:
     """Show which index is in use and why, and what it holds: model, files, chunks, size, when built."""
-    from .store import committed_manifest
-    from .stores import open_reader
+    from .stores import committed_manifest, open_reader
     from .trust import index_trusted
 
     settings = load_settings(config, index_dir=index_dir, store=store, milvus_collection=collection)
@@ -597,7 +598,7 @@ def rm(
     Every PATH must be in the index, or nothing is removed. With --store: from the store's working
     copy, then from the Milvus collection. Example: fsearch rm old-notes/ draft.md
     """
-    from .indexer import remove_paths
+    from .indexing.pipeline import remove_paths
 
     settings = load_settings(config, index_dir=index_dir, store=store, milvus_collection=collection).with_store_copy()
     address = settings.store_address
@@ -747,16 +748,11 @@ def doctor(
     from . import doctor as doctor_module
 
     settings = load_settings(config, index_dir=index_dir, store=store, milvus_collection=collection)
-    address = settings.store_address
-    if address and repair:
-        report = doctor_module.repair_store(address)
-    elif address:
-        report = doctor_module.check_store(address)
-    elif repair:
-        report = doctor_module.repair(settings.index_path, settings.models_dir, settings.home,
-                                      base_urls=base_url or (), api_key=api_key)
+    if repair:
+        report = doctor_module.repair(settings.index_path, settings.store_address, settings.models_dir,
+                                      settings.home, base_urls=base_url or (), api_key=api_key)
     else:
-        report = doctor_module.check(settings.index_path)
+        report = doctor_module.check(settings.index_path, settings.store_address)
     if json_output:
         print_json(report.to_dict())
     else:
@@ -798,9 +794,10 @@ def serve(
     _require_extra("serve", ("fastapi", "uvicorn", "prometheus_client"), "fsearch serve needs FastAPI, uvicorn and "
                    "prometheus-client")
     from .backends import choose_embedder
-    from .search import open_searcher
-    from .server import create_app, run
-    from .store import committed_manifest
+    from .retrieval.search import open_searcher
+    from .serve.app import create_app
+    from .serve.edge import run
+    from .stores import committed_manifest
 
     key = _serve_key(api_key)
     settings = load_settings(config, index_dir=index_dir, model=model, store=store, milvus_collection=collection,
@@ -846,8 +843,8 @@ def mcp_command(
     Needs the mcp extra: pip install 'fsearch[mcp]'.
     """
     _require_extra("mcp", ("mcp",), "fsearch mcp needs the official MCP SDK")
-    from .mcp_server import build_server
-    from .search import open_searcher
+    from .retrieval.search import open_searcher
+    from .serve.mcp import build_server
 
     settings = load_settings(config, index_dir=index_dir, model=model, store=store, milvus_collection=collection)
     searcher = open_searcher(settings.index_path, settings.models_dir, settings.model, home=settings.home,
@@ -882,7 +879,7 @@ def _allowed_hosts(host: str, extra: list[str]) -> frozenset[str] | None:
     unless --allowed-host names some."""
     import ipaddress
 
-    from .server import LOOPBACK_HOSTS, host_name
+    from .serve.edge import LOOPBACK_HOSTS, host_name
 
     try:
         loopback = host == "localhost" or ipaddress.ip_address(host.strip("[]")).is_loopback

@@ -1,196 +1,50 @@
-"""`fsearch doctor`: check that an index folder is whole and consistent, and repair what can be repaired.
+"""`fsearch doctor`: check that an index is whole and consistent, and repair what can be repaired.
 
-The SQLite sidecar is the source of truth: vectors and keyword rows can be rebuilt from its
-chunk texts (vectors by re-embedding them with the index's own model); a damaged sidecar
-cannot, and needs `fsearch index PATH --rebuild`.
+The checks belong to each store (``stores.check``). Repair needs more than the store: a local
+index's lost vectors are embedded again with the index's own model, once the index is trusted.
 """
 
 from __future__ import annotations
 
-import json
-import sqlite3
 from collections.abc import Sequence
-from contextlib import closing
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import lexical
-from . import vectors as vector_index
-from .errors import IndexCorruptError
-from .fileio import file_sha256
-from .indexer import text_hash
-from .locking import writer_active
-from .manifest import Manifest
-from .store import (
-    MANIFEST,
-    SIDECAR,
-    IndexWriter,
-    committed_manifest,
-    connect_reader,
-    no_index,
-    nothing_committed,
-    own_leftovers,
-    vectors_file,
-    write_errors,
-)
+from . import lexical, stores
+from .stores import DoctorReport
 
 if TYPE_CHECKING:
     from .locations import StoreAddress
 
 
-@dataclass
-class DoctorReport:
-    index_dir: str
-    problems: list[str] = field(default_factory=list)
-    repaired: list[str] = field(default_factory=list)
-    generation: int = 0
-    chunks: int = 0
-    #: a writer held the lock during the check: its files in progress were not counted as leftovers
-    writer_active: bool = False
-
-    @property
-    def healthy(self) -> bool:
-        return not self.problems
-
-    def to_dict(self) -> dict:
-        return {"index_dir": self.index_dir, "healthy": self.healthy, "problems": self.problems,
-                "repaired": self.repaired, "generation": self.generation, "chunks": self.chunks,
-                "writer_active": self.writer_active}
-
-
-class _Moved(Exception):
-    """Internal: a writer committed (and removed the checked generation's vectors) during the check."""
-
-
-def _sidecar(folder: Path) -> tuple[sqlite3.Connection, Manifest]:
-    """A read transaction on the sidecar, and the manifest it holds."""
-    path = folder / SIDECAR
-    if not path.is_file():
-        raise no_index(folder)
-    conn = None
-    try:
-        conn = connect_reader(path)[0]
-        conn.execute("BEGIN")
-        status = conn.execute("PRAGMA quick_check").fetchone()[0]
-        if status != "ok":
-            raise sqlite3.DatabaseError(status)
-        has_meta = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").fetchone()
-        row = conn.execute("SELECT value FROM meta WHERE key = 'manifest'").fetchone() if has_meta else None
-    except sqlite3.DatabaseError as exc:
-        if conn is not None:
-            conn.close()
-        raise IndexCorruptError(f"the sidecar {path} is damaged ({exc}); it cannot be repaired",
-                                hint="rebuild the index with `fsearch index PATH --rebuild`") from None
-    if row is None:
-        conn.close()
-        raise nothing_committed(folder)
-    return conn, Manifest.from_json(row[0])
-
-
-def check(folder: Path) -> DoctorReport:
+def check(index_dir: Path, store: StoreAddress | None = None) -> DoctorReport:
     """Every inconsistency found, in words; an empty list means healthy. Safe while a writer works."""
-    for _ in range(5):
-        try:
-            return _check(folder, writer_active(folder))
-        except _Moved:
-            continue
-    return _check(folder, True)
+    return stores.check(index_dir, store)
 
 
-def _check(folder: Path, writer_active: bool) -> DoctorReport:
-    conn, manifest = _sidecar(folder)
-    with closing(conn):
-        report = DoctorReport(str(folder), generation=manifest.generation, chunks=manifest.counts.chunks,
-                              writer_active=writer_active)
-        problems = report.problems
-        ids = _check_rows(conn, manifest, problems)
-        _check_roots(conn, manifest, problems)
-        _check_vectors(folder, manifest, ids, problems)
-    _check_files(folder, manifest, writer_active, problems)
-    return report
-
-
-def _check_rows(conn: sqlite3.Connection, manifest: Manifest, problems: list[str]) -> set[int]:
-    rows = conn.execute("SELECT id, text, text_hash FROM chunks").fetchall()
-    ids = {r[0] for r in rows}
-    if len(ids) != manifest.counts.chunks:
-        problems.append(f"the manifest counts {manifest.counts.chunks} chunks, the sidecar has {len(ids)}")
-    altered = sum(1 for _, text, stored in rows if text_hash(text) != stored)
-    if altered:
-        problems.append(f"{altered} chunk text(s) do not match their stored hash (altered inside the sidecar)")
-    orphans = conn.execute("SELECT COUNT(*) FROM chunks WHERE file_id NOT IN (SELECT id FROM files)").fetchone()[0]
-    if orphans:
-        problems.append(f"{orphans} chunk(s) belong to no file")
-    terms = {r[0] for r in conn.execute("SELECT rowid FROM chunk_terms")}
-    if terms != ids:
-        problems.append(f"the keyword index has {len(terms - ids)} row(s) without a chunk and misses "
-                        f"{len(ids - terms)} chunk(s)")
-    return ids
-
-
-def _check_roots(conn: sqlite3.Connection, manifest: Manifest, problems: list[str]) -> None:
-    """Files outside every folder the index was built from were never indexed here: rows planted in it."""
-    from .paths import source_under
-
-    if not manifest.roots:
-        return  # built before roots were recorded, or from documents in memory (eval)
-    outside = [path for (path,) in conn.execute("SELECT path FROM files") if not source_under(path, manifest.roots)]
-    if outside:
-        problems.append(f"{len(outside)} indexed file(s) lie outside the folders this index was built from "
-                        f"(e.g. {outside[0]}): not indexed by fsearch; rebuild it with `fsearch index PATH --rebuild`")
-
-
-def _check_vectors(folder: Path, manifest: Manifest, ids: set[int], problems: list[str]) -> None:
-    import faiss
-
-    path = vectors_file(folder, manifest.generation)
-    try:
-        damaged = manifest.vectors_sha256 and file_sha256(path) != manifest.vectors_sha256
-        index = None if damaged else faiss.read_index(str(path))
-    except (OSError, RuntimeError):
-        latest = committed_manifest(folder)
-        if not path.exists() and latest is not None and latest.generation > manifest.generation:
-            raise _Moved() from None  # a writer committed and removed this generation while we looked
-        problems.append(f"the vectors file {path.name} is {'unreadable' if path.exists() else 'missing'}")
-        return
-    if damaged:
-        problems.append(f"the vectors file {path.name} does not match its checksum (damaged)")
-    else:
-        stored = set(vector_index.stored_ids(index, manifest.vectors).tolist())
-        if stored != ids:
-            problems.append(f"the vectors hold {len(stored - ids)} id(s) without a chunk and miss "
-                            f"{len(ids - stored)} chunk(s)")
-
-
-def _check_files(folder: Path, manifest: Manifest, writer_active: bool, problems: list[str]) -> None:
-    generation = manifest.generation
-    try:
-        copy = json.loads((folder / MANIFEST).read_text(encoding="utf-8"))
-        if copy.get("generation") != generation and not writer_active:
-            problems.append(f"manifest.json is stale (generation {copy.get('generation')}, committed {generation})")
-    except (OSError, ValueError):
-        problems.append("manifest.json is missing or unreadable")
-    if writer_active:
-        return  # temp files and the next generation's vectors are the writer's work in progress
-    stray = [p.name for p in own_leftovers(folder, keep=vectors_file(folder, generation))]
-    if stray:
-        problems.append(f"{len(stray)} leftover file(s) from an interrupted update: {', '.join(sorted(stray))}")
-
-
-def repair(folder: Path, models_dir: Path, home: Path, base_urls: Sequence[str] = (),
-           api_key: str | None = None) -> DoctorReport:
+def repair(index_dir: Path, store: StoreAddress | None, models_dir: Path, home: Path,
+           base_urls: Sequence[str] = (), api_key: str | None = None) -> DoctorReport:
     """Fix what ``check`` found; the result's ``problems`` are what a fresh check still finds."""
-    from .backends import choose_embedder
-    from .embedding import checked_vectors
-
-    before = check(folder)
+    before = check(index_dir, store)
     if before.healthy:
         return before
+    if store is not None:
+        actions = stores.repair_store(store)
+    else:
+        actions = _repair_local(index_dir, models_dir, home, base_urls, api_key)
+    after = check(index_dir, store)
+    after.repaired = actions or ["rewrote the manifest and removed leftover files"]
+    return after
+
+
+def _repair_local(folder: Path, models_dir: Path, home: Path, base_urls: Sequence[str],
+                  api_key: str | None) -> list[str]:
+    from .backends import choose_embedder
+    from .embedding import checked_vectors
     from .trust import check_update
 
     check_update(folder, rebuild=False)  # an index made elsewhere is not re-embedded through its own servers
-    manifest = committed_manifest(folder)
+    manifest = stores.committed_manifest(folder)
     assert manifest is not None  # check() found one, or it raised
     embedder = choose_embedder(manifest.model, models_dir, base_urls=base_urls, api_key=api_key)
     lexical.configure(home / "cache")
@@ -198,36 +52,4 @@ def repair(folder: Path, models_dir: Path, home: Path, base_urls: Sequence[str] 
     def encode(texts: list[str]):
         return checked_vectors(embedder.encode_passages(texts), len(texts), embedder.info.dim, "chunk")
 
-    with write_errors(folder), IndexWriter(folder, embedder.info, manifest.chunking, repair=True) as writer:
-        actions = writer.repair(encode, lambda text: " ".join(lexical.segment(text)), text_hash)
-        writer.commit()  # also rewrites manifest.json and removes leftover vectors files
-    for leftover in own_leftovers(folder, keep=vectors_file(folder, writer.manifest.generation)):
-        leftover.unlink(missing_ok=True)  # only names fsearch writes: a user's own *.tmp is never ours
-        actions.append(f"removed {leftover.name}")
-    after = check(folder)
-    after.repaired = actions or ["rewrote the manifest and removed leftover files"]
-    return after
-
-
-def check_store(address: StoreAddress) -> DoctorReport:
-    """A Milvus collection checked against its own ledger and manifest."""
-    from . import milvus_store
-
-    problems, manifest = milvus_store.check(address)
-    return DoctorReport(str(address), problems, generation=manifest.generation, chunks=manifest.counts.chunks)
-
-
-def repair_store(address: StoreAddress) -> DoctorReport:
-    """The local index the collection mirrors (on this machine) pushed again: that finishes an interrupted
-    push and restores what was lost."""
-    from . import milvus_store
-
-    before = check_store(address)
-    if before.healthy:
-        return before
-    folder = milvus_store.source_index(address)
-    pushed = milvus_store.push(folder, address)
-    after = check_store(address)
-    after.repaired = [f"pushed the local index {folder} again: {pushed.chunks_added} chunk(s) sent, "
-                      f"{pushed.chunks_removed} removed"]
-    return after
+    return stores.repair_local(folder, embedder.info, encode, lambda text: " ".join(lexical.segment(text)))

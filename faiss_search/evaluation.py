@@ -21,9 +21,10 @@ from .backends import choose_embedder
 from .config import DEFAULT_MODEL, Settings
 from .documents import Document
 from .errors import InputError, ModelMismatchError
-from .indexer import ProgressCallback, index_documents
+from .indexing.pipeline import index_documents
+from .indexing.reports import ProgressCallback
 from .models.registry import ResolvedModel, local_folder_name, resolve_model
-from .search import Searcher, check_mode
+from .retrieval.search import Searcher, check_mode
 from .stores import open_reader
 
 if TYPE_CHECKING:

@@ -3,7 +3,7 @@
 It is stored as JSON in the sidecar's ``meta`` table, written in each commit's transaction
 (so it always describes the committed rows), and copied to ``manifest.json`` for people.
 The records inside it belong to the modules that use them: ``model`` to ModelInfo (here),
-``vectors`` to vectors.py, ``fusion`` to search.py.
+``vectors`` to stores/local/vectors.py, ``fusion`` to retrieval/fusion.py.
 """
 
 from __future__ import annotations
@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
+
+from .errors import ModelMismatchError
 
 #: the layout of the manifest and the vectors file (the sidecar's schema has its own version)
 FORMAT_VERSION = 2
@@ -59,9 +61,9 @@ class Manifest:
     #: how chunk_terms was filled (store.KEYWORD_FORMAT)
     keyword: dict[str, Any]
     created_at: str
-    #: the vector index type and its parameters (vectors.py); empty before the first vectors
+    #: the vector index type and its parameters (stores/local/vectors.py); empty before the first vectors
     vectors: dict[str, Any] = field(default_factory=dict)
-    #: the hybrid calibration (search.calibrate) and the chunks changed since it
+    #: the hybrid calibration (retrieval/fusion.calibrate) and the chunks changed since it
     fusion: dict[str, Any] = field(default_factory=dict)
     updated_at: str = ""
     counts: Counts = field(default_factory=Counts)
@@ -85,3 +87,14 @@ class Manifest:
         if self.build is None:
             del data["build"]
         return json.dumps(data, ensure_ascii=False, indent=indent)
+def check_model(manifest: Manifest, info: ModelInfo) -> None:
+    """Refuse to mix vectors of two models in one index, naming what differs."""
+    recorded = manifest.model
+    wanted = info.identity()
+    diffs = [f"{k}: index {recorded.get(k)!r}, asked {v!r}" for k, v in wanted.items() if recorded.get(k) != v]
+    if diffs:
+        raise ModelMismatchError(
+            f"the index was built with model {recorded.get('name')!r} (dim {recorded.get('dim')}), "
+            f"not {info.name!r} (dim {info.dim}): " + "; ".join(diffs),
+            hint="drop --model to use the index's own model, or start afresh with `fsearch index PATH --rebuild`",
+        )

@@ -14,13 +14,13 @@ from rich.padding import Padding
 from rich.text import Text
 
 from .formats import cites_lines
-from .indexer import IndexReport
-from .search import SearchResult
+from .indexing.reports import IndexReport
+from .retrieval.search import SearchResult
 
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from .milvus_store import PushReport
+    from .stores import PushReport
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)

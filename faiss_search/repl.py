@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .errors import FsearchError
 from .render import out, print_error, print_result
-from .search import MODES, Searcher
+from .retrieval.search import MODES, Searcher
 
 HELP = """Type a question (Chinese or English) and press Enter.
   :k N        show N results per query

@@ -137,7 +137,7 @@ def trust_config(path: Path) -> Entry:
 
 def index_trusted(folder: Path) -> bool:
     """An index folder fsearch made here (its marker id is on the trust list), or one under the home."""
-    from .store import marker_id
+    from .stores import marker_id
 
     home = trust_home()
     if is_under(folder, home):
@@ -148,7 +148,7 @@ def index_trusted(folder: Path) -> bool:
 
 def trust_index(folder: Path) -> Entry:
     """Record ``folder``'s marker as the user's (a new index, a rebuild here, or `fsearch trust`)."""
-    from .store import ensure_marker
+    from .stores import ensure_marker
 
     return TrustList().add(INDEX, folder, ensure_marker(folder))
 
@@ -163,7 +163,7 @@ def untrusted_index_error(folder: Path, wants: str) -> ConfigError:
 
 def check_update(folder: Path, rebuild: bool) -> None:
     """Before a writer opens ``folder``: an index made elsewhere is added to only once trusted, or rebuilt here."""
-    from .store import committed_manifest
+    from .stores import committed_manifest
 
     if not rebuild and committed_manifest(folder) is not None and not index_trusted(folder):
         raise untrusted_index_error(folder, "fsearch does not add your files to an index someone else made")
@@ -200,7 +200,7 @@ def grant(path: Path, index_dir: Path | None = None) -> list[dict[str, Any]]:
 
 def _grant_index(folder: Path, required: bool) -> dict[str, Any]:
     from .errors import InputError
-    from .store import committed_manifest, marker_id
+    from .stores import committed_manifest, marker_id
 
     if marker_id(folder) is None and committed_manifest(folder) is None:
         if not required:
@@ -211,7 +211,7 @@ def _grant_index(folder: Path, required: bool) -> dict[str, Any]:
 
 def listing() -> list[dict[str, Any]]:
     """Every trusted entry, and whether it still holds (a file edited since, an index replaced, one gone)."""
-    from .store import marker_id
+    from .stores import marker_id
 
     rows = []
     for entry in TrustList().entries.values():

@@ -8,7 +8,7 @@ searches that need words, not meaning, find the same documents as with the real 
 
 ``python tests/fast_model.py ARGS`` runs the fsearch CLI with it, for tests whose process boundary
 is the point (kills, locks, the CLI contract); there FSEARCH_CRASH_AT=<point> SIGKILLs the process
-at that point of the writers (faiss_search/faults.py).
+at that point of the writers (faiss_search/stores/faults.py).
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def crash_at_the_named_point() -> None:
     """FSEARCH_CRASH_AT=<point>: this process SIGKILLs itself there, as a power cut would stop it."""
     chosen = os.environ.get("FSEARCH_CRASH_AT")
     if chosen:
-        from faiss_search import faults
+        from faiss_search.stores import faults
 
         faults.install(lambda name: os.kill(os.getpid(), signal.SIGKILL) if name == chosen else None)
 

@@ -118,19 +118,19 @@ def main() -> None:
     if args.generate:
         print(generate(args.folder, float(args.target)))
         return
-    from faiss_search import indexer
     from faiss_search.config import load_settings
+    from faiss_search.indexing import encoding, pipeline, reading
 
     if args.window:
-        indexer.EMBED_WINDOW = args.window
+        encoding.EMBED_WINDOW = args.window
     if args.read_in_processes:
-        indexer.READ_IN_PROCESSES_ABOVE = 0
+        reading.READ_IN_PROCESSES_ABOVE = 0
     if args.read_ahead_mb:
-        indexer.READ_AHEAD_BYTES = int(args.read_ahead_mb * 1024 * 1024)
+        reading.READ_AHEAD_BYTES = int(args.read_ahead_mb * 1024 * 1024)
     settings = load_settings(index_dir=Path(args.target))
     sampler = Sampler(args.sample_mb) if args.sample_mb else None
     embedder = LoggingEmbedder(args.log, args.delay, args.dim)
-    report = indexer.index_path(args.folder, settings, embedder, rebuild=args.rebuild, progress=sampler,
+    report = pipeline.index_path(args.folder, settings, embedder, rebuild=args.rebuild, progress=sampler,
                                 processes=True)
     readers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the reading processes, if any
     print(json.dumps({**report.to_dict(), "peak_rss_mb": rss_mb(), "readers_peak_rss_mb": readers,

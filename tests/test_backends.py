@@ -13,8 +13,8 @@ import pytest
 
 from faiss_search.cli import app
 from faiss_search.config import load_settings
-from faiss_search.search import open_searcher
-from faiss_search.server import create_app
+from faiss_search.retrieval.search import open_searcher
+from faiss_search.serve.app import create_app
 
 from .conftest import FakeEmbedder
 from .servers import uvicorn_app

@@ -2,8 +2,10 @@ import codecs
 
 import pytest
 
-from faiss_search.documents import NotText, decode, discover, load_text, read_document
-from faiss_search.errors import InputError
+from faiss_search.documents import load_text, read_document
+from faiss_search.errors import InputError, NotText
+from faiss_search.formats.text import decode
+from faiss_search.indexing.discovery import discover
 
 CHINESE = "春节前后火车票非常紧张，很多人提前一个月在网上抢票回家过年。"
 

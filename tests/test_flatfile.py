@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from faiss_search.errors import IndexCorruptError
-from faiss_search.flatfile import FlatFile
+from faiss_search.stores.local.flatfile import FlatFile
 
 DIM = 6
 
@@ -27,7 +27,7 @@ def _written(flat: FlatFile, path) -> bytes:
 
 
 def test_the_file_is_what_faiss_writes_through_adds_removals_and_commits(tmp_path, monkeypatch):
-    monkeypatch.setattr("faiss_search.flatfile.BLOCK_BYTES", 7 * DIM * 4)  # rows cross block boundaries
+    monkeypatch.setattr("faiss_search.stores.local.flatfile.BLOCK_BYTES", 7 * DIM * 4)  # rows cross block boundaries
     reference = faiss.IndexIDMap2(faiss.IndexFlatIP(DIM))
     flat = FlatFile(DIM, tmp_path)
     assert _written(flat, tmp_path / "g0.faiss") == faiss.serialize_index(reference).tobytes()  # empty
@@ -71,7 +71,7 @@ def test_lookups_and_search_answer_as_faiss_does_before_and_after_a_commit(tmp_p
 
 
 def test_a_damaged_file_is_refused(tmp_path, monkeypatch):
-    monkeypatch.setattr("faiss_search.flatfile._ID_BLOCK", 2)  # ids are checked in blocks: across them too
+    monkeypatch.setattr("faiss_search.stores.local.flatfile._ID_BLOCK", 2)  # ids are checked in blocks: across them too
     good = tmp_path / "good.faiss"
     reference = faiss.IndexIDMap2(faiss.IndexFlatIP(DIM))
     reference.add_with_ids(_vectors(4, 5), np.asarray([1, 2, 3, 4], dtype=np.int64))
@@ -94,7 +94,7 @@ def test_a_damaged_file_is_refused(tmp_path, monkeypatch):
 
 
 def test_ivf_trains_on_at_most_its_share_per_list_and_holds_every_vector(tmp_path, monkeypatch):
-    from faiss_search import vectors
+    from faiss_search.stores.local import vectors
 
     monkeypatch.setattr(vectors, "IVF_TRAIN_PER_LIST", 2)
     monkeypatch.setattr(vectors, "ADD_BLOCK", 999)  # blocks that do not divide the sampling step

@@ -14,12 +14,14 @@ import pytest
 from faiss_search.chunking import chunk_document
 from faiss_search.cli import app
 from faiss_search.config import load_settings
-from faiss_search.documents import Skips, discover, load_text, read_document
+from faiss_search.documents import load_text, read_document
 from faiss_search.errors import NotText
-from faiss_search.formats import markdown_sections, read_html
-from faiss_search.indexer import index_path
-from faiss_search.search import Searcher
-from faiss_search.store import open_index
+from faiss_search.formats.html import read_html
+from faiss_search.formats.sections import markdown_sections
+from faiss_search.indexing.discovery import Skips, discover
+from faiss_search.indexing.pipeline import index_path
+from faiss_search.retrieval.search import Searcher
+from faiss_search.stores import open_reader as open_index
 
 from .conftest import built_once
 from .makedocs import make_docx, make_epub, make_pdf, make_scanned_pdf, recovered
@@ -317,7 +319,7 @@ def test_documents_index_with_a_model_folder_and_through_a_remote_server(home, r
     here, and the same model behind an OpenAI-compatible server."""
     from faiss_search.embedding import load_embedder
     from faiss_search.models.registry import resolve_model
-    from faiss_search.server import create_app
+    from faiss_search.serve.app import create_app
 
     from .servers import uvicorn_app
 

@@ -8,13 +8,16 @@ from pathlib import Path
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from faiss_search import documents, indexer
+from faiss_search import documents
 from faiss_search.chunking import chunk_text
 from faiss_search.cli import app
 from faiss_search.config import load_settings
-from faiss_search.documents import NotText, decode, discover
-from faiss_search.indexer import index_path
-from faiss_search.search import MAX_QUERY_CHARS, clean_query
+from faiss_search.errors import NotText
+from faiss_search.formats.text import decode
+from faiss_search.indexing import candidates, pipeline
+from faiss_search.indexing.discovery import discover
+from faiss_search.indexing.pipeline import index_path
+from faiss_search.retrieval.search import MAX_QUERY_CHARS, clean_query
 
 
 def index_json(runner, path, *extra):
@@ -56,8 +59,8 @@ def test_a_huge_file_is_skipped_without_reading_it(home, runner, tmp_path, monke
     with (tmp_path / "huge.txt").open("wb") as fh:  # a 3 MB single line
         fh.write(b"a" * (3 * 1024 * 1024))
     reads = []
-    original = indexer.read_document
-    monkeypatch.setattr(indexer, "read_document", lambda p, *a: reads.append(p.name) or original(p, *a))
+    original = candidates.read_document
+    monkeypatch.setattr(candidates, "read_document", lambda p, *a: reads.append(p.name) or original(p, *a))
     report = index_json(runner, tmp_path)
     assert report["skipped"] == {"larger than 1 MB": 1} and reads == ["small.txt"]
 
@@ -101,14 +104,14 @@ def test_unreadable_and_vanishing_files_are_counted(home, tmp_path, fake_embedde
         return original_read(path, *args)
 
     monkeypatch.setattr(documents, "read_regular_file", read_regular_file)
-    original_discover = indexer.discover
+    original_discover = pipeline.discover
 
     def discover_then_delete(path, filters):
         found = original_discover(path, filters)
         (tmp_path / "gone.txt").unlink()  # vanishes between the folder walk and reading
         return found
 
-    monkeypatch.setattr(indexer, "discover", discover_then_delete)
+    monkeypatch.setattr(pipeline, "discover", discover_then_delete)
     report = index_path(tmp_path, load_settings(), fake_embedder)
     assert report.total_files == 1 and report.skipped.counts == Counter({"unreadable": 2})
 
@@ -116,16 +119,16 @@ def test_unreadable_and_vanishing_files_are_counted(home, tmp_path, fake_embedde
 def test_a_file_that_changes_during_indexing_is_picked_up_next_time(home, tmp_path, fake_embedder, monkeypatch):
     target = tmp_path / "moving.txt"
     target.write_text("first version\n")
-    original = indexer.read_document
+    original = candidates.read_document
 
     def read_after_change(path, *args):
         doc = original(path, *args)
         path.write_text("second version, written while indexing\n")
         return doc
 
-    monkeypatch.setattr(indexer, "read_document", read_after_change)
+    monkeypatch.setattr(candidates, "read_document", read_after_change)
     index_path(tmp_path, load_settings(), fake_embedder)
-    monkeypatch.setattr(indexer, "read_document", original)
+    monkeypatch.setattr(candidates, "read_document", original)
     report = index_path(tmp_path, load_settings(), fake_embedder)
     assert report.files_changed == 1
 

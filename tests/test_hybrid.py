@@ -8,9 +8,10 @@ from faiss_search import lexical
 from faiss_search.cli import app
 from faiss_search.config import load_settings
 from faiss_search.documents import Document
-from faiss_search.indexer import index_documents
-from faiss_search.search import Searcher, confidence, fuse, leg_weights
-from faiss_search.store import IndexReader
+from faiss_search.indexing.pipeline import index_documents
+from faiss_search.retrieval.fusion import confidence, fuse, leg_weights
+from faiss_search.retrieval.search import Searcher
+from faiss_search.stores.local.reader import IndexReader
 
 TOPICS = ["火车", "茶叶", "熊猫", "长城", "信用卡", "跑步", "面包", "咖啡", "电脑", "医院", "足球", "钢琴"]
 

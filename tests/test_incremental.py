@@ -6,14 +6,15 @@ import time
 
 import pytest
 
-from faiss_search import indexer
+from faiss_search import stores
 from faiss_search.cli import app
 from faiss_search.config import load_settings
 from faiss_search.documents import Document
 from faiss_search.errors import ConfigError
-from faiss_search.indexer import index_documents, index_path
-from faiss_search.search import Searcher
-from faiss_search.store import IndexReader
+from faiss_search.indexing import candidates, encoding, pipeline, reading
+from faiss_search.indexing.pipeline import index_documents, index_path
+from faiss_search.retrieval.search import Searcher
+from faiss_search.stores.local.reader import IndexReader
 
 
 @pytest.fixture
@@ -52,7 +53,7 @@ def test_edit_delete_add_through_the_cli(home, runner, folder):
 
 
 def age(folder, seconds=60):
-    """Files saved a while ago: not 'racy' (see indexer.RACY_SECONDS), so a stat is enough to trust them."""
+    """Files saved a while ago: not 'racy' (see candidates.RACY_SECONDS), so a stat is enough to trust them."""
     for path in folder.rglob("*.*"):
         os.utime(path, (time.time() - seconds, time.time() - seconds))
 
@@ -62,8 +63,8 @@ def test_unchanged_files_are_not_read(home, folder, fake_embedder, monkeypatch):
     age(folder)
     index_path(folder, settings, fake_embedder)
     reads = []
-    original = indexer.read_document
-    monkeypatch.setattr(indexer, "read_document", lambda path, *a: reads.append(path) or original(path, *a))
+    original = candidates.read_document
+    monkeypatch.setattr(candidates, "read_document", lambda path, *a: reads.append(path) or original(path, *a))
     again = index_path(folder, settings, fake_embedder)
     assert reads == [] and again.files_unchanged == 3 and not again.changed_anything
     # same content, new mtime (old enough not to be racy): read once, recognised by its hash, and remembered
@@ -99,12 +100,12 @@ def _many_docs(n):
 
 @pytest.mark.parametrize("kind", ["ivf", "hnsw", "flat"])
 def test_index_types_search_and_update(home, fake_embedder, kind, monkeypatch):
-    from faiss_search import vectors
+    from faiss_search.stores.local import vectors
 
     monkeypatch.setattr(vectors, "IVF_MIN_CHUNKS", 1000)
     settings = load_settings()
     docs = _many_docs(3000)
-    report = indexer.run_index((indexer.document_candidate(d) for d in docs), settings, fake_embedder,
+    report = pipeline.run_index((candidates.document_candidate(d) for d in docs), settings, fake_embedder,
                                prune_under="", index_type=kind)
     assert report.vectors["type"] == kind and report.total_chunks == 3000
     searcher = Searcher(IndexReader(settings.index_path), fake_embedder)
@@ -129,13 +130,14 @@ def test_an_ivf_file_carries_no_id_map(home, fake_embedder, monkeypatch):
     """Readers load an IVF file whole; its id-to-vector map would cost each ~75 bytes a chunk."""
     import faiss
 
-    from faiss_search import vectors
-    from faiss_search.store import committed_manifest, vectors_file
+    from faiss_search.stores import committed_manifest
+    from faiss_search.stores.local import vectors
+    from faiss_search.stores.local.folder import vectors_file
 
     monkeypatch.setattr(vectors, "IVF_MIN_CHUNKS", 1000)
     settings = load_settings()
     docs = _many_docs(2000)
-    indexer.run_index((indexer.document_candidate(d) for d in docs), settings, fake_embedder,
+    pipeline.run_index((candidates.document_candidate(d) for d in docs), settings, fake_embedder,
                       prune_under="", index_type="ivf")
     copy = Document("copy5", docs[5].text, "utf-8", "copy", 10, 0.0)
     assert index_documents(docs[1:] + [copy], settings, fake_embedder).chunks_reused == 1  # built the map, used it
@@ -149,9 +151,9 @@ def test_index_type_cannot_change_without_rebuild(home, fake_embedder):
     docs = _many_docs(50)
     index_documents(docs, settings, fake_embedder)
     with pytest.raises(ConfigError, match="flat index, not hnsw"):
-        indexer.run_index([], settings, fake_embedder, prune_under="", index_type="hnsw")
+        pipeline.run_index([], settings, fake_embedder, prune_under="", index_type="hnsw")
     with pytest.raises(ConfigError, match="IVF index needs at least"):
-        indexer.run_index((indexer.document_candidate(d) for d in docs), settings, fake_embedder,
+        pipeline.run_index((candidates.document_candidate(d) for d in docs), settings, fake_embedder,
                           prune_under="", index_type="ivf", rebuild=True)
 
 
@@ -176,12 +178,12 @@ class _CountedReads:
         return doc
 
     def candidates(self) -> list:
-        return [indexer.Candidate(d.source, d.size, d.mtime, lambda d=d: self.load(d)) for d in self.docs]
+        return [candidates.Candidate(d.source, d.size, d.mtime, lambda d=d: self.load(d)) for d in self.docs]
 
 
 def test_files_are_read_while_the_model_embeds(home, fake_embedder, monkeypatch):
     """The first window is embedded before the last file is read, and reading goes on during embedding."""
-    monkeypatch.setattr(indexer, "EMBED_WINDOW", 2)
+    monkeypatch.setattr(encoding, "EMBED_WINDOW", 2)
     reads = _CountedReads(40)
     seen: list[tuple[int, bool]] = []
     real_encode = fake_embedder.encode_passages
@@ -195,7 +197,7 @@ def test_files_are_read_while_the_model_embeds(home, fake_embedder, monkeypatch)
         return real_encode(texts)
 
     monkeypatch.setattr(fake_embedder, "encode_passages", encode)
-    report = indexer.run_index(reads.candidates(), load_settings(), fake_embedder, prune_under="")
+    report = pipeline.run_index(reads.candidates(), load_settings(), fake_embedder, prune_under="")
     (read_before_embedding, read_during_embedding), = seen
     assert read_before_embedding < 40 and read_during_embedding
     assert report.files_added == 40 and report.total_chunks == report.chunks_added == report.chunks_embedded
@@ -206,9 +208,9 @@ def test_a_window_is_written_while_the_next_one_is_embedded(home, fake_embedder,
     window's files are being written, which only a model on a thread of its own allows."""
     import threading
 
-    from faiss_search.store import IndexWriter
+    from faiss_search.stores.local.writer import IndexWriter
 
-    monkeypatch.setattr(indexer, "EMBED_WINDOW", 2)
+    monkeypatch.setattr(encoding, "EMBED_WINDOW", 2)
     first_written, model_threads = threading.Event(), set()
     real_encode, real_add = fake_embedder.encode_passages, IndexWriter.add_file
 
@@ -236,7 +238,7 @@ def test_a_window_is_written_while_the_next_one_is_embedded(home, fake_embedder,
 def test_a_text_repeated_in_the_next_window_is_embedded_once(home, fake_embedder, monkeypatch):
     """The next window is gathered before the one in the model is written: a chunk text it shares
     with that window is taken from it, not embedded again."""
-    monkeypatch.setattr(indexer, "EMBED_WINDOW", 2)
+    monkeypatch.setattr(encoding, "EMBED_WINDOW", 2)
     embedded: list[str] = []
     real_encode = fake_embedder.encode_passages
 
@@ -267,10 +269,10 @@ class _Expecting:
 def test_the_model_is_told_what_is_coming_while_the_first_window_is_read(home, fake_embedder, monkeypatch):
     """The bundled model loads torch when told a big job is coming: that happens once EXPECT_AFTER
     chunks are read, not when the first window is full, so the loading overlaps the reading."""
-    monkeypatch.setattr(indexer, "EXPECT_AFTER", 4)
+    monkeypatch.setattr(encoding, "EXPECT_AFTER", 4)
     reads = _CountedReads(40, delay=0.02)
     told = _Expecting(fake_embedder, reads)
-    indexer.run_index(reads.candidates(), load_settings(), fake_embedder, prune_under="")
+    pipeline.run_index(reads.candidates(), load_settings(), fake_embedder, prune_under="")
     characters = sum(len(d.text) for d in reads.docs)
     # told early of the whole job, foretold from the first files' bytes; then of the window (sent after the last read)
     assert told.calls[0][1] < 40 and abs(told.calls[0][0] - characters) <= 0.2 * characters
@@ -282,19 +284,19 @@ def test_new_plain_text_files_tell_the_model_before_any_is_read(home, fake_embed
     start; files already indexed, and formats whose bytes are not text (PDF), are not counted."""
     reads = _CountedReads(40)
     told = _Expecting(fake_embedder, reads)
-    notes = [indexer.Candidate(f"{c.source}.md", c.size, c.mtime, c.load) for c in reads.candidates()]
-    pdf = indexer.Candidate("scan.pdf", 4_000_000, 0.0, lambda: reads.docs[0])
-    known = indexer.FileState(size=1, mtime=0.0, sha256="old")
-    jobs = [(c, None) for c in notes] + [(pdf, None), (indexer.Candidate("old.txt", 400, 0.0, reads.load), known)]
-    assert indexer._least_new_characters(jobs) == 40 * 10 // 4
+    notes = [candidates.Candidate(f"{c.source}.md", c.size, c.mtime, c.load) for c in reads.candidates()]
+    pdf = candidates.Candidate("scan.pdf", 4_000_000, 0.0, lambda: reads.docs[0])
+    known = stores.FileState(size=1, mtime=0.0, sha256="old")
+    jobs = [(c, None) for c in notes] + [(pdf, None), (candidates.Candidate("old.txt", 400, 0.0, reads.load), known)]
+    assert candidates.least_new_characters(jobs) == 40 * 10 // 4
 
-    indexer.run_index(notes, load_settings(), fake_embedder, prune_under="")
+    pipeline.run_index(notes, load_settings(), fake_embedder, prune_under="")
     characters = sum(len(d.text) for d in reads.docs)
     assert [n for n, _ in told.calls] == [40 * 10 // 4, characters]  # up front, then the window
 
 
 def test_an_edit_of_a_big_file_tells_the_model_only_of_its_new_chunks(home, fake_embedder, monkeypatch):
-    monkeypatch.setattr(indexer, "EXPECT_AFTER", 4)
+    monkeypatch.setattr(encoding, "EXPECT_AFTER", 4)
     paragraphs = [f"第{i}段：" + "知识库里的文档被切成块，每一块单独嵌入。" * 12 for i in range(16)]
     doc = Document("big.txt", "\n\n".join(paragraphs), "utf-8", "h1", 4000, 0.0)
     index_documents([doc], load_settings(), fake_embedder)
@@ -308,10 +310,10 @@ def test_an_edit_of_a_big_file_tells_the_model_only_of_its_new_chunks(home, fake
 
 def test_reading_ahead_is_bounded(home, fake_embedder, monkeypatch):
     """While the model works, at most READ_AHEAD_BYTES of files (plus the one in hand) are read ahead."""
-    monkeypatch.setattr(indexer, "EMBED_WINDOW", 1)
+    monkeypatch.setattr(encoding, "EMBED_WINDOW", 1)
     reads = _CountedReads(40)
     size = reads.docs[0].size
-    monkeypatch.setattr(indexer, "READ_AHEAD_BYTES", 3 * size)
+    monkeypatch.setattr(reading, "READ_AHEAD_BYTES", 3 * size)
     ahead: list[int] = []
     real_encode = fake_embedder.encode_passages
 
@@ -322,7 +324,7 @@ def test_reading_ahead_is_bounded(home, fake_embedder, monkeypatch):
         return real_encode(texts)
 
     monkeypatch.setattr(fake_embedder, "encode_passages", encode)
-    indexer.run_index(reads.candidates(), load_settings(), fake_embedder, prune_under="")
+    pipeline.run_index(reads.candidates(), load_settings(), fake_embedder, prune_under="")
     assert max(d.size for d in reads.docs) == size and ahead[0] <= 1 + 3 + 1
     assert len(ahead) >= 40 and ahead[-1] == 40
 
@@ -334,10 +336,10 @@ def test_an_interrupted_run_stops_reading(home, fake_embedder, monkeypatch):
     def interrupt(texts):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(indexer, "EMBED_WINDOW", 2)
+    monkeypatch.setattr(encoding, "EMBED_WINDOW", 2)
     monkeypatch.setattr(fake_embedder, "encode_passages", interrupt)
     with pytest.raises(KeyboardInterrupt):
-        indexer.run_index(reads.candidates(), load_settings(), fake_embedder, prune_under="")
+        pipeline.run_index(reads.candidates(), load_settings(), fake_embedder, prune_under="")
     time.sleep(1.0)  # an unstopped reader would have read all 40 by now
     assert reads.done < 10
     assert not (home / "index" / "manifest.json").exists()
@@ -346,10 +348,10 @@ def test_an_interrupted_run_stops_reading(home, fake_embedder, monkeypatch):
 def test_short_texts_go_to_the_model_in_calls_as_big_as_full_chunks(home, fake_embedder, monkeypatch):
     """batch_size chunks per call, or more short ones while the call padded to its longest stays within
     batch_size full chunks' characters (a long text among short ones must not widen them all)."""
-    assert list(indexer.batches([500] * 40, 16, 8000)) == [(0, 16), (16, 32), (32, 40)]
-    assert list(indexer.batches([13] * 1000, 16, 8000)) == [(0, 615), (615, 1000)]
-    assert list(indexer.batches([400] + [10] * 100, 16, 8000)) == [(0, 20), (20, 101)]
-    assert list(indexer.batches([9000, 10, 10], 16, 8000)) == [(0, 3)]
+    assert list(encoding.batches([500] * 40, 16, 8000)) == [(0, 16), (16, 32), (32, 40)]
+    assert list(encoding.batches([13] * 1000, 16, 8000)) == [(0, 615), (615, 1000)]
+    assert list(encoding.batches([400] + [10] * 100, 16, 8000)) == [(0, 20), (20, 101)]
+    assert list(encoding.batches([9000, 10, 10], 16, 8000)) == [(0, 3)]
     calls: list[int] = []
     real_encode = fake_embedder.encode_passages
     monkeypatch.setattr(fake_embedder, "encode_passages", lambda texts: calls.append(len(texts)) or real_encode(texts))

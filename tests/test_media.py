@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from faiss_search import store
 from faiss_search.config import load_settings
-from faiss_search.indexer import index_path
-from faiss_search.store import committed_manifest
+from faiss_search.indexing.pipeline import index_path
+from faiss_search.stores import committed_manifest
+from faiss_search.stores.local import writer as store
 
 from .conftest import FSEARCH_CLI
 

@@ -7,11 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from faiss_search import migrations
 from faiss_search.errors import IndexCorruptError
 from faiss_search.manifest import ModelInfo
-from faiss_search.search import Searcher
-from faiss_search.store import IndexReader, IndexWriter, committed_manifest
+from faiss_search.retrieval.search import Searcher
+from faiss_search.stores import committed_manifest
+from faiss_search.stores.local import migrations
+from faiss_search.stores.local.reader import IndexReader
+from faiss_search.stores.local.writer import IndexWriter
 
 from .conftest import FakeEmbedder
 
@@ -95,7 +97,7 @@ def test_a_sidecar_from_a_newer_release_is_refused_in_one_line(tmp_path):
 
 def test_a_new_index_is_written_at_the_newest_version(tmp_path, home, fake_embedder):
     from faiss_search.config import load_settings
-    from faiss_search.indexer import index_path
+    from faiss_search.indexing.pipeline import index_path
 
     (tmp_path / "a.txt").write_text("熊猫吃竹子。\n", encoding="utf-8")
     index_path(tmp_path / "a.txt", load_settings(index_dir=tmp_path / "index"), fake_embedder)

@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 from faiss_search.cli import app
 from faiss_search.config import load_settings
 from faiss_search.errors import FsearchError, ModelMismatchError
-from faiss_search.indexer import index_path
-from faiss_search.search import Searcher
-from faiss_search.store import open_index
+from faiss_search.indexing.pipeline import index_path
+from faiss_search.retrieval.search import Searcher
+from faiss_search.stores import open_reader as open_index
 
 from .conftest import FSEARCH_CLI, FakeEmbedder
 from .servers import free_port
@@ -25,9 +25,13 @@ from .servers import free_port
 pytest.importorskip("pymilvus")
 pytest.importorskip("milvus_lite")
 
-from faiss_search import faults, milvus_store  # noqa: E402
 from faiss_search.locations import parse_address  # noqa: E402
-from faiss_search.milvus_store import MilvusReader, push  # noqa: E402
+from faiss_search.stores import faults  # noqa: E402
+from faiss_search.stores.milvus import client as milvus_client  # noqa: E402
+from faiss_search.stores.milvus import doctor as milvus_doctor  # noqa: E402
+from faiss_search.stores.milvus import ledger as milvus_ledger  # noqa: E402
+from faiss_search.stores.milvus.publish import push  # noqa: E402
+from faiss_search.stores.milvus.reader import MilvusReader  # noqa: E402
 
 DOCS = {
     "高铁 #1.txt": "高铁是中国城市之间最便捷的出行方式，从北京到上海只需要四个多小时。\n春节前后火车票非常紧张。",
@@ -96,7 +100,7 @@ def test_a_pushed_index_answers_as_the_local_one(kb, lite):
 
 def test_an_ivf_index_is_pushed_whole(home, tmp_path, lite, monkeypatch):
     """An IVF file has no id-to-vector map; the push reads its vectors all the same."""
-    from faiss_search import vectors
+    from faiss_search.stores.local import vectors
 
     monkeypatch.setattr(vectors, "IVF_MIN_CHUNKS", 40)
     folder = write_docs(tmp_path / "多 #docs", {f"第{i}篇.txt": f"第{i}篇讲的是编号{i}的故事。" for i in range(48)})
@@ -133,7 +137,7 @@ def test_an_update_sends_only_what_changed_and_a_searcher_that_stays_open_follow
     assert s.size == reader.manifest.counts.chunks == open_index(index_dir).manifest.counts.chunks
     assert str(folder / "bread 100%.txt") not in reader.file_states()
     reader.close()
-    assert milvus_store.check(lite)[0] == []
+    assert milvus_doctor.check(lite).problems == []
 
 
 def test_unpublished_and_retired_chunks_are_never_seen(kb, lite):
@@ -146,18 +150,18 @@ def test_unpublished_and_retired_chunks_are_never_seen(kb, lite):
     extra = dict(client.get(lite.collection, ids=[1], output_fields=["*"])[0])
     extra.pop("sparse", None)
     client.upsert(lite.collection, [{**extra, "id": ledger.last_chunk_id + 5, "text": "未发布的熊猫文本"}])
-    retired = milvus_store.Ledger(**{**vars(ledger), "retired": [[1, 1]]})
-    milvus_store._write_state(client, lite, reader.manifest, retired)
+    retired = milvus_ledger.Ledger(**{**vars(ledger), "retired": [[1, 1]]})
+    milvus_ledger.write_state(client, lite, reader.manifest, retired)
     s = searcher(reader)
     texts = [h.text for q in QUERIES + ["未发布的熊猫文本"] for mode in ("dense", "keyword", "hybrid")
              for h in s.search(q, 50, mode, min_score=0).hits]
     assert "未发布的熊猫文本" not in texts and extra["text"] not in texts
     assert reader.build_state() == "push unfinished"
-    problems, _ = milvus_store.check(lite)
+    problems = milvus_doctor.check(lite).problems
     assert any("not published" in p for p in problems)
     finished = push(index_dir, lite)
     assert finished.finished_earlier and finished.chunks_removed == 1
-    assert milvus_store.check(lite)[0] == [] and reader.build_state() == "complete"
+    assert milvus_doctor.check(lite).problems == [] and reader.build_state() == "complete"
     reader.close()
 
 
@@ -183,10 +187,10 @@ def test_a_second_writer_is_refused_while_the_first_holds_the_lease(kb, lite):
     push(index_dir, lite)
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        client = milvus_store.connect(lite)
-        client.upsert(lite.meta, [milvus_store._meta_row("writer", json.dumps(
+        client = milvus_client.connect(lite)
+        client.upsert(lite.meta, [milvus_ledger._meta_row("writer", json.dumps(
             {"host": os.uname().nodename, "pid": holder.pid, "renewed": time.time()}))])
-        milvus_store.disconnect(client, lite)
+        milvus_client.disconnect(client, lite)
         with pytest.raises(FsearchError, match="being written by"):
             push(index_dir, lite)
     finally:
@@ -275,7 +279,7 @@ def milvus_server(tmp_path):
     deadline = time.time() + 60
     while True:
         try:
-            milvus_store.disconnect(milvus_store.connect(address), address)
+            milvus_client.disconnect(milvus_client.connect(address), address)
             break
         except FsearchError:
             if time.time() > deadline or process.poll() is not None:
@@ -327,7 +331,7 @@ def test_every_backend_indexes_into_milvus_and_another_home_searches_it(backend,
     server = None
     if backend == "remote":
         from faiss_search.backends import choose_embedder
-        from faiss_search.server import create_app
+        from faiss_search.serve.app import create_app
 
         from .servers import uvicorn_app
 
@@ -392,7 +396,7 @@ def test_eval_through_milvus_matches_the_local_store(home, runner, tmp_path):
 def test_serve_answers_from_milvus(kb, lite):
     import urllib.request
 
-    from faiss_search.server import create_app
+    from faiss_search.serve.app import create_app
 
     from .servers import uvicorn_app
 
@@ -413,20 +417,20 @@ def test_serve_answers_from_milvus(kb, lite):
 def test_doctor_repair_pushes_the_local_index_again(kb, lite, runner: CliRunner):
     _, index_dir = kb
     push(index_dir, lite)
-    client = milvus_store.connect(lite)
+    client = milvus_client.connect(lite)
     client.delete(lite.collection, ids=[1, 2])  # lost on the server's side
-    milvus_store.disconnect(client, lite)
+    milvus_client.disconnect(client, lite)
     checked = runner.invoke(app, ["doctor", "--store", lite.spec, "--json"])
     assert checked.exit_code == 1 and "published" in " ".join(json.loads(checked.stdout)["problems"])
     repaired = runner.invoke(app, ["doctor", "--store", lite.spec, "--repair", "--json"])
     assert repaired.exit_code == 0, repaired.output
     assert "2 chunk(s) sent" in json.loads(repaired.stdout)["repaired"][0]
-    client = milvus_store.connect(lite)
-    state = milvus_store._read_state(client, lite)
+    client = milvus_client.connect(lite)
+    state = milvus_ledger.read_state(client, lite)
     state.ledger.origin = "another-host:/srv/kb-index"
-    milvus_store._write_state(client, lite, state.manifest, state.ledger)
+    milvus_ledger.write_state(client, lite, state.manifest, state.ledger)
     client.delete(lite.collection, ids=[3])
-    milvus_store.disconnect(client, lite)
+    milvus_client.disconnect(client, lite)
     elsewhere = runner.invoke(app, ["doctor", "--store", lite.spec, "--repair"])
     assert elsewhere.exit_code == 2 and "written from another-host" in elsewhere.output
 
@@ -457,7 +461,7 @@ def test_server_failures_are_named(message, expected):
     from pymilvus.exceptions import MilvusException
 
     address = parse_address("http://milvus.example:19530", "kb", token="root:wrong")
-    explained = milvus_store._explain(MilvusException(code=1, message=message), address)
+    explained = milvus_client._explain(MilvusException(code=1, message=message), address)
     assert expected in explained.message and explained.hint
     assert "root:wrong" not in explained.message + explained.hint + repr(address)
 
@@ -475,23 +479,23 @@ def test_rm_with_a_store_removes_from_the_working_copy_and_the_collection(home, 
 
 def test_a_collection_fsearch_did_not_make_is_left_alone(kb, lite):
     _, index_dir = kb
-    client = milvus_store.connect(lite)
+    client = milvus_client.connect(lite)
     client.create_collection(lite.collection, dimension=4)  # somebody else's, with the same name
     client.insert(lite.collection, [{"id": 1, "vector": [0.1, 0.2, 0.3, 0.4]}])
-    milvus_store.disconnect(client, lite)
+    milvus_client.disconnect(client, lite)
     with pytest.raises(FsearchError, match="did not make"):
         push(index_dir, lite)
-    client = milvus_store.connect(lite)
+    client = milvus_client.connect(lite)
     client.load_collection(lite.collection)
     assert client.query(lite.collection, filter="id == 1", output_fields=["id"])  # untouched
-    milvus_store.disconnect(client, lite)
+    milvus_client.disconnect(client, lite)
     assert push(index_dir, lite, replace_other=True).chunks_added > 0
 
 
 def test_the_mcp_tools_answer_from_milvus(kb, lite, monkeypatch):
     import asyncio
 
-    from faiss_search.mcp_server import build_server
+    from faiss_search.serve.mcp import build_server
 
     folder, index_dir = kb
     push(index_dir, lite)

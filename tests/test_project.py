@@ -10,8 +10,8 @@ import pytest
 
 from faiss_search.cli import app
 from faiss_search.config import load_settings
-from faiss_search.documents import Filters, discover
-from faiss_search.store import committed_manifest
+from faiss_search.indexing.discovery import Filters, discover
+from faiss_search.stores import committed_manifest
 
 
 def _project(root: Path, name: str, text: str) -> Path:

@@ -2,7 +2,7 @@
 
 import pytest
 
-from faiss_search.relevance import (
+from faiss_search.retrieval.relevance import (
     MIN_CHUNKS_FOR_CURVE,
     fit,
     gibberish,

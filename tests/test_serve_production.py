@@ -19,7 +19,7 @@ from faiss_search.embedding import load_embedder
 from faiss_search.errors import IndexBusyError, ModelLoadError, RemoteEmbeddingError, StoreError
 from faiss_search.models.registry import resolve_model
 from faiss_search.remote import OpenAIEmbedder
-from faiss_search.server import create_app
+from faiss_search.serve.app import create_app
 
 from .conftest import FakeEmbedder
 from .servers import uvicorn_app
@@ -165,9 +165,9 @@ def test_typed_validation_of_embeddings_requests(slow, extra, param, fragment):
 
 def test_typed_validation_of_search_requests(home, fake_embedder):
     from faiss_search.config import load_settings
-    from faiss_search.indexer import index_documents
-    from faiss_search.search import Searcher
-    from faiss_search.store import IndexReader
+    from faiss_search.indexing.pipeline import index_documents
+    from faiss_search.retrieval.search import Searcher
+    from faiss_search.stores.local.reader import IndexReader
 
     from .test_trust import doc_set
 
@@ -186,9 +186,9 @@ def test_typed_validation_of_search_requests(home, fake_embedder):
 def test_a_store_that_fails_here_is_a_503_not_a_bug(home, fake_embedder, monkeypatch, error):
     """What failed is on this side and may pass (a Milvus server away, a busy index): 503, with its one line."""
     from faiss_search.config import load_settings
-    from faiss_search.indexer import index_documents
-    from faiss_search.search import Searcher
-    from faiss_search.store import IndexReader
+    from faiss_search.indexing.pipeline import index_documents
+    from faiss_search.retrieval.search import Searcher
+    from faiss_search.stores.local.reader import IndexReader
 
     from .test_trust import doc_set
 
@@ -249,9 +249,9 @@ def test_a_search_holds_the_quick_lane_only_while_its_query_is_embedded(home, fa
     import threading
 
     from faiss_search.config import load_settings
-    from faiss_search.indexer import index_documents
-    from faiss_search.search import Searcher
-    from faiss_search.store import IndexReader
+    from faiss_search.indexing.pipeline import index_documents
+    from faiss_search.retrieval.search import Searcher
+    from faiss_search.stores.local.reader import IndexReader
 
     from .test_trust import doc_set
 
@@ -377,9 +377,9 @@ def test_short_messages_for_answers_that_are_not_embeddings(monkeypatch):
 
 def test_a_damaged_index_makes_the_server_unready_not_dead(home, fake_embedder):
     from faiss_search.config import load_settings
-    from faiss_search.indexer import index_documents
-    from faiss_search.search import Searcher
-    from faiss_search.store import IndexReader
+    from faiss_search.indexing.pipeline import index_documents
+    from faiss_search.retrieval.search import Searcher
+    from faiss_search.stores.local.reader import IndexReader
 
     from .test_trust import doc_set, swap_two_ids
 

@@ -11,11 +11,11 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
-from faiss_search import server as server_module
 from faiss_search.cli import app
 from faiss_search.config import load_settings
-from faiss_search.search import open_searcher
-from faiss_search.server import create_app
+from faiss_search.retrieval.search import open_searcher
+from faiss_search.serve import api as server_module
+from faiss_search.serve.app import create_app
 
 from .conftest import FSEARCH_CLI
 from .servers import uvicorn_app
@@ -112,14 +112,14 @@ def test_langchain_gets_the_local_vectors(served):
 def test_token_ids_get_a_guiding_400_or_are_decoded(served, monkeypatch):
     url, embedder, _ = served
     status, body = post(url, "/v1/embeddings", {"model": "m", "input": [[1, 2, 3], [4, 5]]})
-    if server_module._token_decoder() is None:  # no cl100k_base file on this machine
+    if server_module.token_decoder() is None:  # no cl100k_base file on this machine
         assert status == 400 and "check_embedding_ctx_length=False" in body["error"]["message"]
 
     class Decoder:
         def decode(self, ids):
             return "熊猫" if ids[0] == 1 else "bread"
 
-    monkeypatch.setattr(server_module, "_token_decoder", lambda: Decoder())
+    monkeypatch.setattr(server_module, "token_decoder", lambda: Decoder())
     status, body = post(url, "/v1/embeddings", {"model": "m", "input": [[1, 2, 3], [4, 5]]})
     assert status == 200 and len(body["data"]) == 2
     expected = embedder.inner.encode_passages(["熊猫", "bread"])

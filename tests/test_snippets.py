@@ -3,7 +3,7 @@
 from rich.cells import cell_len
 
 from faiss_search.lexical import segment
-from faiss_search.snippets import SNIPPET_CELLS, locate, sentence_spans
+from faiss_search.retrieval.snippets import SNIPPET_CELLS, locate, sentence_spans
 
 
 def test_sentences_end_at_punctuation_and_line_breaks_not_inside_numbers():

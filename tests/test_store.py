@@ -5,7 +5,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from faiss_search import store
 from faiss_search.chunking import chunk_text
 from faiss_search.config import load_settings
 from faiss_search.errors import (
@@ -17,9 +16,13 @@ from faiss_search.errors import (
     ModelMismatchError,
 )
 from faiss_search.fileio import atomic_write_bytes
-from faiss_search.indexer import index_path, text_hash
-from faiss_search.search import Searcher
-from faiss_search.store import IndexReader, IndexWriter
+from faiss_search.indexing.pipeline import index_path
+from faiss_search.manifest import check_model
+from faiss_search.retrieval.search import Searcher
+from faiss_search.stores import text_hash
+from faiss_search.stores.local import folder as store
+from faiss_search.stores.local.reader import IndexReader
+from faiss_search.stores.local.writer import IndexWriter
 
 from .conftest import FakeEmbedder
 
@@ -64,7 +67,7 @@ def test_another_model_is_refused(tmp_path, fake_embedder):
     with pytest.raises(ModelMismatchError, match="dim"):
         _write(tmp_path / "idx", FakeEmbedder("fake", dim=16), {"/b.txt": "y"})
     with pytest.raises(ModelMismatchError, match="other-model"):
-        store.check_model(IndexReader(tmp_path / "idx").manifest, FakeEmbedder("other-model").info)
+        check_model(IndexReader(tmp_path / "idx").manifest, FakeEmbedder("other-model").info)
     # --rebuild may change the model
     manifest = _write(tmp_path / "idx", FakeEmbedder("fake", dim=16), {"/b.txt": "y"}, rebuild=True)
     assert manifest.model["dim"] == 16 and manifest.counts.chunks == 1
@@ -84,7 +87,7 @@ def test_failed_commit_leaves_the_old_index(tmp_path, fake_embedder, monkeypatch
         Path(str(path) + ".tmp").write_bytes(b"half")
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(store, "_write_vectors", broken)
+    monkeypatch.setattr("faiss_search.stores.local.writer._write_vectors", broken)
     with pytest.raises(IndexWriteError, match="no space left .* the previous index is unchanged"):
         _write(folder, fake_embedder, {"/b.txt": "lost"})
     reader = IndexReader(folder)

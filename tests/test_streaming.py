@@ -11,11 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from faiss_search import indexer, vectors
 from faiss_search.config import load_settings
-from faiss_search.indexer import index_path
-from faiss_search.search import Searcher
-from faiss_search.store import IndexReader, committed_manifest
+from faiss_search.indexing import encoding, reading, stream
+from faiss_search.indexing.pipeline import index_path
+from faiss_search.retrieval.search import Searcher
+from faiss_search.stores import committed_manifest
+from faiss_search.stores.local import vectors
+from faiss_search.stores.local.reader import IndexReader
 
 from .conftest import FakeEmbedder
 from .stream_driver import text_hash
@@ -38,8 +40,8 @@ def make_corpus(root: Path, files: int = 30, lines: int = 4) -> Path:
 @pytest.fixture
 def small_windows(monkeypatch):
     """Windows of 8 chunks, and commits as often as asked however cheap the build."""
-    monkeypatch.setattr(indexer, "EMBED_WINDOW", 8)
-    monkeypatch.setattr(indexer, "COMMIT_TIME_SHARE", 1e9)
+    monkeypatch.setattr(encoding, "EMBED_WINDOW", 8)
+    monkeypatch.setattr(stream, "COMMIT_TIME_SHARE", 1e9)
 
 
 def settings_for(index_dir: Path, **changes):
@@ -302,7 +304,7 @@ def test_files_read_in_processes_give_the_same_index(home, tmp_path, monkeypatch
     """A big run reads and segments in processes of their own; the index is the one a thread builds."""
     started = []
 
-    class Recorded(indexer.ProcessPoolExecutor):
+    class Recorded(reading.ProcessPoolExecutor):
         def __init__(self, *args, **kwargs):
             started.append(kwargs["max_workers"])
             super().__init__(*args, **kwargs)
@@ -311,8 +313,8 @@ def test_files_read_in_processes_give_the_same_index(home, tmp_path, monkeypatch
     threaded, in_processes = tmp_path / "threaded", tmp_path / "processes"
     index_path(folder, settings_for(threaded), FakeEmbedder())
     assert not started
-    monkeypatch.setattr(indexer, "ProcessPoolExecutor", Recorded)
-    monkeypatch.setattr(indexer, "READ_IN_PROCESSES_ABOVE", 0)
+    monkeypatch.setattr(reading, "ProcessPoolExecutor", Recorded)
+    monkeypatch.setattr(reading, "READ_IN_PROCESSES_ABOVE", 0)
     index_path(folder, settings_for(tmp_path / "not allowed"), FakeEmbedder())
     assert not started  # a library caller's main module may not be safe to import: threads unless allowed
     index_path(folder, settings_for(in_processes), FakeEmbedder(), processes=True)
@@ -354,7 +356,8 @@ def keyword_corpus(root: Path) -> Path:
 
 
 def test_a_keyword_query_over_budget_scores_its_candidates_as_fts5_does(home, tmp_path, monkeypatch):
-    from faiss_search import lexical, store
+    from faiss_search import lexical
+    from faiss_search.stores.local import keyword as store
 
     folder = keyword_corpus(tmp_path)
     monkeypatch.setattr(store, "TERM_FREQUENCIES_ABOVE", 10)

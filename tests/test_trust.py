@@ -17,17 +17,16 @@ from faiss_search import doctor, documents
 from faiss_search.cli import app
 from faiss_search.config import load_settings
 from faiss_search.errors import IndexCorruptError, InvalidVectorError
-from faiss_search.indexer import index_documents, index_path
-from faiss_search.locking import WriterLock
+from faiss_search.indexing.discovery import Filters
+from faiss_search.indexing.pipeline import index_documents, index_path
 from faiss_search.repl import run_repl
-from faiss_search.search import Searcher
-from faiss_search.server import create_app
-from faiss_search.store import (
-    IndexReader,
-    IndexWriter,
-    committed_manifest,
-    vectors_file,
-)
+from faiss_search.retrieval.search import Searcher
+from faiss_search.serve.app import create_app
+from faiss_search.stores import committed_manifest
+from faiss_search.stores.local.folder import vectors_file
+from faiss_search.stores.local.locking import WriterLock
+from faiss_search.stores.local.reader import IndexReader
+from faiss_search.stores.local.writer import IndexWriter
 
 from .conftest import FakeEmbedder
 from .servers import uvicorn_app
@@ -371,7 +370,7 @@ def test_symlinked_files_and_second_names_never_break_updates(home, tmp_path, fa
     assert stored_texts(home / "index") == ["a text"]
     for round_ in range(3):
         outside.write_text(f"outside text, edit {round_}\n")
-        report = index_path(folder, load_settings(), fake_embedder, filters=documents.Filters(follow=True))
+        report = index_path(folder, load_settings(), fake_embedder, filters=Filters(follow=True))
         assert report.skipped["another name for an indexed file"] == 1
     assert stored_texts(home / "index") == ["a text", "outside text, edit 2"]
 
@@ -416,7 +415,7 @@ def test_fifos_and_devices_are_never_read(home, runner, tmp_path, fake_embedder)
         signal.signal(signal.SIGALRM, previous)
     assert report.total_files == 1 and report.skipped["not a regular file"] == 1
     assert report.skipped["symlink out of the folder"] == 1  # /dev/zero
-    followed = index_path(folder, load_settings(), fake_embedder, filters=documents.Filters(follow=True))
+    followed = index_path(folder, load_settings(), fake_embedder, filters=Filters(follow=True))
     assert followed.total_files == 1 and followed.skipped["not a regular file"] == 2  # followed, still never read
     result = runner.invoke(app, ["index", str(folder / "notes.txt"), "--index-dir", str(tmp_path / "cli")])
     assert result.exit_code == 2 and "not a regular file" in result.stderr

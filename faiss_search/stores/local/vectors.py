@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import ConfigError
+from ...errors import ConfigError
 from .flatfile import FlatFile
 
 if TYPE_CHECKING:

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal, overload
 
-from .errors import IndexCorruptError
+from ...errors import IndexCorruptError
 
 if TYPE_CHECKING:
     import numpy as np

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import pairwise
 
-from .chunking import SENTENCE_ENDS
-from .lexical import WORD_CHAR
+from ..chunking import SENTENCE_ENDS
+from ..lexical import WORD_CHAR
 
 #: about two lines of an 80-column terminal (a Chinese character takes two columns)
 SNIPPET_CELLS = 180

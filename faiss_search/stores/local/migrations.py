@@ -14,7 +14,7 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .errors import IndexCorruptError
+from ...errors import IndexCorruptError
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .errors import IndexBusyError
+from ...errors import IndexBusyError
 
 LOCK_FILE = "writer.lock"
 

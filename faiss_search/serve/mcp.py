@@ -18,10 +18,10 @@ from typing import Any, BinaryIO
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
 
-from .config import Settings
-from .errors import FsearchError
-from .relevance import MIN_RELEVANCE
-from .search import Searcher
+from ..config import Settings
+from ..errors import FsearchError
+from ..retrieval.relevance import MIN_RELEVANCE
+from ..retrieval.search import Searcher
 
 #: a whole file is returned only up to this size; larger ones are read around a line
 MAX_READ_CHARS = 200_000
@@ -84,8 +84,8 @@ def readable_roots(searcher: Searcher, settings: Settings) -> list[str]:
     An index fsearch did not make here (a clone's) names them itself, so of those only the ones in its
     own project (the folder that holds the index) count, and none where it names none.
     """
-    from .paths import is_under
-    from .trust import index_trusted
+    from ..paths import is_under
+    from ..trust import index_trusted
 
     with searcher.reader.snapshot():
         roots = list(searcher.reader.manifest.roots)
@@ -99,8 +99,8 @@ def read_indexed(searcher: Searcher, source: str, line: int | None, context_line
                  roots: Sequence[str], max_bytes: int) -> dict[str, Any]:
     """Lines of an indexed file, re-read from disk: only a regular file under ``roots``, reached without
     a symlink anywhere on its path, and still the file that was indexed (its content hash)."""
-    from .documents import NotText, document_from, read_open_file
-    from .paths import source_under
+    from ..documents import NotText, document_from, read_open_file
+    from ..paths import source_under
 
     with searcher.reader.snapshot():
         state = searcher.reader.file_states(source).get(source)
