@@ -82,7 +82,7 @@ def main() -> None:
             pages, seconds = extraction_rate(folder)
             own = replace(settings, index_dir=Path(scratch) / f"index-{kind}")
             report = index_path(folder, own, embedder)
-            searcher = Searcher(open_index(own.index_path), embedder)
+            searcher = Searcher(open_index(own.index_folder), embedder)
             cells = []
             for mode in MODES:
                 ranked, _ = rank_documents(searcher, asked, mode, document_id=lambda source: Path(source).stem)

@@ -102,7 +102,7 @@ def main() -> None:
             used = HeadingEmbedder(embedder, heading_of) if variant == "heading" else embedder
             own = replace(settings, index_dir=Path(scratch) / f"index-{variant}")
             index_path(folder, own, used)
-            searcher = Searcher(open_index(own.index_path), used)
+            searcher = Searcher(open_index(own.index_folder), used)
             cells = []
             for mode in MODES:
                 ranked, _ = rank_documents(searcher, asked, mode, document_id=lambda source: Path(source).stem)

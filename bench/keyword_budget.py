@@ -43,7 +43,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             settings = replace(load_settings(index_dir=Path(tmp) / "index"), home=Path(tmp))
             index_documents(dataset.documents, settings, FakeEmbedder())
-            reader = IndexReader(settings.index_path)
+            reader = IndexReader(settings.index_folder)
             searcher = Searcher(reader, FakeEmbedder())
             store.KEYWORD_POSTINGS_BUDGET = budget
             over = over_budget(reader, list(dataset.queries.values()))

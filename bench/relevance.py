@@ -63,7 +63,7 @@ def main() -> None:
         run_settings = replace(settings, index_dir=eval_index_dir(settings, dataset.name, resolved))
         embedder = choose_embedder(None, settings.models_dir, args.model)
         index_documents(dataset.documents, run_settings, embedder)
-        searcher = Searcher(open_index(run_settings.index_path), embedder)
+        searcher = Searcher(open_index(run_settings.index_folder), embedder)
         junk_sets = {other: queries for other, queries in foreign.items() if other != name}
         junk_sets["gibberish"] = gibberish(300, seed=7)  # not the calibration's own (seed 0)
         ids = list(dataset.queries)

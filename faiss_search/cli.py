@@ -197,14 +197,14 @@ def index(
     settings = load_settings(config, index_dir=index_dir, model=model, chunk_size=chunk_size,
                              chunk_overlap=chunk_overlap, store=store, milvus_collection=collection,
                              threads=threads).with_store_copy()
-    check_update(settings.index_path, rebuild)
+    check_update(settings.index_folder, rebuild)
     address = settings.store_address
     if address:
         from .stores import open_publisher
 
         open_publisher(address).ping()  # an unreachable store fails before any embedding
-    manifest = committed_manifest(settings.index_path)
-    if manifest is not None and not index_trusted(settings.index_path):
+    manifest = committed_manifest(settings.index_folder)
+    if manifest is not None and not index_trusted(settings.index_folder):
         manifest = None  # a rebuild here of an index made elsewhere: nothing of its manifest is followed
     settings = settings.for_index(manifest)
     chosen = choose_embedder(manifest.model if manifest else None, settings.models_dir, settings.model, embedder,
@@ -215,7 +215,7 @@ def index(
                             wait=not no_wait, on_wait=_say_waiting,
                             filters=Filters(not no_ignore, tuple(include or ()), tuple(exclude or ()), follow),
                             on_phase=progress.phase, processes=True)
-    pushed = _push(settings.index_path, address, replace_other=rebuild, quiet=json_output) if address else None
+    pushed = _push(settings.index_folder, address, replace_other=rebuild, quiet=json_output) if address else None
     if json_output:
         print_json(report.to_dict() | ({"store": pushed.to_dict()} if pushed else {}))
     else:
@@ -251,10 +251,10 @@ def export(
     from .stores import open_reader
 
     settings = load_settings(config, index_dir=index_dir, store=to, milvus_collection=collection)
-    open_reader(settings.index_path).close()  # no local index: that line, before connecting anywhere
+    open_reader(settings.index_folder).close()  # no local index: that line, before connecting anywhere
     address = settings.store_address
     assert address is not None  # --to is required
-    pushed = _push(settings.index_path, address, replace_other=replace, quiet=json_output)
+    pushed = _push(settings.index_folder, address, replace_other=replace, quiet=json_output)
     if json_output:
         print_json(pushed.to_dict())
     else:
@@ -368,7 +368,7 @@ def search(
         raise InputError("--json needs a QUERY or --queries FILE", hint='fsearch search "question" --json')
     if query is not None:
         clean_query(query)  # an empty query fails before the model loads
-    searcher = open_searcher(settings.index_path, settings.models_dir, settings.model, home=settings.home,
+    searcher = open_searcher(settings.index_folder, settings.models_dir, settings.model, home=settings.home,
                              query_instruction=_query_instruction(instruction), base_urls=base_url or (),
                              api_key=api_key, store=settings.store_address, threads=settings.threads)
     if query is None and batch is None:
@@ -521,10 +521,10 @@ def status(index_dir: IndexDirOpt = None, store: StoreOpt = None, collection: Co
     settings = load_settings(config, index_dir=index_dir, store=store, milvus_collection=collection)
     address = settings.store_address
     info: dict[str, Any] = {"store": str(address), "exists": True} if address else {
-        "index_dir": str(settings.index_path.resolve()), "chosen_by": settings.index_origin,
-        "exists": committed_manifest(settings.index_path) is not None}
+        "index_dir": str(settings.index_folder.resolve()), "chosen_by": settings.index_origin,
+        "exists": committed_manifest(settings.index_folder) is not None}
     if info["exists"]:
-        reader = open_reader(settings.index_path, address)
+        reader = open_reader(settings.index_folder, address)
         manifest = reader.manifest
         info.update({
             "model": manifest.model["name"],
@@ -542,7 +542,7 @@ def status(index_dir: IndexDirOpt = None, store: StoreOpt = None, collection: Co
             "build": reader.build_state(),
         })
         if not address:
-            info["trusted"] = index_trusted(settings.index_path)
+            info["trusted"] = index_trusted(settings.index_folder)
         reader.close()
     if json_output:
         print_json(info)
@@ -570,13 +570,13 @@ def list_files(
 
     settings = load_settings(config, index_dir=index_dir, store=store, milvus_collection=collection)
     address = settings.store_address
-    reader = open_reader(settings.index_path, address)
+    reader = open_reader(settings.index_folder, address)
     with reader.snapshot():
         files = [f for under in ([source_name(p) for p in paths] if paths else [None])
                  for f in reader.indexed_files(under)]
     reader.close()
     if json_output:
-        print_json({"index_dir": str(address or settings.index_path), "files": [vars(f) for f in files]})
+        print_json({"index_dir": str(address or settings.index_folder), "files": [vars(f) for f in files]})
     else:
         print_listing(files, folders)
 
@@ -604,7 +604,7 @@ def rm(
     address = settings.store_address
     removal = remove_paths(paths, settings, wait=not no_wait,
                            on_wait=_say_waiting)
-    pushed = _push(settings.index_path, address, replace_other=False, quiet=json_output) if address else None
+    pushed = _push(settings.index_folder, address, replace_other=False, quiet=json_output) if address else None
     if json_output:
         print_json(removal.to_dict() | ({"store": pushed.to_dict()} if pushed else {}))
     else:
@@ -749,10 +749,10 @@ def doctor(
 
     settings = load_settings(config, index_dir=index_dir, store=store, milvus_collection=collection)
     if repair:
-        report = doctor_module.repair(settings.index_path, settings.store_address, settings.models_dir,
+        report = doctor_module.repair(settings.index_folder, settings.store_address, settings.models_dir,
                                       settings.home, base_urls=base_url or (), api_key=api_key)
     else:
-        report = doctor_module.check(settings.index_path, settings.store_address)
+        report = doctor_module.check(settings.index_folder, settings.store_address)
     if json_output:
         print_json(report.to_dict())
     else:
@@ -805,8 +805,8 @@ def serve(
     address = settings.store_address
     listener = _listen(host, port)  # before anything says "serving": a busy port is one clear line
     searcher = None
-    if address or committed_manifest(settings.index_path):
-        searcher = open_searcher(settings.index_path, settings.models_dir, settings.model, home=settings.home,
+    if address or committed_manifest(settings.index_folder):
+        searcher = open_searcher(settings.index_folder, settings.models_dir, settings.model, home=settings.home,
                                  engine=settings.engine, store=address, threads=settings.threads)
         embedder = searcher.embedder
     else:
@@ -821,7 +821,7 @@ def serve(
         logging.getLogger("fsearch.access").addHandler(handler)
         logging.getLogger("fsearch.access").setLevel(logging.INFO)
     err.print(f"serving {embedder.info.name} ({embedder.info.dim} dimensions)"
-              + (f" and the index {address or settings.index_path} ({searcher.size} chunks)"
+              + (f" and the index {address or settings.index_folder} ({searcher.size} chunks)"
                  if searcher else "")
               + f" on http://{host}:{port}/v1" + (" (API key required)" if key else ""))
     run(application, listener, shutdown_seconds)
@@ -847,7 +847,7 @@ def mcp_command(
     from .serve.mcp import build_server
 
     settings = load_settings(config, index_dir=index_dir, model=model, store=store, milvus_collection=collection)
-    searcher = open_searcher(settings.index_path, settings.models_dir, settings.model, home=settings.home,
+    searcher = open_searcher(settings.index_folder, settings.models_dir, settings.model, home=settings.home,
                              store=settings.store_address, threads=settings.threads)
     build_server(searcher, settings).run()
 

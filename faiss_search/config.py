@@ -70,7 +70,8 @@ class Settings:
     index_origin: str = "the global index (no project index or fsearch.toml from here up; fsearch init makes one)"
 
     @property
-    def index_path(self) -> Path:
+    def index_folder(self) -> Path:
+        """The index folder in use: ``index_dir``, or the global one under ``home``."""
         return self.index_dir if self.index_dir is not None else self.home / "index"
 
     @property
@@ -121,8 +122,8 @@ class Settings:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.model is not None and not self.model.strip():
             raise ConfigError("model must not be empty")
-        if self.index_path.exists() and not self.index_path.is_dir():
-            raise ConfigError(f"the index folder {self.index_path} is a file", hint="point it at a folder")
+        if self.index_folder.exists() and not self.index_folder.is_dir():
+            raise ConfigError(f"the index folder {self.index_folder} is a file", hint="point it at a folder")
         return self
 
     def for_index(self, manifest: Manifest | None) -> Settings:

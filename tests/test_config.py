@@ -10,18 +10,18 @@ def test_defaults(home):
     s = load_settings()
     assert (s.chunk_size, s.chunk_overlap, s.top_k, s.model) == (500, 50, 3, None)
     assert s.home == home
-    assert s.index_path == home / "index"
+    assert s.index_folder == home / "index"
     assert s.models_dir == home / "models"
 
 
 def test_layers_file_then_env_then_flags(home, monkeypatch):
     Path("fsearch.toml").write_text('chunk_size = 300\ntop_k = 7\nmodel = "bge-small-zh"\nindex_dir = "idx"\n')
     s = load_settings()
-    assert (s.chunk_size, s.top_k, s.model, s.index_path) == (300, 7, "bge-small-zh", Path.cwd().resolve() / "idx")
+    assert (s.chunk_size, s.top_k, s.model, s.index_folder) == (300, 7, "bge-small-zh", Path.cwd().resolve() / "idx")
     monkeypatch.setenv("FSEARCH_TOP_K", "9")
     monkeypatch.setenv("FSEARCH_INDEX_DIR", "/tmp/other")
     s = load_settings()
-    assert (s.chunk_size, s.top_k, s.index_path) == (300, 9, Path("/tmp/other"))
+    assert (s.chunk_size, s.top_k, s.index_folder) == (300, 9, Path("/tmp/other"))
     s = load_settings(top_k=2, chunk_size=None)
     assert (s.chunk_size, s.top_k) == (300, 2)
 

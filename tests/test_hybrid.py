@@ -96,7 +96,7 @@ def test_useless_dense_leg_is_calibrated_away(home, fake_embedder):
     fusion = report.fusion
     assert fusion["keyword_probe_mrr"] > 0.9 and fusion["dense_probe_mrr"] < 0.5
     assert fusion["dense_weight"] == 0.0 and fusion["keyword_weight"] == 1.0
-    searcher = Searcher(IndexReader(settings.index_path), fake_embedder)
+    searcher = Searcher(IndexReader(settings.index_folder), fake_embedder)
     queries = [f"{topic}编号{t}-2" for t, topic in enumerate(TOPICS)]
     hybrid = searcher.search_many(queries, 5, "hybrid")
     keyword = searcher.search_many(queries, 5, "keyword")
@@ -172,7 +172,7 @@ def test_hybrid_runs_its_keyword_leg_while_the_vectors_are_scanned(home, fake_em
 
     settings = load_settings()
     index_documents(_corpus(), settings, fake_embedder)
-    reader = IndexReader(settings.index_path)
+    reader = IndexReader(settings.index_folder)
     searcher = Searcher(reader, fake_embedder)
     queries = [f"{topic}编号{t}-2" for t, topic in enumerate(TOPICS)]
     expected = [[h.chunk_id for h in r.hits] for r in searcher.search_many(queries, 5, "hybrid")]

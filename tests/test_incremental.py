@@ -108,7 +108,7 @@ def test_index_types_search_and_update(home, fake_embedder, kind, monkeypatch):
     report = pipeline.run_index((candidates.document_candidate(d) for d in docs), settings, fake_embedder,
                                prune_under="", index_type=kind)
     assert report.vectors["type"] == kind and report.total_chunks == 3000
-    searcher = Searcher(IndexReader(settings.index_path), fake_embedder)
+    searcher = Searcher(IndexReader(settings.index_folder), fake_embedder)
     hits = searcher.search("文档1234 主题70 编号1234", 3, "dense").hits
     assert hits[0].source == "doc1234" and hits[0].raw_score == pytest.approx(1.0, abs=1e-4)
     # drop 1000 documents: removal works for every type (HNSW rebuilds its graph); a copy reuses a vector
@@ -116,13 +116,14 @@ def test_index_types_search_and_update(home, fake_embedder, kind, monkeypatch):
     report = index_documents(docs[1000:] + [copy], settings, fake_embedder)
     assert report.files_removed == 1000 and report.total_chunks == 2001 and report.vectors["type"] == kind
     assert (report.chunks_reused, report.chunks_embedded) == (1, 0)
-    searcher = Searcher(IndexReader(settings.index_path), fake_embedder)
+    searcher = Searcher(IndexReader(settings.index_folder), fake_embedder)
     assert searcher.search("文档5 主题5 编号5", 3, "dense").hits[0].source != "doc5"
     assert {h.source for h in searcher.search("文档2500 主题75 编号2500", 2, "dense").hits} == {"doc2500", "copy2500"}
     # and removal without reusing anything (an IVF index then has no id map)
     report = index_documents(docs[1000:], settings, fake_embedder)
     assert report.files_removed == 1 and report.total_chunks == 2000
-    hits = Searcher(IndexReader(settings.index_path), fake_embedder).search("文档2500 主题75 编号2500", 2, "dense").hits
+    searcher = Searcher(IndexReader(settings.index_folder), fake_embedder)
+    hits = searcher.search("文档2500 主题75 编号2500", 2, "dense").hits
     assert [h.source for h in hits][:1] == ["doc2500"] and "copy2500" not in {h.source for h in hits}
 
 
@@ -141,8 +142,8 @@ def test_an_ivf_file_carries_no_id_map(home, fake_embedder, monkeypatch):
                       prune_under="", index_type="ivf")
     copy = Document("copy5", docs[5].text, "utf-8", "copy", 10, 0.0)
     assert index_documents(docs[1:] + [copy], settings, fake_embedder).chunks_reused == 1  # built the map, used it
-    generation = committed_manifest(settings.index_path).generation
-    ivf = faiss.extract_index_ivf(faiss.read_index(str(vectors_file(settings.index_path, generation))))
+    generation = committed_manifest(settings.index_folder).generation
+    ivf = faiss.extract_index_ivf(faiss.read_index(str(vectors_file(settings.index_folder, generation))))
     assert ivf.direct_map.type == faiss.DirectMap.NoMap and ivf.ntotal == 2000
 
 

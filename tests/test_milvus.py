@@ -54,7 +54,7 @@ def kb(home: Path, tmp_path: Path) -> tuple[Path, Path]:
     """The documents (names with #, ?, %, spaces and Chinese) indexed locally with the fake embedder."""
     folder = write_docs(tmp_path / "知识库 #1", DOCS)
     index_path(folder, load_settings(), FakeEmbedder())
-    return folder, load_settings().index_path
+    return folder, load_settings().index_folder
 
 
 @pytest.fixture
@@ -105,7 +105,7 @@ def test_an_ivf_index_is_pushed_whole(home, tmp_path, lite, monkeypatch):
     monkeypatch.setattr(vectors, "IVF_MIN_CHUNKS", 40)
     folder = write_docs(tmp_path / "多 #docs", {f"第{i}篇.txt": f"第{i}篇讲的是编号{i}的故事。" for i in range(48)})
     assert index_path(folder, load_settings(), FakeEmbedder(), index_type="ivf").vectors["type"] == "ivf"
-    index_dir = load_settings().index_path
+    index_dir = load_settings().index_folder
     assert push(index_dir, lite).chunks_added == 48
     local, remote = open_index(index_dir), MilvusReader(lite)
     try:

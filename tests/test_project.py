@@ -47,7 +47,7 @@ def test_fsearch_toml_found_upwards_and_its_paths_are_relative_to_it(home, tmp_p
     (tmp_path / "kb" / "fsearch.toml").write_text('index_dir = "my-index"\ntop_k = 7\n', encoding="utf-8")
     monkeypatch.chdir(tmp_path / "kb" / "deep" / "er")
     settings = load_settings()
-    assert settings.top_k == 7 and settings.index_path == (tmp_path / "kb" / "my-index").resolve()
+    assert settings.top_k == 7 and settings.index_folder == (tmp_path / "kb" / "my-index").resolve()
     assert settings.index_origin == f"index_dir in {(tmp_path / 'kb' / 'fsearch.toml').resolve()}"
     monkeypatch.setenv("FSEARCH_INDEX_DIR", str(tmp_path / "env-index"))
     assert load_settings().index_origin == "FSEARCH_INDEX_DIR"

@@ -214,7 +214,7 @@ def test_an_untrusted_index_dir_outside_the_project_is_refused(project, runner, 
 def test_an_index_dir_inside_the_project_and_harmless_settings_apply_before_trust(project, runner, fake_model):
     (project / "fsearch.toml").write_text('index_dir = "idx"\ntop_k = 7\nchunk_size = 123\n', encoding="utf-8")
     settings = load_settings()
-    assert (settings.index_path, settings.top_k, settings.chunk_size) == (project / "idx", 7, 123)
+    assert (settings.index_folder, settings.top_k, settings.chunk_size) == (project / "idx", 7, 123)
     assert runner.invoke(app, ["index", str(project)]).exit_code == 0
     assert (project / "idx" / SIDECAR).is_file()
 
@@ -328,7 +328,7 @@ def test_commits_and_repair_delete_only_the_files_fsearch_wrote(home, runner, tm
     docs.mkdir()
     (docs / "a.md").write_text("熊猫吃竹子", encoding="utf-8")
     index_path(docs, load_settings(), fake_embedder)
-    folder = load_settings().index_path
+    folder = load_settings().index_folder
     users = ["vectors-2024.faiss.bak", "notes.tmp", "vectors-old.faiss"]
     for name in users:
         (folder / name).write_text("the user's")
@@ -363,7 +363,7 @@ def mcp_read(source: str, line: int | None = None, index_dir: Path | None = None
     from faiss_search.serve.mcp import read_indexed, readable_roots
 
     settings = load_settings(index_dir=index_dir)
-    searcher = Searcher(open_index(settings.index_path), FakeEmbedder(), True)
+    searcher = Searcher(open_index(settings.index_folder), FakeEmbedder(), True)
     try:
         return read_indexed(searcher, source, line, 2, readable_roots(searcher, settings), 20 << 20)
     finally:
@@ -382,7 +382,7 @@ def test_mcp_read_serves_indexed_files_and_reads_a_big_one_around_the_line(index
 def test_mcp_read_refuses_a_planted_path_and_doctor_reports_it(indexed, runner):
     from mcp.server.mcpserver.exceptions import ToolError
 
-    folder = load_settings().index_path
+    folder = load_settings().index_folder
     with contextlib.closing(sqlite3.connect(folder / SIDECAR)) as conn, conn:
         conn.execute("UPDATE files SET path = '/etc/passwd' WHERE path LIKE '%b.md'")
     with pytest.raises(ToolError, match="not under the folders this index was built from"):

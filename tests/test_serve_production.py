@@ -173,7 +173,7 @@ def test_typed_validation_of_search_requests(home, fake_embedder):
 
     settings = load_settings()
     index_documents(doc_set("A", 3), settings, fake_embedder)
-    with uvicorn_app(create_app(fake_embedder, Searcher(IndexReader(settings.index_path), fake_embedder))) as url:
+    with uvicorn_app(create_app(fake_embedder, Searcher(IndexReader(settings.index_folder), fake_embedder))) as url:
         for body, param in (({"query": "x", "top_k": True}, "top_k"), ({"query": 5}, "query"),
                             ({"query": "x", "mode": "fuzzy"}, "mode"), ({"query": "x", "top_k": 101}, "top_k")):
             status, answer = request(url, "POST", "/v1/search", body)
@@ -194,7 +194,7 @@ def test_a_store_that_fails_here_is_a_503_not_a_bug(home, fake_embedder, monkeyp
 
     settings = load_settings()
     index_documents(doc_set("A", 3), settings, fake_embedder)
-    searcher = Searcher(IndexReader(settings.index_path), fake_embedder)
+    searcher = Searcher(IndexReader(settings.index_folder), fake_embedder)
 
     def fail(*args, **kwargs):
         raise error
@@ -266,7 +266,7 @@ def test_a_search_holds_the_quick_lane_only_while_its_query_is_embedded(home, fa
         return real_dense_search(self, *args, **kwargs)
 
     monkeypatch.setattr(IndexReader, "dense_search", held)
-    with uvicorn_app(create_app(fake_embedder, Searcher(IndexReader(settings.index_path), fake_embedder))) as url:
+    with uvicorn_app(create_app(fake_embedder, Searcher(IndexReader(settings.index_folder), fake_embedder))) as url:
         with ThreadPoolExecutor(2) as pool:
             search = pool.submit(request, url, "POST", "/v1/search", {"query": "熊猫", "mode": "dense"})
             assert searching.wait(30)
@@ -385,10 +385,10 @@ def test_a_damaged_index_makes_the_server_unready_not_dead(home, fake_embedder):
 
     settings = load_settings()
     index_documents(doc_set("A", 3), settings, fake_embedder)
-    searcher = Searcher(IndexReader(settings.index_path), fake_embedder)
+    searcher = Searcher(IndexReader(settings.index_folder), fake_embedder)
     with uvicorn_app(create_app(fake_embedder, searcher)) as url:
         index_documents(doc_set("A", 4), settings, fake_embedder)  # a new generation, then damaged on disk
-        swap_two_ids(settings.index_path)
+        swap_two_ids(settings.index_folder)
         assert request(url, "GET", "/health")[0] == 200
         status, body = request(url, "GET", "/ready")
         assert status == 503 and "checksum" in body["problems"][0]

@@ -79,7 +79,7 @@ def assert_true_hits(searcher: Searcher, embedder: FakeEmbedder, query: str, k: 
 def test_a_running_searcher_follows_updates_and_rebuilds(home, fake_embedder):
     settings = load_settings()
     index_documents(doc_set("A", 12), settings, fake_embedder)
-    searcher = Searcher(IndexReader(settings.index_path), fake_embedder)
+    searcher = Searcher(IndexReader(settings.index_folder), fake_embedder)
     assert searcher.size == 12 and searcher.search(doc_text("A", 3), 1, "dense").hits[0].source == "A-3"
     old_ids = {h.chunk_id for h in searcher.search("熊猫", 12, "dense").hits}
     index_documents(doc_set("B", 5), settings, fake_embedder, rebuild=True)
@@ -97,7 +97,7 @@ def test_a_running_searcher_follows_updates_and_rebuilds(home, fake_embedder):
 def test_the_prompt_follows_commits_between_questions(home, fake_embedder, capsys):
     settings = load_settings()
     index_documents(doc_set("A", 6), settings, fake_embedder)
-    searcher = Searcher(IndexReader(settings.index_path), fake_embedder)
+    searcher = Searcher(IndexReader(settings.index_folder), fake_embedder)
     lines = iter([doc_text("A", 1), doc_text("B", 1), ":quit"])
     answers = []
 
@@ -117,7 +117,7 @@ def test_the_prompt_follows_commits_between_questions(home, fake_embedder, capsy
 def test_serve_follows_updates_and_rebuilds(home, fake_embedder):
     settings = load_settings()
     index_documents(doc_set("A", 8), settings, fake_embedder)
-    searcher = Searcher(IndexReader(settings.index_path), fake_embedder)
+    searcher = Searcher(IndexReader(settings.index_folder), fake_embedder)
 
     def search(url, query):
         body = json.dumps({"query": query, "top_k": 3, "mode": "dense"}).encode()
@@ -155,7 +155,7 @@ def race(home, embedder, seconds: float) -> dict:
 
     def doctor_says_healthy(query, mode):
         if mode == "dense":  # once per round is plenty
-            report = doctor.check(settings.index_path)
+            report = doctor.check(settings.index_folder)
             assert report.healthy, report.problems
 
     def check(kind: str, ask) -> None:
@@ -171,14 +171,14 @@ def race(home, embedder, seconds: float) -> dict:
                 stop.set()
 
     def one_shot(query, mode):
-        searcher = Searcher(IndexReader(settings.index_path), embedder)
+        searcher = Searcher(IndexReader(settings.index_folder), embedder)
         try:
             assert_true_hits(searcher, embedder, query, 3, mode)
         finally:
             searcher.reader.close()
 
-    long_running = Searcher(IndexReader(settings.index_path), embedder)
-    served = Searcher(IndexReader(settings.index_path), embedder)
+    long_running = Searcher(IndexReader(settings.index_folder), embedder)
+    served = Searcher(IndexReader(settings.index_folder), embedder)
     with uvicorn_app(create_app(embedder, served)) as url:
         def over_http(query, mode):
             body = json.dumps({"query": query, "top_k": 3, "mode": mode}).encode()
@@ -520,7 +520,7 @@ def test_an_index_remembers_its_chunk_settings(home, runner):
 def test_long_running_reader_refuses_a_rebuild_with_another_model(home, fake_embedder):
     settings = load_settings()
     index_documents(doc_set("A", 3), settings, fake_embedder)
-    searcher = Searcher(IndexReader(settings.index_path), fake_embedder)
+    searcher = Searcher(IndexReader(settings.index_folder), fake_embedder)
     searcher.search("熊猫", 1, "dense")
     index_documents(doc_set("A", 3), settings, FakeEmbedder("other", dim=16), rebuild=True)
     with pytest.raises(Exception, match="built with model 'other'"):
@@ -530,6 +530,6 @@ def test_long_running_reader_refuses_a_rebuild_with_another_model(home, fake_emb
 def test_a_reader_refuses_vectors_deleted_under_it(home, fake_embedder):
     settings = load_settings()
     index_documents(doc_set("A", 3), settings, fake_embedder)
-    vectors_file(settings.index_path, 1).unlink()
+    vectors_file(settings.index_folder, 1).unlink()
     with pytest.raises(IndexCorruptError, match="missing"):
-        IndexReader(settings.index_path)
+        IndexReader(settings.index_folder)

@@ -54,16 +54,16 @@ def run_index(candidates: Iterable[Candidate], settings: Settings, embedder: Emb
     has not yet looked at.
     """
     started, run_started = time.perf_counter(), time.time()
-    report = IndexReport(index_dir=str(settings.index_path), model=embedder.info.name,
+    report = IndexReport(index_dir=str(settings.index_folder), model=embedder.info.name,
                          max_tokens=embedder.info.max_tokens, long_input_policy=embedder.long_input_policy,
                          skipped=skipped if skipped is not None else Skips())
     chunking = {"chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap}
     lexical.configure(settings.home / "cache")
-    trust.check_update(settings.index_path, rebuild)
-    ours = trust.index_trusted(settings.index_path)  # a rebuild of an index made elsewhere resumes none of it
-    with open_writer(settings.index_path, embedder.info, chunking, rebuild=rebuild, index_type=index_type,
+    trust.check_update(settings.index_folder, rebuild)
+    ours = trust.index_trusted(settings.index_folder)  # a rebuild of an index made elsewhere resumes none of it
+    with open_writer(settings.index_folder, embedder.info, chunking, rebuild=rebuild, index_type=index_type,
                      wait=wait, on_wait=on_wait, resume=ours) as writer:
-        trust.adopt(settings.index_path)
+        trust.adopt(settings.index_folder)
         if root is not None:
             writer.add_root(root)
         report.resumed, report.migrated = writer.resumed, writer.migrated
@@ -166,11 +166,11 @@ def remove_paths(paths: list[Path], settings: Settings, wait: bool = True,
 
     Every path must match something indexed, or nothing is changed: a typo must not look like success.
     """
-    manifest = committed_manifest(settings.index_path)
+    manifest = committed_manifest(settings.index_folder)
     if manifest is None:
-        raise no_index(settings.index_path)
-    trust.check_update(settings.index_path, rebuild=False)
-    with open_writer(settings.index_path, ModelInfo.recorded(manifest.model),
+        raise no_index(settings.index_folder)
+    trust.check_update(settings.index_folder, rebuild=False)
+    with open_writer(settings.index_folder, ModelInfo.recorded(manifest.model),
                      manifest.chunking, wait=wait, on_wait=on_wait) as writer:
         sources: set[str] = set()
         for path in paths:
@@ -182,7 +182,7 @@ def remove_paths(paths: list[Path], settings: Settings, wait: bool = True,
         chunks = writer.remove_files(sorted(sources))
         record_changes(writer, chunks)  # the next `fsearch index` recalibrates once enough has changed
         manifest = writer.commit()
-    return Removal(str(settings.index_path), len(sources), chunks, manifest.counts.files, manifest.counts.chunks)
+    return Removal(str(settings.index_folder), len(sources), chunks, manifest.counts.files, manifest.counts.chunks)
 
 
 def index_documents(documents: Iterable[Document], settings: Settings, embedder: Embedder, rebuild: bool = False,
@@ -202,7 +202,7 @@ def index_path(path: Path, settings: Settings, embedder: Embedder, rebuild: bool
     found = discover(path, filters)
     candidates = file_candidates(found.files, settings, found.skipped)
     prune = source_name(path.resolve()) if path.is_dir() else None
-    dropped = _indexed_outside(settings.index_path, prune or source_name(path)) if rebuild else []
+    dropped = _indexed_outside(settings.index_folder, prune or source_name(path)) if rebuild else []
     try:
         report = run_index(candidates, settings, embedder, rebuild=rebuild, prune_under=prune,
                            keep_under=found.unreadable_folders, index_type=index_type, skipped=found.skipped,

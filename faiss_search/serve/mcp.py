@@ -71,7 +71,7 @@ def build_server(searcher: Searcher, settings: Settings) -> MCPServer:
         except FsearchError as exc:
             raise ToolError(exc.message) from None
         where = {"store": str(settings.store_address)} if settings.store else \
-            {"index_dir": str(settings.index_path.resolve()), "chosen_by": settings.index_origin}
+            {"index_dir": str(settings.index_folder.resolve()), "chosen_by": settings.index_origin}
         return {**where, "model": manifest.model["name"], "files": manifest.counts.files,
                 "chunks": manifest.counts.chunks, "updated_at": manifest.updated_at}
 
@@ -89,9 +89,9 @@ def readable_roots(searcher: Searcher, settings: Settings) -> list[str]:
 
     with searcher.reader.snapshot():
         roots = list(searcher.reader.manifest.roots)
-    if settings.store or index_trusted(settings.index_path):
+    if settings.store or index_trusted(settings.index_folder):
         return roots or [os.sep]  # the user's own index, built before roots were recorded: its files table
-    project = settings.index_path.resolve().parent
+    project = settings.index_folder.resolve().parent
     return [root for root in roots if is_under(Path(root), project)]
 
 
