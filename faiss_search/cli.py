@@ -88,6 +88,8 @@ ApiKeyOpt = Annotated[str | None, typer.Option(
 #: like grep and diff: 0 done (something found), 1 a verdict (nothing relevant found, doctor found problems),
 #: 2 an error (bad input, missing index, failed model); 130 interrupted
 ERROR_EXIT = 2
+#: a --queries file or pipe larger than this is refused (a million short questions fit)
+MAX_QUERIES_BYTES = 64 * 1024 * 1024
 
 
 def handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -323,9 +325,10 @@ def search(
         "prompt.", show_default=False)] = None,
     top_k: Annotated[int | None, typer.Option("--top-k", "-k", min=1, max=MAX_TOP_K,
                                                  help="Results per query [default: 3].", show_default=False)] = None,
-    queries: Annotated[Path | None, typer.Option("--queries", help="A file of queries, one per line "
-                                                    "(with --json: JSON Lines, one object per query, with its "
-                                                    "line number; a bad line gets an error object and exit 1).",
+    queries: Annotated[Path | None, typer.Option("--queries", help="A file of queries, one per line; - reads "
+                                                    "standard input, and a pipe works (<(...), a FIFO). With "
+                                                    "--json: JSON Lines, one object per query, with its line "
+                                                    "number; a bad line gets an error object and exit 2.",
                                                     show_default=False)] = None,
     mode: ModeOpt = None,
     explain: Annotated[bool, typer.Option("--explain", help="Show each result's dense and keyword rank "
@@ -418,15 +421,17 @@ def _show(result: Any, json_output: bool, explain: bool, files_only: bool, full:
 
 def _read_queries(path: Path) -> list[tuple[int, str, str | None]]:
     """(line number, query, problem or None) for each non-blank line: one bad line does not spoil the rest."""
-    from .documents import read_regular_file
+    from .documents import read_input
     from .errors import NotText
     from .formats.text import decode
     from .retrieval.search import clean_query
 
     try:
-        text, _ = decode(read_regular_file(path)[0], sniff_binary=False)
-    except (OSError, NotText):
-        raise InputError(f"cannot read queries file {path} (not a readable text file)") from None
+        text, _ = decode(read_input(path, MAX_QUERIES_BYTES), sniff_binary=False)
+    except NotText as exc:
+        raise InputError(f"cannot read queries from {path}: {exc.reason}") from None
+    except OSError as exc:
+        raise InputError(f"cannot read queries from {path}: {exc.strerror or exc}") from None
     batch: list[tuple[int, str, str | None]] = []
     for number, line in enumerate(text.replace("\r\n", "\n").split("\n"), 1):
         if not line.strip():
@@ -515,14 +520,12 @@ def trust(
 def status(index_dir: IndexDirOpt = None, store: StoreOpt = None, collection: CollectionOpt = None,
            config: ConfigOpt = None, json_output: JsonOpt = False) -> None:
     """Show which index is in use and why, and what it holds: model, files, chunks, size, when built."""
-    from .stores import committed_manifest, open_reader
+    from .stores import has_index, open_reader
     from .trust import index_trusted
 
     settings = load_settings(config, index_dir=index_dir, store=store, milvus_collection=collection)
     address = settings.store_address
-    info: dict[str, Any] = {"store": str(address), "exists": True} if address else {
-        "index_dir": str(settings.index_folder.resolve()), "chosen_by": settings.index_origin,
-        "exists": committed_manifest(settings.index_folder) is not None}
+    info: dict[str, Any] = {**settings.where(), "exists": has_index(settings.index_folder, address)}
     if info["exists"]:
         reader = open_reader(settings.index_folder, address)
         manifest = reader.manifest
@@ -576,7 +579,7 @@ def list_files(
                  for f in reader.indexed_files(under)]
     reader.close()
     if json_output:
-        print_json({"index_dir": str(address or settings.index_folder), "files": [vars(f) for f in files]})
+        print_json({"index_dir": settings.index_location, "files": [vars(f) for f in files]})
     else:
         print_listing(files, folders)
 
@@ -797,7 +800,7 @@ def serve(
     from .retrieval.search import open_searcher
     from .serve.app import create_app
     from .serve.edge import run
-    from .stores import committed_manifest
+    from .stores import has_index
 
     key = _serve_key(api_key)
     settings = load_settings(config, index_dir=index_dir, model=model, store=store, milvus_collection=collection,
@@ -805,7 +808,7 @@ def serve(
     address = settings.store_address
     listener = _listen(host, port)  # before anything says "serving": a busy port is one clear line
     searcher = None
-    if address or committed_manifest(settings.index_folder):
+    if has_index(settings.index_folder, address):
         searcher = open_searcher(settings.index_folder, settings.models_dir, settings.model, home=settings.home,
                                  engine=settings.engine, store=address, threads=settings.threads)
         embedder = searcher.embedder
@@ -821,7 +824,7 @@ def serve(
         logging.getLogger("fsearch.access").addHandler(handler)
         logging.getLogger("fsearch.access").setLevel(logging.INFO)
     err.print(f"serving {embedder.info.name} ({embedder.info.dim} dimensions)"
-              + (f" and the index {address or settings.index_folder} ({searcher.size} chunks)"
+              + (f" and the index {settings.index_location} ({searcher.size} chunks)"
                  if searcher else "")
               + f" on http://{host}:{port}/v1" + (" (API key required)" if key else ""))
     run(application, listener, shutdown_seconds)

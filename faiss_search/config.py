@@ -83,6 +83,17 @@ class Settings:
 
         return parse_address(self.store, self.milvus_collection, self.milvus_token)
 
+    @property
+    def index_location(self) -> str:
+        """The index in use, as commands name it: the store's address, or the index folder."""
+        return str(self.store_address or self.index_folder)
+
+    def where(self) -> dict[str, str]:
+        """The index in use for ``status`` and MCP: the store, or the folder and why it was chosen."""
+        if self.store:
+            return {"store": self.index_location}
+        return {"index_dir": str(self.index_folder.resolve()), "chosen_by": self.index_origin}
+
     def with_store_copy(self) -> Settings:
         """For commands that write a Milvus store: unless an index folder was chosen, the store's own local
         working copy (``<home>/stores/<collection>-<hash>``), so two collections never mirror one local index."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,7 +64,8 @@ def read_regular_file(path: Path, max_bytes: int | None = None) -> tuple[bytes, 
     with os.fdopen(fd, "rb") as fh:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
-            raise NotText("not a regular file")
+            raise NotText("not a regular file" + (" (a device)" if stat.S_ISCHR(info.st_mode) or
+                                                   stat.S_ISBLK(info.st_mode) else ""))
         return read_open_file(fh, info, max_bytes)
 
 
@@ -75,6 +77,23 @@ def read_open_file(fh: BinaryIO, info: os.stat_result, max_bytes: int | None = N
     if max_bytes is not None and len(data) > max_bytes:
         raise NotText(f"larger than {_megabytes(max_bytes)}")  # it grew while we read it
     return data, info
+
+
+def read_input(path: Path, max_bytes: int) -> bytes:
+    """What a user gave as input: a regular file, a pipe (``<(...)``, a FIFO) or ``-`` for standard input.
+
+    A pipe is read to its end, blocking (the user named it); a device or a folder is refused.
+    """
+    if str(path) == "-":
+        data = sys.stdin.buffer.read(max_bytes + 1)
+    elif stat.S_ISFIFO(os.stat(path).st_mode):
+        with open(path, "rb") as fh:
+            data = fh.read(max_bytes + 1)
+    else:
+        return read_regular_file(path, max_bytes)[0]
+    if len(data) > max_bytes:
+        raise NotText(f"larger than {_megabytes(max_bytes)}")
+    return data
 
 
 def _megabytes(size: int) -> str:

@@ -185,10 +185,28 @@ def test_chunks_over_the_token_limit_are_reported(home, runner, tmp_path):
 
 
 def test_unreadable_queries_file(indexed, runner, tmp_path):
-    assert "cannot read queries file" in _json_error(run(runner, "search", "--queries", tmp_path / "none.txt",
+    assert "cannot read queries from" in _json_error(run(runner, "search", "--queries", tmp_path / "none.txt",
                                                          "--json"))
     (tmp_path / "blank.txt").write_text("\n \n")
     assert "has no queries" in _error(run(runner, "search", "--queries", tmp_path / "blank.txt"))
+    assert "a device" in _error(run(runner, "search", "--queries", "/dev/zero"))  # never read forever
+
+
+def test_queries_from_standard_input_and_from_a_pipe(indexed, runner, tmp_path):
+    """`--queries -` and `--queries <(...)` (a pipe), as rg and grep take them."""
+    import os
+    import threading
+
+    piped = run(runner, "search", "--queries", "-", "--json", "-k", "1", "--min-score", "0", input="熊猫\n\n长城\n")
+    assert piped.exit_code == 0, piped.output
+    assert [json.loads(line)["line"] for line in piped.stdout.splitlines()] == [1, 3]
+    fifo = tmp_path / "questions"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=fifo.write_text, args=("how do I bake bread\n",), kwargs={"encoding": "utf-8"})
+    writer.start()
+    from_fifo = run(runner, "search", "--queries", fifo, "--json", "-k", "1", "--min-score", "0")
+    writer.join()
+    assert from_fifo.exit_code == 0 and json.loads(from_fifo.stdout)["query"] == "how do I bake bread"
 
 
 def test_query_and_queries_together_are_refused(indexed, runner, tmp_path):

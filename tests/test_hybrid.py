@@ -194,3 +194,19 @@ def test_hybrid_runs_its_keyword_leg_while_the_vectors_are_scanned(home, fake_em
     assert [[h.chunk_id for h in r.hits] for r in results] == expected  # the same answers
     assert keyword_threads and threading.get_ident() not in keyword_threads
     assert all(r.seconds > 0 for r in results)
+
+
+
+def test_scores_never_rise_down_the_list(home, fake_embedder, monkeypatch):
+    """Hybrid ranks by fused ranks while a hit's relevance is its stronger leg's, so a lower hit's own
+    relevance can be the higher (0.62 then 0.82, as a user saw): each score shown is held to the one
+    above it. The cut still judges each hit by its own relevance."""
+    settings = load_settings()
+    index_documents(_corpus(), settings, fake_embedder)
+    searcher = Searcher(IndexReader(settings.index_folder), fake_embedder)
+    own = iter([0.62, 0.82, 0.40, 0.91, 0.70] * 20)
+    monkeypatch.setattr("faiss_search.retrieval.search.hit_relevance", lambda *args: next(own))
+    for mode in ("hybrid", "dense", "keyword"):
+        result = searcher.search("熊猫编号3", 5, mode, min_score=0.5)
+        assert [round(h.score, 2) for h in result.hits] == [0.62, 0.62, 0.62, 0.62], mode  # 0.40 is cut
+        assert result.below_min_score == 1

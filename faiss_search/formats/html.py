@@ -1,4 +1,21 @@
-"""HTML with BeautifulSoup and lxml: the page's blocks, without navigation, headers, footers and other furniture."""
+"""HTML: the page's main content with its headings, without the furniture a site puts around it.
+
+Two steps, each with rules taken from the markup site generators and sites really emit (pages of
+each are built in ``tests/sitepages.py``):
+
+1. **Find the content.** The page's one ``<article>`` (Furo, MkDocs Material, Docusaurus, Hugo),
+   else ``role="main"`` or ``<main>`` (Sphinx, mdBook, VitePress, Javadoc, rustdoc), else, on pages
+   with neither (CMS pages, old news sites), the element whose own paragraphs hold the most text,
+   widened to the page's ``<h1>`` when that sits just above it.
+2. **Drop the furniture inside it**: scripts and forms' widgets everywhere; navigation, asides,
+   footers, and blocks whose role, class or id names a sidebar, table of contents, breadcrumbs,
+   pager, banner, cookie notice, share bar or advert. A name never removes the content root, a
+   wrapper that holds most of its text (Sphinx's ``wy-grid-for-nav``), what holds the page's ``<h1>``
+   (Javadoc's ``div.header``, Docusaurus's ``<header>``), or anything inside a heading (mdBook's
+   ``<a class="header">``).
+
+Headings become sections (``§`` paths), without their permalink marks (``¶``, ``#``, ``§``).
+"""
 
 from __future__ import annotations
 
@@ -8,22 +25,38 @@ from typing import Any
 from .extracted import Block, Extracted, tidy
 from .sections import from_blocks
 
-#: elements that are page furniture, not the document
-_BOILERPLATE = ("script", "style", "noscript", "template", "nav", "header", "footer", "aside", "form", "button",
-                "iframe", "svg", "select", "head")
-
-
-_BOILERPLATE_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search", "menu"}
-_BOILERPLATE_NAMES = re.compile(r"(^|[-_ ])(nav|navbar|menu|breadcrumbs?|sidebar|footer|header|toc|comments?|"
-                                r"share|social|cookie|advert|ads)([-_ ]|$)", re.IGNORECASE)
-
-
+#: never text, wherever they are
+_JUNK = ("script", "style", "noscript", "template", "iframe", "svg", "select", "head", "button", "input",
+         "textarea", "object", "canvas")
+#: furniture by element name (a <header> that holds a heading is the document's own header)
+_FURNITURE_TAGS = ("nav", "aside", "footer", "header", "dialog")
+_FURNITURE_ROLES = {"navigation", "banner", "contentinfo", "complementary", "search", "menu", "menubar", "dialog",
+                    "alertdialog", "toolbar"}
+#: furniture by a word of its class or id (words split at '-', '_', ' ' and camelCase)
+_FURNITURE_WORDS = {"nav", "navbar", "navigation", "menu", "breadcrumb", "breadcrumbs", "sidebar", "footer", "header",
+                    "toc", "comment", "comments", "share", "social", "cookie", "cookies", "consent", "gdpr",
+                    "banner", "advert", "ads", "ad", "newsletter", "subscribe", "pager", "paginav", "pagination",
+                    "related", "popup", "modal", "skip", "toolbar", "masthead", "copyright", "sidebars", "drawer",
+                    "outline", "topnav", "paginator"}
+#: furniture when a whole class or the id is this (as words they are too common: "top-doc", "next-steps")
+_FURNITURE_NAMES = {"top", "foot", "prev", "next", "previous", "position"}
+_WORD = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+#: inline elements: a class name on one never makes it furniture (a link's or a code span's class says how
+#: it looks, not where it stands)
+_INLINE = {"a", "span", "code", "em", "strong", "b", "i", "small", "abbr", "sub", "sup", "kbd", "mark", "wbr",
+           "label", "time", "q", "cite", "u", "s", "var", "samp", "img"}
+_HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 _BLOCK_TAGS = {"p", "div", "section", "article", "main", "li", "ul", "ol", "dl", "dt", "dd", "pre", "blockquote",
-               "table", "tr", "figure", "figcaption", "address", "center", "body", "caption", "hr"}
+               "table", "tr", "figure", "figcaption", "address", "center", "body", "caption", "hr", "details",
+               "summary", "form", "header", "footer"}
+#: a heading's permalink marks: ¶ (Sphinx, MkDocs), § (rustdoc), #, and the zero-width space (Docusaurus, VitePress)
+_PERMALINK = re.compile(r"[\s¶§#\u200b\ufeff🔗]+$")
+#: text shorter than this says nothing about where the content is (a date, a link, a button)
+_MEANINGFUL = 20
 
 
 def read_html(data: bytes) -> Extracted:
-    """The page's main text (``<main>`` or ``<article>`` when there is one) with its headings; no furniture."""
+    """The page's main text with its headings; no furniture."""
     return from_blocks(html_blocks(data))
 
 
@@ -32,11 +65,14 @@ def html_blocks(data: bytes) -> list[Block]:
 
     soup = BeautifulSoup(data, "lxml")
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
-    for element in soup.find_all(_is_boilerplate):
+    for element in soup.find_all(_JUNK):
         if not element.decomposed:
             element.decompose()
-    main = soup.find("main") or soup.find("article")
-    root = main if main is not None and main.get_text(strip=True) else (soup.body or soup)
+    for element in soup.find_all(hidden=True):
+        if not element.decomposed:
+            element.decompose()
+    root = _content_root(soup)
+    _drop_furniture(root)
     blocks: list[Block] = []
     _walk(root, blocks, [])
     if title and not any(b.level for b in blocks) and blocks:
@@ -44,11 +80,84 @@ def html_blocks(data: bytes) -> list[Block]:
     return blocks
 
 
-def _is_boilerplate(element: Any) -> bool:
-    if element.name in _BOILERPLATE or element.get("role") in _BOILERPLATE_ROLES or element.get("hidden") is not None:
+def _content_root(soup: Any) -> Any:
+    """The element that holds the document (see the module's docstring), or the body."""
+    body = soup.body or soup
+    articles = [a for a in soup.find_all("article") if _text_length(a) >= _MEANINGFUL]
+    if len(articles) == 1:
+        return articles[0]
+    for found in (soup.find(attrs={"role": "main"}), soup.find("main")):
+        if found is not None and _text_length(found) >= _MEANINGFUL:
+            return found
+    densest = _densest(body)
+    return densest if densest is not None else body
+
+
+def _densest(body: Any) -> Any | None:
+    """The element whose own paragraphs (and loose text) hold the most characters, widened to the <h1> above."""
+    from bs4 import NavigableString
+    from bs4.element import Comment
+
+    credit: dict[int, int] = {}
+    elements: dict[int, Any] = {}
+    for string in body.find_all(string=True):
+        if isinstance(string, Comment) or not isinstance(string, NavigableString):
+            continue
+        length = len(string.strip())
+        if length < _MEANINGFUL:
+            continue
+        holder = string.parent
+        while holder is not None and holder.name in _INLINE:
+            holder = holder.parent
+        if holder is not None and holder.name in ("p", "li", "blockquote", "pre", "dd", "td"):
+            holder = holder.parent
+        if holder is None or holder.name in _HEADINGS or _is_furniture(holder):
+            continue
+        credit[id(holder)] = credit.get(id(holder), 0) + length
+        elements[id(holder)] = holder
+    if not credit:
+        return None
+    best = elements[max(credit, key=lambda key: credit[key])]
+    own = _text_length(best)
+    for ancestor in best.parents:
+        if ancestor is body or ancestor.name in ("body", "html", "form") or _text_length(ancestor) > 2 * own + 200:
+            break
+        if ancestor.find("h1") is not None:
+            return ancestor
+    return best
+
+
+def _drop_furniture(root: Any) -> None:
+    whole = _text_length(root)
+    for element in root.find_all(True):
+        if element.decomposed or not _is_furniture(element):
+            continue
+        if element.find_parent(_HEADINGS) is not None or element.find("h1") is not None:
+            continue
+        if element.name == "header" and element.find(_HEADINGS) is not None:
+            continue  # the document's own header: its title
+        if not _furniture_by_kind(element) and _text_length(element) * 2 > whole:
+            continue  # named like furniture, but it holds most of the page: a wrapper (wy-grid-for-nav)
+        element.decompose()
+
+
+def _is_furniture(element: Any) -> bool:
+    if _furniture_by_kind(element):
         return True
-    names = " ".join(element.get("class") or []) + " " + (element.get("id") or "")
-    return element.name not in ("body", "main", "article") and bool(_BOILERPLATE_NAMES.search(names))
+    if element.name in _INLINE or element.name in _HEADINGS or element.name in ("body", "html", "main", "article"):
+        return False
+    names = [*(element.get("class") or []), element.get("id") or ""]
+    return any(name.lower() in _FURNITURE_NAMES for name in names) or \
+        any(word.lower() in _FURNITURE_WORDS for word in _WORD.findall(" ".join(names)))
+
+
+def _furniture_by_kind(element: Any) -> bool:
+    """Furniture by what the element is (its tag or role), not by what it is named."""
+    return element.name in _FURNITURE_TAGS or element.get("role") in _FURNITURE_ROLES
+
+
+def _text_length(element: Any) -> int:
+    return len(element.get_text(" ", strip=True))
 
 
 def _walk(node: Any, blocks: list[Block], words: list[str]) -> None:
@@ -63,9 +172,9 @@ def _walk(node: Any, blocks: list[Block], words: list[str]) -> None:
             words.append(str(child))
         elif isinstance(child, Tag):
             name = child.name
-            if len(name) == 2 and name[0] == "h" and name[1] in "123456":
+            if name in _HEADINGS:
                 _flush(blocks, words)
-                blocks.append(Block(child.get_text(" "), int(name[1])))
+                blocks.append(Block(_PERMALINK.sub("", tidy(child.get_text(" "))), int(name[1])))
             elif name == "br":
                 words.append(_BREAK)
             elif name in ("td", "th"):

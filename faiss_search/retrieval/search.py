@@ -150,7 +150,8 @@ class Searcher:
         """Answer several queries from one generation of the index; their dense vectors are encoded in one batch.
 
         Hits whose relevance is not above ``min_score`` are left out (0 keeps all; on an index without
-        relevance curves none are: their scores cannot be judged). ``snippets=False`` skips finding each hit's best line
+        relevance curves none are: their scores cannot be judged). Scores never rise down the list: each
+        is held to the one above it. ``snippets=False`` skips finding each hit's best line
         (evaluation ranks documents and needs neither).
         """
         if k < 1:
@@ -171,12 +172,16 @@ class Searcher:
             terms = lexical.segment(query) if snippets else []
             hits: list[Hit] = []
             below, calibrated = 0, has_curves(mode, curves)
+            ceiling = float("inf")
             for chunk_id, raw in row:
                 d, kw = legs["dense"].get(chunk_id, (None, None)), legs["keyword"].get(chunk_id, (None, None))
                 score = hit_relevance(mode, raw, {"dense": d[1], "keyword": kw[1]}, curves) if calibrated else raw
                 if calibrated and min_score > 0 and score <= min_score:
                     below += 1
                     continue
+                # in rank order: a hit is shown as at most as relevant as the one above it (hybrid ranks by
+                # fused ranks, and a lower hit's stronger leg may score higher than a higher hit's)
+                score = ceiling = min(score, ceiling)
                 c = chunks.get(chunk_id)  # the same snapshot: every id found has its row, unless damaged
                 if c is None:
                     raise IndexCorruptError(f"the vectors name chunk {chunk_id}, which the sidecar lacks",

@@ -70,9 +70,7 @@ def build_server(searcher: Searcher, settings: Settings) -> MCPServer:
                 manifest = searcher.reader.manifest
         except FsearchError as exc:
             raise ToolError(exc.message) from None
-        where = {"store": str(settings.store_address)} if settings.store else \
-            {"index_dir": str(settings.index_folder.resolve()), "chosen_by": settings.index_origin}
-        return {**where, "model": manifest.model["name"], "files": manifest.counts.files,
+        return {**settings.where(), "model": manifest.model["name"], "files": manifest.counts.files,
                 "chunks": manifest.counts.chunks, "updated_at": manifest.updated_at}
 
     return server

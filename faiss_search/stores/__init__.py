@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "REPAIR_HINT", "DoctorReport", "FileState", "IndexedFile", "Lookups", "Publisher", "PushReport", "Reader",
-    "StoredChunk", "Writer", "check", "committed_manifest", "ensure_marker", "marker_id", "no_index",
+    "StoredChunk", "Writer", "check", "committed_manifest", "ensure_marker", "has_index", "marker_id", "no_index",
     "open_publisher", "open_reader", "open_writer", "repair_local", "repair_store", "text_hash",
 ]
 
@@ -79,6 +79,11 @@ class Reader(Protocol):
     def size_on_disk(self) -> int | None: ...
 
     def close(self) -> None: ...
+
+
+def has_index(index_dir: Path, store: StoreAddress | None = None) -> bool:
+    """Whether a local index has committed anything; a store is asked only when it is opened."""
+    return store is not None or committed_manifest(index_dir) is not None
 
 
 def open_reader(index_dir: Path, store: StoreAddress | None = None) -> Reader:

@@ -1,0 +1,60 @@
+"""The HTML reader on pages as site generators and sites write them (tests/sitepages.py): the content in,
+with its headings as § paths; the furniture (sidebars, tables of contents, pagers, footers, banners) out."""
+
+import json
+
+import pytest
+
+from faiss_search.cli import app
+from faiss_search.formats.html import read_html
+
+from .sitepages import PAGES, Page
+
+
+def _heading_parts(page: Page) -> list[str]:
+    extracted = read_html(page.html.encode("utf-8"))
+    return [part for section in extracted.sections if section.heading for part in section.heading.split(" › ")]
+
+
+@pytest.mark.parametrize("make", PAGES, ids=lambda make: make.__name__)
+def test_the_content_is_read_and_the_furniture_is_not(make):
+    page = make()
+    text = read_html(page.html.encode("utf-8")).text
+    assert [c for c in page.content if c not in text] == [], page.name
+    assert [f for f in page.furniture if f in text] == [], page.name
+
+
+@pytest.mark.parametrize("make", PAGES, ids=lambda make: make.__name__)
+def test_headings_name_the_sections_without_their_permalink_marks(make):
+    page = make()
+    parts = _heading_parts(page)
+    assert [h for h in page.headings if h not in parts] == [], (page.name, parts)
+    assert not any(mark in part for part in parts for mark in "¶§\u200b"), parts
+
+
+def test_a_class_name_on_the_root_or_a_wrapper_never_drops_the_page():
+    """mdBook's <html class="sidebar-visible">, Sphinx's <div class="wy-grid-for-nav"> around everything."""
+    html = ('<html class="light sidebar-visible"><body><div class="wy-grid-for-nav"><div class="nav-content-wrap">'
+            "<p>The whole document is inside wrappers named for navigation.</p></div></div></body></html>")
+    assert "The whole document is inside wrappers" in read_html(html.encode()).text
+
+
+def test_a_page_wrapped_in_a_form_is_read():
+    """ASP.NET pages put everything inside one <form>."""
+    html = ("<html><body><form id='form1'><div class='content'><h1>通知</h1>"
+            "<p>各部门应于本月底前完成文档的整理和上传工作。</p></div></form></body></html>")
+    extracted = read_html(html.encode())
+    assert "各部门应于本月底前完成" in extracted.text and extracted.sections[0].heading == "通知"
+
+
+def test_an_mdbook_page_is_indexed_and_its_hits_cite_their_section(runner, home, tmp_path):
+    pages = {make.__name__: make() for make in PAGES}
+    book = tmp_path / "book"
+    book.mkdir()
+    (book / "install.html").write_text(pages["mdbook"].html, encoding="utf-8")
+    indexed = runner.invoke(app, ["index", str(book), "--json"])
+    assert indexed.exit_code == 0, indexed.output
+    assert json.loads(indexed.stdout)["total_files"] == 1
+    found = runner.invoke(app, ["search", "下载全部依赖的 wheel 文件", "--json", "--mode", "keyword", "-k", "1"])
+    hit = json.loads(found.stdout)["results"][0]
+    assert "wheel" in hit["text"] and hit["heading"] == "安装与配置 › 离线安装"
