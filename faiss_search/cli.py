@@ -41,9 +41,17 @@ if TYPE_CHECKING:
     from .locations import StoreAddress
     from .stores import PushReport
 
+def _usage_name(argument: typer.core.TyperArgument) -> str:
+    """PATH and [PATH], as git and rg write them: typer 0.29's {PATH} reads as a template left unfilled."""
+    name = argument.display_name_raw if argument.required else f"[{argument.display_name_raw}]"
+    return name + ("..." if argument.nargs != 1 else "")
+
+
+typer.core.TyperArgument._usage_display_name = _usage_name  # type: ignore[method-assign,assignment]
+
 app = typer.Typer(
     help="Search your own documents by meaning, offline. Chinese and English.\n\n"
-    "Quick start:  fsearch index data/docs.txt  then  fsearch search",
+    "Quick start:  fsearch index ~/notes  then  fsearch search",
     no_args_is_help=True,
     rich_markup_mode=None,  # plain help: rich markup would eat "[default: …]" and "fsearch[serve]"
     pretty_exceptions_enable=False,
@@ -148,8 +156,9 @@ def _root(version: Annotated[bool, typer.Option("--version", callback=_version, 
 @app.command()
 @handle_errors
 def index(
-    path: Annotated[Path, typer.Argument(help="A text file or a folder (read recursively: .txt, .md, .rst).",
-                                         show_default=False)],
+    path: Annotated[Path, typer.Argument(
+        metavar="PATH", help="A file or a folder, read recursively: text, Markdown, PDF, Word, HTML, EPUB.",
+        show_default=False)],
     index_dir: IndexDirOpt = None,
     model: ModelOpt = None,
     chunk_size: ChunkSizeOpt = None,
@@ -232,89 +241,6 @@ def _push(index_dir: Path, address: StoreAddress, replace_other: bool, quiet: bo
 
     with _progress("sending to Milvus", disable=quiet) as progress:
         return open_publisher(address).push(index_dir, replace_other=replace_other, on_progress=progress.count)
-
-
-@app.command()
-@handle_errors
-def export(
-    to: Annotated[str, typer.Option("--to", help="The Milvus store: milvus:///path/kb.db or http://host:19530.",
-                                    show_default=False)],
-    collection: CollectionOpt = None,
-    replace: Annotated[bool, typer.Option("--replace", help="If the collection holds another index (or another "
-                                          "model's), drop it first.")] = False,
-    index_dir: IndexDirOpt = None,
-    config: ConfigOpt = None,
-    json_output: JsonOpt = False,
-) -> None:
-    """Send the local index to a Milvus collection, without re-embedding; again later, only what changed.
-
-    Any machine can then search it with --store. Example: fsearch export --to http://milvus:19530 --collection kb
-    """
-    from .stores import open_reader
-
-    settings = load_settings(config, index_dir=index_dir, store=to, milvus_collection=collection)
-    open_reader(settings.index_folder).close()  # no local index: that line, before connecting anywhere
-    address = settings.store_address
-    assert address is not None  # --to is required
-    pushed = _push(settings.index_folder, address, replace_other=replace, quiet=json_output)
-    if json_output:
-        print_json(pushed.to_dict())
-    else:
-        print_push(pushed)
-
-
-class _progress:
-    """A rich progress bar on stderr that the indexer drives: chunks done / total, files, chunks/s, ETA."""
-
-    def __init__(self, label: str, disable: bool) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                            TextColumn("chunks · {task.fields[files]} · {task.fields[rate]}"),
-                            TimeElapsedColumn(), console=err, transient=True,
-                            disable=disable or not err.is_terminal)
-        self.task = self.bar.add_task(label, total=None, files="", rate="")
-
-    def phase(self, name: str) -> None:
-        """Name the long step under way, so a silent stretch does not look like a hang."""
-        self.bar.update(self.task, description=f"{name}…")
-
-    def __call__(self, done: IndexProgress) -> None:
-        rate, eta = done.chunks_per_second, done.eta_seconds
-        speed = f"{rate:.1f} chunks/s" if rate else ""
-        if eta is not None:
-            speed += f" · ETA {_clock(eta)}"
-        self.bar.update(self.task, completed=done.chunks_done, total=done.chunks_total or None,
-                        files=f"files {done.files_done:,}/{done.files_total:,}", rate=speed)
-
-    def count(self, done: int, total: int) -> None:
-        """Plain progress: ``done`` of ``total`` chunks (sending to Milvus)."""
-        self.bar.update(self.task, completed=done, total=total)
-
-    def __enter__(self) -> _progress:
-        self.bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.bar.stop()
-
-
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(int(seconds), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
-
-
-ModeOpt = Annotated[str | None, typer.Option(
-    "--mode", help="hybrid (keyword + semantic), dense or keyword [default: hybrid].", show_default=False)]
-InstructionOpt = Annotated[str, typer.Option(
-    "--instruction", help="Query instruction of models that have one (bge-*-zh): auto (on), on or off.")]
-
-
-def _query_instruction(value: str) -> bool:
-    if value not in ("auto", "on", "off"):
-        raise InputError(f"--instruction takes auto, on or off, not '{value}'")
-    return value != "off"
 
 
 @app.command()
@@ -448,7 +374,7 @@ def _read_queries(path: Path) -> list[tuple[int, str, str | None]]:
 @app.command()
 @handle_errors
 def init(
-    folder: Annotated[Path, typer.Argument(help="The project folder.")] = Path("."),
+    folder: Annotated[Path, typer.Argument(metavar="FOLDER", help="The project folder.")] = Path("."),
     json_output: JsonOpt = False,
 ) -> None:
     """Give a folder its own index (FOLDER/.fsearch, git-ignored), used from that folder and every one below.
@@ -469,8 +395,8 @@ def init(
 @app.command()
 @handle_errors
 def trust(
-    path: Annotated[Path, typer.Argument(help="A project folder (its fsearch.toml and .fsearch index) or a "
-                                         "settings file.")] = Path("."),
+    path: Annotated[Path, typer.Argument(
+        metavar="PATH", help="A project folder (its fsearch.toml and .fsearch index) or a settings file.")] = Path("."),
     index_dir: Annotated[Path | None, typer.Option(
         "--index-dir", "-i", help="Trust this index folder (one copied from elsewhere, or made by an older "
         "fsearch).", show_default=False)] = None,
@@ -558,8 +484,8 @@ def status(index_dir: IndexDirOpt = None, store: StoreOpt = None, collection: Co
 @app.command(name="ls")
 @handle_errors
 def list_files(
-    paths: Annotated[list[Path] | None, typer.Argument(help="Only these files or folders [default: all].",
-                                                          show_default=False)] = None,
+    paths: Annotated[list[Path] | None, typer.Argument(
+        metavar="PATH", help="Only these files or folders [default: all].", show_default=False)] = None,
     folders: Annotated[bool, typer.Option("--folders", "-d", help="One line per folder, not per file.")] = False,
     index_dir: IndexDirOpt = None,
     store: StoreOpt = None,
@@ -587,8 +513,9 @@ def list_files(
 @app.command()
 @handle_errors
 def rm(
-    paths: Annotated[list[Path], typer.Argument(help="Files or folders to take out of the index (the files "
-                                                "themselves are not touched).", show_default=False)],
+    paths: Annotated[list[Path], typer.Argument(
+        metavar="PATH", help="Files or folders to take out of the index (the files themselves are not touched).",
+        show_default=False)],
     no_wait: NoWaitOpt = False,
     index_dir: IndexDirOpt = None,
     store: StoreOpt = None,
@@ -615,6 +542,89 @@ def rm(
                   f"{escape(removal.index_dir)}: {removal.total_files} file(s), {removal.total_chunks} chunk(s).")
         if pushed:
             print_push(pushed)
+
+
+@app.command()
+@handle_errors
+def export(
+    to: Annotated[str, typer.Option("--to", help="The Milvus store: milvus:///path/kb.db or http://host:19530.",
+                                    show_default=False)],
+    collection: CollectionOpt = None,
+    replace: Annotated[bool, typer.Option("--replace", help="If the collection holds another index (or another "
+                                          "model's), drop it first.")] = False,
+    index_dir: IndexDirOpt = None,
+    config: ConfigOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Send the local index to a Milvus collection, without re-embedding; again later, only what changed.
+
+    Any machine can then search it with --store. Example: fsearch export --to http://milvus:19530 --collection kb
+    """
+    from .stores import open_reader
+
+    settings = load_settings(config, index_dir=index_dir, store=to, milvus_collection=collection)
+    open_reader(settings.index_folder).close()  # no local index: that line, before connecting anywhere
+    address = settings.store_address
+    assert address is not None  # --to is required
+    pushed = _push(settings.index_folder, address, replace_other=replace, quiet=json_output)
+    if json_output:
+        print_json(pushed.to_dict())
+    else:
+        print_push(pushed)
+
+
+class _progress:
+    """A rich progress bar on stderr that the indexer drives: chunks done / total, files, chunks/s, ETA."""
+
+    def __init__(self, label: str, disable: bool) -> None:
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("chunks · {task.fields[files]} · {task.fields[rate]}"),
+                            TimeElapsedColumn(), console=err, transient=True,
+                            disable=disable or not err.is_terminal)
+        self.task = self.bar.add_task(label, total=None, files="", rate="")
+
+    def phase(self, name: str) -> None:
+        """Name the long step under way, so a silent stretch does not look like a hang."""
+        self.bar.update(self.task, description=f"{name}…")
+
+    def __call__(self, done: IndexProgress) -> None:
+        rate, eta = done.chunks_per_second, done.eta_seconds
+        speed = f"{rate:.1f} chunks/s" if rate else ""
+        if eta is not None:
+            speed += f" · ETA {_clock(eta)}"
+        self.bar.update(self.task, completed=done.chunks_done, total=done.chunks_total or None,
+                        files=f"files {done.files_done:,}/{done.files_total:,}", rate=speed)
+
+    def count(self, done: int, total: int) -> None:
+        """Plain progress: ``done`` of ``total`` chunks (sending to Milvus)."""
+        self.bar.update(self.task, completed=done, total=total)
+
+    def __enter__(self) -> _progress:
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.stop()
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+ModeOpt = Annotated[str | None, typer.Option(
+    "--mode", help="hybrid (keyword + semantic), dense or keyword [default: hybrid].", show_default=False)]
+InstructionOpt = Annotated[str, typer.Option(
+    "--instruction", help="Query instruction of models that have one (bge-*-zh): auto (on), on or off.")]
+
+
+def _query_instruction(value: str) -> bool:
+    if value not in ("auto", "on", "off"):
+        raise InputError(f"--instruction takes auto, on or off, not '{value}'")
+    return value != "off"
 
 
 @app.command()
@@ -650,7 +660,7 @@ def models(config: ConfigOpt = None, json_output: JsonOpt = False) -> None:
 @app.command()
 @handle_errors
 def download(
-    name: Annotated[str, typer.Argument(help="A model alias (see `fsearch models`) or a repo id like "
+    name: Annotated[str, typer.Argument(metavar="NAME", help="A model alias (see `fsearch models`) or a repo id like "
                                         "BAAI/bge-base-zh-v1.5.", show_default=False)],
     source: Annotated[str, typer.Option(help="auto (ModelScope, then the HF mirror, then Hugging Face), "
                                         "modelscope, hf-mirror or hf.")] = "auto",
@@ -688,8 +698,9 @@ def download(
 @app.command(name="eval")
 @handle_errors
 def eval_command(
-    dataset: Annotated[Path, typer.Argument(help="A BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv.",
-                                            show_default=False)],
+    dataset: Annotated[Path, typer.Argument(
+        metavar="DATASET", help="A BEIR folder: corpus.jsonl, queries.jsonl, qrels/<split>.tsv.",
+        show_default=False)],
     split: Annotated[str | None, typer.Option(help="qrels split [default: dev, else test].",
                                                  show_default=False)] = None,
     mode: Annotated[list[str] | None, typer.Option("--mode", help="Modes to compare (repeatable) "

@@ -220,3 +220,15 @@ def test_query_terms_for_highlighting():
     assert query_terms("how to bake Bread") == ["bread", "bake"]
     assert query_terms("大熊猫吃什么") == ["大熊猫", "大熊", "熊猫", "吃"]
     assert query_terms("的") == []
+
+
+def test_usage_names_arguments_as_git_and_rg_do(runner):
+    """No `{path}` left in a usage line, and the help lists the everyday commands first."""
+    missing = runner.invoke(app, ["index"])
+    assert missing.exit_code == 2 and "Usage: fsearch index [OPTIONS] PATH\n" in missing.output
+    assert "{" not in missing.output
+    assert "fsearch ls [OPTIONS] [PATH]..." in runner.invoke(app, ["ls", "--help"]).output
+    listed = [line.split()[0] for line in runner.invoke(app, ["--help"]).output.split("Commands:")[1].splitlines()
+              if line.startswith("  ")]
+    assert listed[:2] == ["index", "search"] and listed.index("export") > listed.index("rm")
+    assert "data/docs.txt" not in runner.invoke(app, ["--help"]).output  # a file only the source tree has
