@@ -224,10 +224,10 @@ def test_query_terms_for_highlighting():
 
 def test_usage_names_arguments_as_git_and_rg_do(runner):
     """No `{path}` left in a usage line, and the help lists the everyday commands first."""
-    missing = runner.invoke(app, ["index"])
+    missing = runner.invoke(app, ["index"], prog_name="fsearch")
     assert missing.exit_code == 2 and "Usage: fsearch index [OPTIONS] PATH\n" in missing.output
     assert "{" not in missing.output
-    assert "fsearch ls [OPTIONS] [PATH]..." in runner.invoke(app, ["ls", "--help"]).output
+    assert "fsearch ls [OPTIONS] [PATH]..." in runner.invoke(app, ["ls", "--help"], prog_name="fsearch").output
     listed = [line.split()[0] for line in runner.invoke(app, ["--help"]).output.split("Commands:")[1].splitlines()
               if line.startswith("  ")]
     assert listed[:2] == ["index", "search"] and listed.index("export") > listed.index("rm")
