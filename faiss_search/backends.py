@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .config import DEFAULT_MODEL
 from .embedding import Embedder, load_embedder
-from .errors import ConfigError, ModelMismatchError
+from .errors import ConfigError, ModelMismatchError, ModelNotFoundError
 from .models.registry import resolve_model
 from .remote import BACKEND as REMOTE
 from .remote import OpenAIEmbedder, base_urls_from_source
@@ -40,12 +40,16 @@ def choose_embedder(recorded: dict | None, models_dir: Path, model: str | None =
     if base_urls:
         raise ConfigError("--base-url goes with --embedder openai")
     name = model or (recorded["name"] if recorded else DEFAULT_MODEL)
-    resolved = resolve_model(name, models_dir)
-    if recorded is not None and model is not None and resolved.name != recorded["name"] and not may_change:
-        raise ModelMismatchError(
-            f"the index was built with model {recorded['name']!r}, not {resolved.name!r}",
-            hint="drop --model to use the index's own model, or start afresh with `fsearch index PATH --rebuild`",
-        )
+    #: the model the index was built with, when --model must match it
+    kept = recorded["name"] if recorded is not None and model is not None and not may_change else None
+    try:
+        resolved = resolve_model(name, models_dir)
+    except ModelNotFoundError:
+        if kept is not None and name != kept:  # say which model the index uses, not how to download another
+            raise _other_model(kept, name) from None
+        raise
+    if kept is not None and resolved.name != kept:
+        raise _other_model(kept, resolved.name)
     return load_embedder(resolved, engine, threads)
 
 
@@ -63,3 +67,8 @@ def _refuse_recorded(recorded: dict, folder: Path, model: str | None, embedder: 
         raise untrusted_index_error(folder, f"it asks fsearch to load the model folder {recorded['name']} "
                                             "(give --model yourself to choose one)")
 
+
+def _other_model(recorded: str, asked: str) -> ModelMismatchError:
+    return ModelMismatchError(
+        f"the index was built with model {recorded!r}, not {asked!r}",
+        hint="drop --model to use the index's own model, or start afresh with `fsearch index PATH --rebuild`")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -96,6 +97,8 @@ ApiKeyOpt = Annotated[str | None, typer.Option(
 #: like grep and diff: 0 done (something found), 1 a verdict (nothing relevant found, doctor found problems),
 #: 2 an error (bad input, missing index, failed model); 130 interrupted
 ERROR_EXIT = 2
+#: when this process began to run fsearch (before typer, the settings and the model): what a command costs
+STARTED = time.perf_counter()
 #: a --queries file or pipe larger than this is refused (a million short questions fit)
 MAX_QUERIES_BYTES = 64 * 1024 * 1024
 
@@ -335,14 +338,15 @@ def _show(result: Any, json_output: bool, explain: bool, files_only: bool, full:
     """One answer as JSON, as matching files, or for people; ``line`` is its line in a --queries file."""
     where = {"line": line} if line is not None else {}
     if json_output:
+        # took_ms is the search; command_ms the command so far, with starting up and loading the model
         print_json({**where, "query": result.query, "files": result.files()} if files_only
-                   else {**where, **result.to_dict()})
+                   else {**where, **result.to_dict(), "command_ms": round(1000 * (time.perf_counter() - STARTED))})
     elif files_only:
         print_files(result)
     else:
         if line is not None:
             out.print(f"[bold]query {line}:[/] {escape(result.query)}")
-        print_result(result, explain=explain, full=full)
+        print_result(result, explain=explain, full=full, since_start=time.perf_counter() - STARTED)
 
 
 def _read_queries(path: Path) -> list[tuple[int, str, str | None]]:
@@ -540,6 +544,8 @@ def rm(
     else:
         out.print(f"Removed {removal.files_removed} file(s), {removal.chunks_removed} chunk(s). Index "
                   f"{escape(removal.index_dir)}: {removal.total_files} file(s), {removal.total_chunks} chunk(s).")
+        out.print("[dim]The files themselves are untouched, and the next `fsearch index` of a folder that holds "
+                  "them adds them back: list them in that folder's .ignore (or pass --exclude) to keep them out.[/]")
         if pushed:
             print_push(pushed)
 

@@ -68,10 +68,13 @@ def _location(hit) -> str:
     return where + (f"  [dim]§ {escape(hit.heading)}[/]" if hit.heading else "")
 
 
-def print_result(result: SearchResult, explain: bool = False, show_time: bool = True, full: bool = False) -> None:
+def print_result(result: SearchResult, explain: bool = False, show_time: bool = True, full: bool = False,
+                 cut: str = "--min-score", since_start: float | None = None) -> None:
+    """One answer for people; ``cut`` is how the user moves the relevance cut where they are (":min" in the prompt),
+    ``since_start`` the seconds the command has taken (a one-shot search pays for loading the model)."""
     if not result.hits:
-        out.print("[yellow]no good match[/]" + (f" [dim]({result.below_min_score} hit(s) below --min-score "
-                                                 f"{result.min_score:g}; --min-score 0 shows them)[/]"
+        out.print("[yellow]no good match[/]" + (f" [dim]({result.below_min_score} hit(s) below {cut} "
+                                                 f"{result.min_score:g}; {escape(cut)} 0 shows them)[/]"
                                                  if result.below_min_score else ""))
     if explain and result.weights:
         out.print(f"[dim]{result.mode}: weights dense {result.weights['dense']:.2f}, "
@@ -85,10 +88,20 @@ def print_result(result: SearchResult, explain: bool = False, show_time: bool = 
                       f" · keyword {_leg(hit.keyword_rank, hit.keyword_score)}[/]")
         body = Text(hit.text.strip() if full else hit.snippet)
         body.highlight_words(terms, style="bold yellow", case_sensitive=False)
-        out.print(Padding(body, (0, 0, 0, 3), expand=False), soft_wrap=False)
+        _print_indented(body)
     if show_time:
-        hidden = f", {result.below_min_score} below --min-score" if result.hits and result.below_min_score else ""
-        out.print(f"[dim]{len(result.hits)} results in {result.seconds * 1000:.0f} ms ({result.mode}{hidden})[/]")
+        hidden = f", {result.below_min_score} below {cut}" if result.hits and result.below_min_score else ""
+        command = f"; {since_start:.1f} s with starting up and loading the model" if since_start is not None else ""
+        out.print(f"[dim]{len(result.hits)} results in {result.seconds * 1000:.0f} ms ({result.mode}{hidden}"
+                  f"{command})[/]")
+
+
+def _print_indented(body: Text) -> None:
+    """Three columns in: wrapped to a terminal's width, but never wrapped or padded for a pipe."""
+    if out.is_terminal:
+        out.print(Padding(body, (0, 0, 0, 3), expand=False), soft_wrap=False)
+    else:
+        out.print(Text("   ") + Text("\n   ").join(body.split("\n")), soft_wrap=True)
 
 
 def print_files(result: SearchResult) -> None:

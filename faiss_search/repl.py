@@ -115,7 +115,7 @@ def run_repl(searcher: Searcher, k: int, mode: str | None = None, explain: bool 
                 continue
             try:
                 print_result(searcher.search(line, state["k"], state["mode"], state["min_score"]),
-                             explain=state["explain"], full=state["full"])
+                             explain=state["explain"], full=state["full"], cut=":min")
             except FsearchError as exc:
                 print_error(exc.message, exc.hint)
             except KeyboardInterrupt:

@@ -115,7 +115,11 @@ def test_nothing_indexable(home, runner, tmp_path):
     (tmp_path / "empty.txt").write_text("")
     assert "nothing indexable" in _error(run(runner, "index", tmp_path / "empty.txt"))
     (tmp_path / "bin.txt").write_bytes(b"\x00\x01" * 64)
-    assert "1 binary" in _error(run(runner, "index", tmp_path / "bin.txt"))
+    said = _error(run(runner, "index", tmp_path / "bin.txt"))
+    assert "1 binary" in said and "look binary" in said and "fsearch reads .docx" not in said
+    (tmp_path / "pictures").mkdir()
+    (tmp_path / "pictures" / "image.png").write_bytes(b"\x89PNG")
+    assert "fsearch reads .docx" in _error(run(runner, "index", tmp_path / "pictures"))  # types it never reads
 
 
 def test_no_index(home, runner):
@@ -142,8 +146,8 @@ def test_known_model_not_downloaded(home, runner):
 
 def test_model_mismatch_on_search(indexed, runner, tmp_path):
     (tmp_path / "m").mkdir()
-    err = _error(run(runner, "search", "hello", "--model", "bge-small-zh"))
-    assert "not downloaded" in err
+    err = _error(run(runner, "search", "hello", "--model", "bge-small-zh"))  # not downloaded either
+    assert "built with model 'multilingual-e5-small-q4', not 'bge-small-zh'" in err and "download" not in err
     err = _error(run(runner, "search", "hello", "--model", tmp_path / "m"))
     assert "built with model 'multilingual-e5-small-q4'" in err
 

@@ -96,6 +96,9 @@ def test_exit_codes_like_grep_and_a_relevance_scale_shared_by_every_mode(home, r
     assert json.loads(junk.stdout)["below_min_score"] > 0
     said = runner.invoke(app, ["search", "xqzvk wplmt"])
     assert said.exit_code == 1 and "no good match" in said.stdout and "--min-score 0 shows them" in said.stdout
+    prompt = runner.invoke(app, ["search"], input="xqzvk wplmt\n:min 0\nxqzvk wplmt\n")
+    assert ":min 0 shows them" in prompt.stdout and "--min-score" not in prompt.stdout  # the prompt's own words
+    assert "1. " in prompt.stdout.split("shows them")[1]  # after :min 0 the same words show their hits
     everything = runner.invoke(app, ["search", "xqzvk wplmt", "--min-score", "0", "--json"])
     assert everything.exit_code == 0 and json.loads(everything.stdout)["results"]
     assert runner.invoke(app, ["search", "bread", "--min-score", "2"]).exit_code == 2  # a usage error

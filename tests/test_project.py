@@ -87,6 +87,12 @@ def test_ls_lists_folders_and_files_and_rm_takes_them_out(home, runner, tmp_path
     hits = json.loads(runner.invoke(app, ["search", "great wall", "--json", "--min-score", "0"]).stdout)
     assert all(Path(h["source"]).name == "a.txt" for h in hits["results"])
     assert runner.invoke(app, ["doctor"]).exit_code == 0
+    said = runner.invoke(app, ["rm", str(kb / "a.txt")])
+    assert said.exit_code == 0 and "adds them back" in said.stdout and ".ignore" in said.stdout
+    (kb / ".ignore").write_text("a.txt\n", encoding="utf-8")  # as the message says: kept out from now on
+    assert runner.invoke(app, ["index", str(kb), "--chunk-size", "12", "--chunk-overlap", "0"]).exit_code == 0
+    assert sorted(Path(f["path"]).name for f in json.loads(runner.invoke(app, ["ls", "--json"]).stdout)["files"]) == \
+        ["b.md", "c.txt"]
 
 
 def _walked(tmp_path: Path) -> Path:

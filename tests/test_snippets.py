@@ -30,3 +30,35 @@ def test_a_snippet_fits_two_terminal_lines_and_marks_what_it_cut():
     one_long_sentence = "熊猫" + "很" * 400 + "可爱"
     cut = locate(segment("熊猫"), "熊猫", one_long_sentence, first_line=1).snippet
     assert cut.startswith("熊猫") and cut.endswith("…") and cell_len(cut) <= SNIPPET_CELLS + 2
+
+
+
+def test_a_snippet_never_cuts_an_identifier_or_a_url():
+    url = "https://developer.mozilla.org/en-US/docs/Web/JavaScript/Reference/Global_Objects/Object/defineProperty"
+    text = f"The method Object.defineProperty adds a property with a descriptor such as {url} which explains it."
+    kept = locate(segment("defineProperty descriptor"), "defineProperty descriptor", text, 1).snippet.strip("…")
+    assert kept.split()[-1] in (url, "as")  # the URL whole, or not at all; never "wh" of "which"
+    assert all(word in text.split() for word in kept.split())
+
+
+def test_a_snippet_inside_a_code_block_keeps_its_lines():
+    text = ("Iterators.\n\n```js\nconst it = {\n  [Symbol.iterator]() {\n    let n = 0;\n"
+            "    return { next: () => ({ value: n++, done: n > 3 }) };\n  }\n};\n```\n\nAfter the block.")
+    match = locate(segment("Symbol.iterator"), "Symbol.iterator", text, 10)
+    assert match.line == 14
+    assert match.snippet.split("\n") == ["  [Symbol.iterator]() {", "    let n = 0;",
+                                          "    return { next: () => ({ value: n++, done: n > 3 }) };", "  }"]
+
+
+def test_piped_results_are_neither_padded_nor_wrapped(sample_indexed):
+    import os
+    import subprocess
+
+    from .conftest import FSEARCH_CLI
+
+    env = {**os.environ, "FSEARCH_HOME": str(sample_indexed.parent), "COLUMNS": "40"}
+    printed = subprocess.run([*FSEARCH_CLI, "search", "熊猫吃什么", "-k", "2", "--min-score", "0"], env=env,
+                             capture_output=True, text=True, check=True).stdout
+    lines = printed.splitlines()
+    assert lines and all(line == line.rstrip() for line in lines), printed
+    assert any(len(line) > 40 for line in lines), printed  # not wrapped at the terminal's width

@@ -210,12 +210,23 @@ def index_path(path: Path, settings: Settings, embedder: Embedder, rebuild: bool
                            root=prune or source_name(path))
     except NothingToIndexError:
         reasons = found.skipped.summary() or "no files"
-        raise NothingToIndexError(f"nothing indexable in {path} ({reasons})",
-                                  hint=f"fsearch reads {', '.join(sorted(SUPPORTED_SUFFIXES))} files") from None
+        raise NothingToIndexError(f"nothing indexable in {path} ({reasons})", hint=_why_nothing(found.skipped)
+                                  ) from None
     if dropped:
         report.warnings.append(f"--rebuild dropped {len(dropped)} file(s) of other folders that this index held "
                                f"(e.g. {dropped[0]}); give each project its own index with `fsearch init`")
     return report
+
+
+def _why_nothing(skipped: Skips) -> str:
+    """The hint for a run that found nothing to index, from why its files were passed over."""
+    reasons = set(skipped.counts)
+    if reasons and reasons <= {"binary", "undecodable"}:
+        return ("the file(s) look binary, not text: text files are read as UTF-8, GBK/GB18030 or UTF-16, and "
+                "PDF, Word, HTML and EPUB documents need their own suffix (.pdf, .docx, .html, .epub)")
+    if reasons == {"empty"}:
+        return "the file(s) hold no text"
+    return f"fsearch reads {', '.join(sorted(SUPPORTED_SUFFIXES))} files"
 
 
 def _indexed_outside(index_dir: Path, kept: str) -> list[str]:

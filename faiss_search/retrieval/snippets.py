@@ -7,6 +7,7 @@ paraphrases that share few whole words, by the character pairs it shares with th
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from itertools import pairwise
 
@@ -70,9 +71,14 @@ def _cells(text: str) -> int:
 
 
 def snippet(text: str, span: tuple[int, int], budget: int = SNIPPET_CELLS) -> str:
-    """The span, widened by the sentences after (then before) it while it fits ``budget`` columns, on one line."""
+    """The span, widened by the sentences after (then before) it while it fits ``budget`` columns, on one line.
+
+    Inside a fenced code block the snippet keeps its lines (at most CODE_LINES of the block, indented as
+    written): code read on one line is no longer code."""
     spans = sentence_spans(text)
     first = last = spans.index(span) if span in spans else 0
+    if _inside_fence(text, spans[first][0]):
+        return _code_snippet(text, spans[first])
 
     def joined(lo: int, hi: int) -> str:
         return " ".join(text[spans[lo][0]:spans[hi][1]].split())
@@ -91,14 +97,46 @@ def snippet(text: str, span: tuple[int, int], budget: int = SNIPPET_CELLS) -> st
     return ("…" if first > 0 else "") + flat + ("…" if cut or last < len(spans) - 1 else "")
 
 
+#: lines of a code block a snippet shows, and the columns of each
+CODE_LINES, CODE_CELLS = 4, 100
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})", re.M)
+#: characters that make up one token (an identifier, a path, a URL, a number): a cut never falls inside one
+_TOKEN = re.compile(r"[A-Za-z0-9_./:#?&=%+@~\-]")
+
+
+def _inside_fence(text: str, offset: int) -> bool:
+    """Whether ``offset`` lies inside a Markdown code fence of the chunk (an odd number of fences before it)."""
+    return len(_FENCE.findall(text, 0, offset)) % 2 == 1
+
+
+def _code_snippet(text: str, span: tuple[int, int]) -> str:
+    """The code line of ``span`` and the block's lines after it, as written, up to CODE_LINES."""
+    line_start = text.rfind("\n", 0, span[0]) + 1
+    lines: list[str] = []
+    for line in text[line_start:].split("\n"):
+        if _FENCE.match(line) or len(lines) == CODE_LINES:
+            break
+        lines.append(_cut(line.rstrip(), CODE_CELLS) + ("…" if _cells(line.rstrip()) > CODE_CELLS else ""))
+    return "\n".join(lines)
+
+
 def _cut(text: str, budget: int) -> str:
+    """The longest start of ``text`` that fits ``budget`` columns without splitting a token (unless one token
+    alone is longer than the budget)."""
     kept, used = [], 0
     for char in text:
         used += _cells(char)
         if used > budget:
             break
         kept.append(char)
-    return "".join(kept)
+    end = len(kept)
+    if end < len(text) and _TOKEN.match(text[end]) and end and _TOKEN.match(kept[-1]):
+        boundary = end
+        while boundary > 0 and _TOKEN.match(kept[boundary - 1]):
+            boundary -= 1
+        if boundary > 0:
+            end = boundary
+    return "".join(kept[:end]).rstrip()
 
 
 def locate(terms: list[str], query: str, text: str, first_line: int) -> Match:
