@@ -59,9 +59,10 @@ def wrap(paragraph: str, hyphenate: bool = False, size: float = 11) -> list[str]
 
 
 def make_pdf(path: Path, pages: list[list[str]], header: str | None = "内部资料 Internal", hyphenate: bool = False,
-             password: str | None = None, page_numbers: bool = True) -> Path:
+             password: str | None = None, page_numbers: bool = True, outline: dict[str, int] | None = None) -> Path:
     """A page (or more, where its text does not fit) per list of paragraphs; a running header and a
-    "第 N 页" footer on every page."""
+    "第 N 页" footer on every page. ``outline``: paragraphs that are headings, with their level (0 the top):
+    each gets a bookmark, as word processors write them."""
     from reportlab.lib.pdfencrypt import StandardEncryption
     from reportlab.pdfgen import canvas
 
@@ -83,6 +84,10 @@ def make_pdf(path: Path, pages: list[list[str]], header: str | None = "内部资
     for paragraphs in pages:
         y = new_page()
         for paragraph in paragraphs:
+            if outline and paragraph in outline:
+                key = f"heading-{len(paragraph)}-{abs(hash(paragraph))}"
+                pdf.bookmarkPage(key)
+                pdf.addOutlineEntry(paragraph, key, level=outline[paragraph])
             font = CJK_FONT if _is_cjk(paragraph) else "Helvetica"
             for line in wrap(paragraph, hyphenate, size=11):
                 if y < 90:

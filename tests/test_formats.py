@@ -75,6 +75,27 @@ def test_identical_lines_all_come_back(tmp_path):
     assert pages[1].split("\n\n") == [("the same line " * 5).strip()] * 3
 
 
+def test_a_pdf_with_an_outline_gets_its_sections(tmp_path):
+    """Bookmarks name the sections: a hit reads `manual.pdf:p2 § 1 Introduction › 1.1 Version`."""
+    pages = [["1 Introduction", "fsearch searches your own documents by meaning."],
+             ["The index lives in a folder of its own.", "1.1 Version", "This manual describes version two."],
+             ["2 Usage", "Run fsearch index on a folder first."]]
+    levels = {"1 Introduction": 0, "1.1 Version": 1, "2 Usage": 0}
+    extracted = read_document(make_pdf(tmp_path / "manual.pdf", pages, header=None, outline=levels))
+
+    def section_of(words: str) -> tuple[int | None, str]:
+        at = extracted.text.index(words)
+        section = [s for s in extracted.sections if s.start <= at][-1]
+        return section.page, section.heading
+
+    assert section_of("searches your own documents") == (1, "1 Introduction")
+    assert section_of("lives in a folder") == (2, "1 Introduction")  # page 2 starts inside section 1
+    assert section_of("describes version two") == (2, "1 Introduction › 1.1 Version")
+    assert section_of("Run fsearch index") == (3, "2 Usage")
+    chunks = chunk_document(extracted.text, extracted.sections, 200, 0)
+    assert {(c.page, c.heading) for c in chunks} >= {(2, "1 Introduction › 1.1 Version"), (3, "2 Usage")}
+
+
 def test_pdf_without_a_text_layer_is_skipped_with_its_reason(tmp_path):
     with pytest.raises(NotText, match="no text layer"):
         read_document(make_scanned_pdf(tmp_path / "scan.pdf"))

@@ -11,7 +11,7 @@ from statistics import median
 from typing import Any
 
 from ..errors import NotText
-from .extracted import CJK_CHAR, SPACE_BETWEEN_CJK, Extracted, Section, tidy
+from .extracted import CJK_CHAR, HEADING_SEPARATOR, SPACE_BETWEEN_CJK, Extracted, Section, tidy
 
 #: the top and bottom share of a page where running headers, footers and page numbers live (body text
 #: starts about 1 inch, 8.5 %, from the edge of an A4 page; headers sit at about half an inch)
@@ -45,6 +45,7 @@ def read_pdf(data: bytes) -> Extracted:
     try:
         fallback = _PypdfPages(data)
         pages = [_page_lines(pdf, i, fallback) for i in range(len(pdf))]
+        outline = _outline(pdf)
     except pdfium.PdfiumError:
         raise NotText("damaged PDF") from None
     finally:
@@ -53,17 +54,52 @@ def read_pdf(data: bytes) -> Extracted:
     parts: list[str] = []
     sections: list[Section] = []
     offset = 0
+    path: list[tuple[int, str]] = []  # the outline's heading path in effect, (level, title)
     for number, (lines, height) in enumerate(pages, start=1):
         body = [line for line in lines if not (_in_margin(line, height) and (_shape(line.text) in running
                                                                              or _PAGE_NUMBER.match(line.text)))]
         text = "\n\n".join(_paragraphs(body, height))
         if text:
-            sections.append(Section(offset, number))
+            sections += _page_sections(text, offset, number, outline.get(number - 1, []), path)
             parts.append(text)
             offset += len(text) + 2
+        else:
+            for level, title in outline.get(number - 1, []):
+                path[:] = [entry for entry in path if entry[0] < level] + [(level, title)]
     if not parts:
         raise NotText("no text layer (a scanned PDF?)")
     return Extracted("\n\n".join(parts), tuple(sections))
+
+
+def _outline(pdf: Any) -> dict[int, list[tuple[int, str]]]:
+    """The bookmarks (the outline a reader shows beside the pages) by page index: (level, title), in order."""
+    found: dict[int, list[tuple[int, str]]] = {}
+    for bookmark in pdf.get_toc():
+        destination = bookmark.get_dest()
+        title = tidy(bookmark.get_title() or "")
+        if destination is not None and title and destination.get_index() is not None:
+            found.setdefault(destination.get_index(), []).append((bookmark.level, title))
+    return found
+
+
+def _page_sections(text: str, offset: int, number: int, bookmarks: list[tuple[int, str]],
+                   path: list[tuple[int, str]]) -> list[Section]:
+    """A page's sections: it starts in the heading path in effect; each bookmark on it starts a new one where
+    its title is found in the text (or at the page's start). ``path`` is carried on to the next page."""
+    sections = [Section(offset, number, HEADING_SEPARATOR.join(t for _, t in path))]
+    searched_from = 0
+    for level, title in bookmarks:
+        path[:] = [entry for entry in path if entry[0] < level] + [(level, title)]
+        heading = HEADING_SEPARATOR.join(t for _, t in path)
+        found = text.find(title, searched_from)
+        if found <= 0:
+            sections[-1] = Section(sections[-1].start, number, heading) if found == 0 or len(sections) == 1 \
+                else sections[-1]
+            continue
+        searched_from = found + len(title)
+        sections.append(Section(offset + found, number, heading))
+    return [section for i, section in enumerate(sections)
+            if i + 1 == len(sections) or sections[i + 1].start > section.start]
 
 
 def _page_lines(pdf: Any, index: int, fallback: _PypdfPages) -> tuple[list[_Line], float]:
