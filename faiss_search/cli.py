@@ -288,7 +288,7 @@ def search(
     Examples: fsearch search 坐火车去别的城市 --json ;  fsearch search how to bake bread -l ;
     fsearch search -k 5 --mode keyword
     """
-    from .retrieval.search import clean_query, open_searcher
+    from .retrieval.search import clean_query, open_searcher, quoted_phrases
 
     query = " ".join(words) if words else None
     settings = load_settings(config, index_dir=index_dir, model=model, top_k=top_k, store=store,
@@ -310,15 +310,18 @@ def search(
                  min_score=min_score, full=full)
         return
     show = functools.partial(_show, json_output=json_output, explain=explain, files_only=files_only, full=full)
+    asked = [query] if query is not None else [text for _, text, _ in batch or []]
+    # -l with a quoted phrase: every file that holds it, as grep -l lists them (best first)
+    k = MAX_TOP_K if files_only and any(quoted_phrases(text) for text in asked) else settings.top_k
     if query is not None:
-        result = searcher.search(query, settings.top_k, mode, min_score)
+        result = searcher.search(query, k, mode, min_score)
         show(result)
         if not result.hits:
             raise typer.Exit(1)  # like grep: nothing relevant found
         return
     assert batch is not None  # neither a query nor a file opened the prompt above
     good = [(line, text) for line, text, problem in batch if problem is None]
-    found = searcher.search_many([text for _, text in good], settings.top_k, mode, min_score)
+    found = searcher.search_many([text for _, text in good], k, mode, min_score)
     answers = dict(zip((line for line, _ in good), found, strict=True))
     for line, text, problem in batch:
         if problem is not None and json_output:

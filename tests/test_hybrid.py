@@ -1,6 +1,7 @@
 """Keyword search, fusion and calibration: hybrid search must never let a weak leg drown a strong one."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -210,3 +211,30 @@ def test_scores_never_rise_down_the_list(home, fake_embedder, monkeypatch):
         result = searcher.search("熊猫编号3", 5, mode, min_score=0.5)
         assert [round(h.score, 2) for h in result.hits] == [0.62, 0.62, 0.62, 0.62], mode  # 0.40 is cut
         assert result.below_min_score == 1
+
+
+def test_a_quoted_phrase_is_in_every_hit_and_l_lists_every_file_that_holds_it(home, runner, tmp_path):
+    """As grep -l would: `"Symbol.iterator"` finds the files that hold it (any case), and only those."""
+    docs = tmp_path / "js"
+    docs.mkdir()
+    holders = set()
+    for n in range(12):
+        name = docs / f"chapter{n:02d}.md"
+        if n % 3 == 0:
+            text = f"# Chapter {n}\n\nAn object is iterable when it has a SYMBOL.ITERATOR method ({n})."
+            holders.add(name)
+        elif n % 3 == 1:
+            text = f"# Chapter {n}\n\nSymbol.toStringTag names the object; the iterator protocol is elsewhere ({n})."
+        else:
+            text = f"# Chapter {n}\n\nSymbol iterator, written apart, is not the identifier ({n})."
+        name.write_text(text, encoding="utf-8")
+    assert runner.invoke(app, ["index", str(docs)]).exit_code == 0
+    for mode in ("hybrid", "dense", "keyword"):
+        found = json.loads(runner.invoke(app, ["search", '"Symbol.iterator" protocol', "--json", "-k", "3",
+                                               "--mode", mode]).stdout)
+        assert found["results"] and all("symbol.iterator" in h["text"].lower() for h in found["results"]), mode
+    listed = runner.invoke(app, ["search", '"Symbol.iterator"', "-l", "-k", "1"])
+    assert listed.exit_code == 0 and {docs / line for line in
+                                      (Path(p).name for p in listed.stdout.split())} == holders
+    none = runner.invoke(app, ["search", '"Symbol.asyncIterator"'])
+    assert none.exit_code == 1 and "no good match" in none.stdout

@@ -91,6 +91,11 @@ def test_a_pushed_index_answers_as_the_local_one(kb, lite):
         assert {f.path for f in remote.indexed_files()} == {str(folder / n) for n in DOCS}
         inside = folder / "子目录 with space"
         assert set(remote.file_states(str(inside))) == {str(inside / "量子.txt")}
+        for phrase in ("熊猫", "BREAD", "没有这个短语"):  # quoted phrases: the same chunks from both stores
+            assert remote.chunks_holding([phrase]) == local.chunks_holding([phrase])
+        assert local.chunks_holding(["熊猫"]) and local.chunks_holding(["BREAD"])
+        quoted = searcher(remote).search('"熊猫" 吃什么', 10, "hybrid").hits
+        assert quoted and all("熊猫" in h.text for h in quoted)
     finally:
         local.close()
         remote.close()

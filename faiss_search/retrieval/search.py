@@ -6,6 +6,7 @@ between 0 and 1 (``relevance.py``); each hit also names its best-matching line (
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -93,6 +94,15 @@ class SearchResult:
                 "below_min_score": self.below_min_score, "calibrated": self.calibrated}
 
 
+#: a "quoted phrase" (or a “Chinese-quoted” one) that every hit must hold
+_PHRASE = re.compile(r'"([^"]+)"|“([^”]+)”')
+
+
+def quoted_phrases(query: str) -> list[str]:
+    """The phrases a query quotes: each must occur in every hit (case-insensitive for Latin letters)."""
+    return [phrase.strip() for pair in _PHRASE.findall(query) for phrase in pair if phrase.strip()]
+
+
 def clean_query(query: str) -> str:
     """Strip control characters and refuse empty queries; very long ones are cut (the model would truncate)."""
     cleaned = " ".join("".join(c if c.isprintable() else " " for c in query).split())
@@ -172,11 +182,12 @@ class Searcher:
             terms = lexical.segment(query) if snippets else []
             hits: list[Hit] = []
             below, calibrated = 0, has_curves(mode, curves)
+            cut = 0.0 if quoted_phrases(query) else min_score  # every hit holds the phrase: that is the test
             ceiling = float("inf")
             for chunk_id, raw in row:
                 d, kw = legs["dense"].get(chunk_id, (None, None)), legs["keyword"].get(chunk_id, (None, None))
                 score = hit_relevance(mode, raw, {"dense": d[1], "keyword": kw[1]}, curves) if calibrated else raw
-                if calibrated and min_score > 0 and score <= min_score:
+                if calibrated and cut > 0 and score <= cut:
                     below += 1
                     continue
                 # in rank order: a hit is shown as at most as relevant as the one above it (hybrid ranks by
@@ -190,7 +201,7 @@ class Searcher:
                 hits.append(Hit(len(hits) + 1, score, c.text, c.source, match.line, c.start, c.end, c.id,
                                 d[0], d[1], kw[0], kw[1], c.line, match.snippet, raw, c.page, c.heading))
             spent += fetched * len(row) / hit_count + time.perf_counter() - started
-            results.append(SearchResult(query, mode, hits, spent, weights, min_score if calibrated else 0.0,
+            results.append(SearchResult(query, mode, hits, spent, weights, cut if calibrated else 0.0,
                                         calibrated, below))
         return results
 
@@ -204,7 +215,8 @@ class Searcher:
         for both (at 1M chunks each leg alone takes 100-150 ms). The legs' wall time is shared among
         the queries by the time each spent in them.
         """
-        depth = max(CANDIDATES, k) if mode == "hybrid" else k
+        phrases = [quoted_phrases(query) for query in cleaned]
+        depth = max(CANDIDATES, k) if mode == "hybrid" or any(phrases) else k
         started = time.perf_counter()
         if mode == "hybrid":
             with ThreadPoolExecutor(max_workers=1) as pool:
@@ -224,12 +236,22 @@ class Searcher:
             started = time.perf_counter()
             if mode == "hybrid":
                 fused, weights = fuse(dense, keyword, index_weights)
-                ranked.append((fused[:k], dense, keyword, {"dense": round(weights[0], 4),
-                                                            "keyword": round(weights[1], 4)}))
+                ranked.append((self._holding(fused, phrases[i], k), dense, keyword,
+                               {"dense": round(weights[0], 4), "keyword": round(weights[1], 4)}))
             else:
-                ranked.append(((dense or keyword)[:k], dense, keyword, {}))
+                ranked.append((self._holding(dense or keyword, phrases[i], k), dense, keyword, {}))
             seconds[i] += time.perf_counter() - started
         return ranked, seconds
+
+    def _holding(self, ranking: Ranked, phrases: list[str], k: int) -> Ranked:
+        """The top ``k`` of ``ranking`` that hold every phrase; then, where it ranked fewer, the other chunks
+        that hold them (in index order, scored 0): a quoted phrase finds every chunk it occurs in, as grep would."""
+        if not phrases:
+            return ranking[:k]
+        holders = self.reader.chunks_holding(phrases)
+        kept = [(chunk_id, score) for chunk_id, score in ranking if chunk_id in holders][:k]
+        ranked = {chunk_id for chunk_id, _ in kept}
+        return kept + [(chunk_id, 0.0) for chunk_id in sorted(holders - ranked)][:k - len(kept)]
 
     def _dense_rows(self, cleaned: list[str], depth: int) -> tuple[list[Ranked], list[float]]:
         """Each query's dense ranking, and its share (by length) of the batch's encoding and scan time."""

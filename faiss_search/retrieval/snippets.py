@@ -83,11 +83,14 @@ def snippet(text: str, span: tuple[int, int], budget: int = SNIPPET_CELLS) -> st
     def joined(lo: int, hi: int) -> str:
         return " ".join(text[spans[lo][0]:spans[hi][1]].split())
 
+    def prose(i: int) -> bool:  # a sentence outside code: prose is never widened into a code block
+        return not _inside_fence(text, spans[i][0]) and not _FENCE.match(text, spans[i][0])
+
     grown = True
     while grown:
         grown = False
         for lo, hi in ((first, last + 1), (first - 1, last)):
-            if 0 <= lo and hi < len(spans) and _cells(joined(lo, hi)) <= budget:
+            if 0 <= lo and hi < len(spans) and prose(lo) and prose(hi) and _cells(joined(lo, hi)) <= budget:
                 first, last, grown = lo, hi, True
                 break
     flat = joined(first, last)

@@ -175,6 +175,11 @@ class IndexReader(IndexView):
         ).fetchall()
         return {row[0]: StoredChunk(*row) for row in rows}
 
+    def chunks_holding(self, phrases: list[str]) -> set[int]:
+        """The chunks whose text holds every phrase: SQLite's lower() folds Latin letters only, as asked."""
+        where = " AND ".join("instr(lower(text), lower(?)) > 0" for _ in phrases)
+        return {row[0] for row in self._conn.execute(f"SELECT id FROM chunks WHERE {where}", phrases)}
+
     @property
     def chunk_count(self) -> int:
         """Chunks in the generation loaded (inside ``snapshot()``: the newest committed)."""

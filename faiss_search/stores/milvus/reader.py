@@ -100,6 +100,13 @@ class MilvusReader:
         return {int(r["id"]): StoredChunk(int(r["id"]), r["text"], r["source"], int(r["start"]), int(r["end"]),
                                           int(r["line"]), int(r["page"]) or None, r["heading"]) for r in rows}
 
+    def chunks_holding(self, phrases: list[str]) -> set[int]:
+        """The published chunks whose text holds every phrase (Latin letters in any case, as the local index)."""
+        wanted = [_ascii_lower(phrase) for phrase in phrases]
+        return {int(row["id"]) for row in scan_rows(self._client, self.address.collection, ["text"],
+                                                   self.ledger.visible())
+                if all(phrase in _ascii_lower(row["text"]) for phrase in wanted)}
+
     def _files(self) -> list[dict]:
         return sorted(scan_rows(self._client, self.address.files, FILE_FIELDS), key=lambda row: row["path"])
 
@@ -134,3 +141,11 @@ class MilvusReader:
 def _inside(path: str, under: str | None) -> bool:
     """``under`` itself or inside it (all when None): the local store's rule."""
     return under is None or source_under(path, [under])
+
+
+def _ascii_lower(text: str) -> str:
+    """Latin letters folded, nothing else: what SQLite's lower() does for the local index."""
+    return text.translate(_ASCII_LOWER)
+
+
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
