@@ -59,10 +59,11 @@ def wrap(paragraph: str, hyphenate: bool = False, size: float = 11) -> list[str]
 
 
 def make_pdf(path: Path, pages: list[list[str]], header: str | None = "内部资料 Internal", hyphenate: bool = False,
-             password: str | None = None, page_numbers: bool = True, outline: dict[str, int] | None = None) -> Path:
+             password: str | None = None, page_numbers: bool = True, headings: dict[str, int] | None = None,
+             bookmarks: bool = True) -> Path:
     """A page (or more, where its text does not fit) per list of paragraphs; a running header and a
-    "第 N 页" footer on every page. ``outline``: paragraphs that are headings, with their level (0 the top):
-    each gets a bookmark, as word processors write them."""
+    "第 N 页" footer on every page. ``headings``: paragraphs that are headings, with their level (0 the top),
+    set larger (18 points at level 0, 2 less a level down) and, with ``bookmarks``, in the PDF's outline."""
     from reportlab.lib.pdfencrypt import StandardEncryption
     from reportlab.pdfgen import canvas
 
@@ -84,18 +85,22 @@ def make_pdf(path: Path, pages: list[list[str]], header: str | None = "内部资
     for paragraphs in pages:
         y = new_page()
         for paragraph in paragraphs:
-            if outline and paragraph in outline:
+            level = (headings or {}).get(paragraph)
+            if level is not None and bookmarks:
                 key = f"heading-{len(paragraph)}-{abs(hash(paragraph))}"
                 pdf.bookmarkPage(key)
-                pdf.addOutlineEntry(paragraph, key, level=outline[paragraph])
+                pdf.addOutlineEntry(paragraph, key, level=level)
             font = CJK_FONT if _is_cjk(paragraph) else "Helvetica"
-            for line in wrap(paragraph, hyphenate, size=11):
+            size = 11 if level is None else 18 - 2 * level
+            if level is not None:
+                y -= LEADING // 2
+            for line in wrap(paragraph, hyphenate, size=size):
                 if y < 90:
                     pdf.showPage()
                     y = new_page()
-                pdf.setFont(font, 11)
+                pdf.setFont(font, size)
                 pdf.drawString(LEFT, y, line)
-                y -= LEADING
+                y -= LEADING if level is None else size + 8
             y -= LEADING // 2
         pdf.showPage()
     pdf.save()

@@ -76,12 +76,13 @@ def test_identical_lines_all_come_back(tmp_path):
 
 
 def test_a_pdf_with_an_outline_gets_its_sections(tmp_path):
-    """Bookmarks name the sections: a hit reads `manual.pdf:p2 § 1 Introduction › 1.1 Version`."""
+    """Bookmarks name the sections (a hit reads `manual.pdf:p2 § 1 Introduction › 1.1 Version`); without an
+    outline, lines set larger than the body text do."""
     pages = [["1 Introduction", "fsearch searches your own documents by meaning."],
              ["The index lives in a folder of its own.", "1.1 Version", "This manual describes version two."],
              ["2 Usage", "Run fsearch index on a folder first."]]
     levels = {"1 Introduction": 0, "1.1 Version": 1, "2 Usage": 0}
-    extracted = read_document(make_pdf(tmp_path / "manual.pdf", pages, header=None, outline=levels))
+    extracted = read_document(make_pdf(tmp_path / "manual.pdf", pages, header=None, headings=levels))
 
     def section_of(words: str) -> tuple[int | None, str]:
         at = extracted.text.index(words)
@@ -94,6 +95,12 @@ def test_a_pdf_with_an_outline_gets_its_sections(tmp_path):
     assert section_of("Run fsearch index") == (3, "2 Usage")
     chunks = chunk_document(extracted.text, extracted.sections, 200, 0)
     assert {(c.page, c.heading) for c in chunks} >= {(2, "1 Introduction › 1.1 Version"), (3, "2 Usage")}
+    without_outline = read_document(make_pdf(tmp_path / "plain.pdf", pages, header=None, headings=levels,
+                                             bookmarks=False))  # the same headings, only set larger
+    assert [(s.page, s.heading) for s in without_outline.sections] == [
+        (s.page, s.heading) for s in extracted.sections]
+    body_only = read_document(make_pdf(tmp_path / "body.pdf", pages, header=None))  # nothing set larger
+    assert {s.heading for s in body_only.sections} == {""}
 
 
 def test_pdf_without_a_text_layer_is_skipped_with_its_reason(tmp_path):

@@ -51,6 +51,7 @@ def read_pdf(data: bytes) -> Extracted:
     finally:
         pdf.close()
     running = _running_lines(pages)
+    outline = outline or _headings_by_size(pages, running)
     parts: list[str] = []
     sections: list[Section] = []
     offset = 0
@@ -80,6 +81,34 @@ def _outline(pdf: Any) -> dict[int, list[tuple[int, str]]]:
         if destination is not None and title and destination.get_index() is not None:
             found.setdefault(destination.get_index(), []).append((bookmark.level, title))
     return found
+
+
+#: a line set this much larger than the body text, short and without a sentence's end, is a heading
+_HEADING_SIZE = 1.2
+_HEADING_CHARS = 80
+
+
+def _headings_by_size(pages: list[tuple[list[_Line], float]], running: set[str]) -> dict[int, list[tuple[int, str]]]:
+    """For a PDF without an outline: headings told by their font size, levels by size (the largest is 0)."""
+    sizes: Counter[float] = Counter()
+    for lines, _ in pages:
+        for line in lines:
+            if line.size:
+                sizes[round(line.size, 1)] += len(line.text)
+    if not sizes:
+        return {}
+    body = sizes.most_common(1)[0][0]
+    found: dict[int, list[tuple[float, str]]] = {}
+    for index, (lines, _) in enumerate(pages):
+        for line in lines:
+            text = tidy(line.text)
+            if line.size >= _HEADING_SIZE * body and 0 < len(text) <= _HEADING_CHARS and \
+                    not text.endswith(_SENTENCE_END) and _shape(line.text) not in running and \
+                    not _PAGE_NUMBER.match(line.text):
+                found.setdefault(index, []).append((round(line.size, 1), text))
+    levels = {size: level for level, size in enumerate(sorted({s for row in found.values() for s, _ in row},
+                                                               reverse=True))}
+    return {index: [(levels[size], text) for size, text in row] for index, row in found.items()}
 
 
 def _page_sections(text: str, offset: int, number: int, bookmarks: list[tuple[int, str]],
