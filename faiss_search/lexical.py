@@ -2,7 +2,9 @@
 
 The same function segments documents and queries, so a word matches only itself. jieba's
 search mode also emits the shorter words inside long ones (中华人民共和国 → 中华, 人民, 共和国 …),
-which lets a query match part of a compound.
+which lets a query match part of a compound. Identifiers (``Symbol.iterator``, ``IpAddrKind::V4``,
+``snake_case``, ``camelCase``, paths, version numbers) are words twice over: whole, as one token,
+and as their parts, so the chunk that holds the identifier itself outranks one that holds its parts.
 """
 
 from __future__ import annotations
@@ -53,14 +55,39 @@ def load() -> None:
     _jieba()
 
 
+#: an identifier: parts joined by . :: -> / _ - (Symbol.iterator, a::b, src/cli.py, snake_case, 1.2.3),
+#: or one camelCase word; its parts are also found by jieba
+IDENTIFIER = re.compile(r"[A-Za-z0-9]+(?:(?:\.|::|->|/|_|-)[A-Za-z0-9]+)+|[a-z]+[A-Z][A-Za-z0-9]*|[A-Z][a-z]+[A-Z]\w*")
+_CAMEL_PARTS = re.compile(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])|\d+")
+#: what joins an identifier's parts in its whole token: a letter to FTS5's tokenizer (so the token stays one),
+#: and one that no text holds
+JOINER = "ǀ"
+_SEPARATORS = re.compile(r"\.|::|->|/|_|-")
+
+
 def segment(text: str) -> list[str]:
-    """The words of ``text`` worth matching: no punctuation, no stop words, lower case."""
+    """The words of ``text`` worth matching: no punctuation, no stop words, lower case; identifiers whole too."""
     words = []
     for word in _jieba().cut_for_search(text.lower()):
         word = word.strip()
         if word and WORD_CHAR.search(word) and word not in STOP_WORDS:
             words.append(word)
-    return words
+    return words + identifiers(text, set(words))
+
+
+def identifiers(text: str, known: set[str]) -> list[str]:
+    """Each identifier of ``text`` as one token (its parts joined by JOINER), and those of its parts (a camelCase
+    word's) that are not among the ``known`` words already: an identifier's parts are not counted twice."""
+    tokens = []
+    for found in IDENTIFIER.findall(text):
+        pieces = _SEPARATORS.split(found)
+        if len(pieces) > 1:
+            tokens.append(JOINER.join(piece.lower() for piece in pieces))
+        for part in (p.lower() for piece in pieces for p in _CAMEL_PARTS.findall(piece)):
+            if part not in known and len(part) > 1 and part not in STOP_WORDS:
+                tokens.append(part)
+                known.add(part)
+    return tokens
 
 
 def query_terms(query: str) -> list[str]:

@@ -238,3 +238,42 @@ def test_a_quoted_phrase_is_in_every_hit_and_l_lists_every_file_that_holds_it(ho
                                       (Path(p).name for p in listed.stdout.split())} == holders
     none = runner.invoke(app, ["search", '"Symbol.asyncIterator"'])
     assert none.exit_code == 1 and "no good match" in none.stdout
+
+
+def test_an_identifier_is_a_word_whole_and_in_parts(home, runner, tmp_path):
+    """`Symbol.iterator` finds the chunk that holds it before chunks that hold `Symbol` and `iterator` apart."""
+    assert "symbolǀiterator" in lexical.segment("obj[Symbol.iterator]()")
+    assert {"ip", "addr", "kind", "ipaddrkindǀv4"} <= set(lexical.segment("IpAddrKind::V4"))
+    assert {"snakeǀcase", "define", "property"} <= set(lexical.segment("snake_case defineProperty"))
+    docs = tmp_path / "js"
+    docs.mkdir()
+    (docs / "tag.md").write_text("Symbol.toStringTag names an object. The iterator protocol: see symbol tables, "
+                                 "symbol lookup and the iterator of arrays.", encoding="utf-8")
+    (docs / "iter.md").write_text("An object is iterable when it defines Symbol.iterator.", encoding="utf-8")
+    assert runner.invoke(app, ["index", str(docs)]).exit_code == 0
+    for query in ("Symbol.iterator", "symbol.iterator"):
+        top = json.loads(runner.invoke(app, ["search", query, "--json", "--mode", "keyword", "--min-score", "0"]
+                                       ).stdout)["results"][0]
+        assert top["source"].endswith("iter.md"), query
+
+
+def test_an_index_of_the_previous_keyword_format_gets_its_words_made_again(home, runner, tmp_path):
+    import sqlite3
+
+    docs = tmp_path / "js"
+    docs.mkdir()
+    (docs / "iter.md").write_text("An object is iterable when it defines Symbol.iterator.", encoding="utf-8")
+    assert runner.invoke(app, ["index", str(docs)]).exit_code == 0
+    sidecar = home / "index" / "chunks.sqlite"
+    with sqlite3.connect(sidecar) as conn:  # as fsearch before identifiers wrote it
+        manifest = json.loads(conn.execute("SELECT value FROM meta WHERE key = 'manifest'").fetchone()[0])
+        manifest["keyword"]["version"] = 1
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'manifest'", (json.dumps(manifest),))
+        conn.execute("UPDATE chunk_terms SET terms = replace(terms, ' symbolǀiterator', '')")
+    (docs / "more.md").write_text("Symbol.asyncIterator is for async iteration.", encoding="utf-8")
+    updated = json.loads(runner.invoke(app, ["index", str(docs), "--json"]).stdout)
+    assert any("words again for 1 chunk" in step for step in updated["migrated"]), updated["migrated"]
+    with sqlite3.connect(sidecar) as conn:
+        terms = " ".join(row[0] for row in conn.execute("SELECT terms FROM chunk_terms"))
+    assert "symbolǀiterator" in terms and "symbolǀasynciterator" in terms
+    assert updated["fusion"]["changed_chunks"] == 0  # the fusion was measured again on the new words

@@ -12,8 +12,9 @@ from collections.abc import Iterable
 from ... import lexical
 from . import bm25
 
-#: how chunk_terms was filled; an index with another segmenter is rebuilt, not mixed
-KEYWORD_FORMAT = {"segmenter": "jieba-search", "version": 1}
+#: how chunk_terms was filled; an index of an older version of the same segmenter has its words made again
+#: from its chunk texts when a writer opens it (2: identifiers whole as well as in parts), another is rebuilt
+KEYWORD_FORMAT = {"segmenter": "jieba-search", "version": 2}
 #: a keyword query whose words' posting lists hold more rows than this is answered from its rarest
 #: words' matches (see keyword_search); measured at 1M chunks in bench/perf.py
 KEYWORD_POSTINGS_BUDGET = 50_000
@@ -98,6 +99,14 @@ class KeywordLookups:
         """FTS5's vocabulary as ``temp.fsearch_vocabulary``: a temp table, so a read-only reader can make it."""
         self._conn.execute("CREATE VIRTUAL TABLE IF NOT EXISTS temp.fsearch_vocabulary "
                            "USING fts5vocab(main, chunk_terms, row)")
+
+    def resegment(self) -> int:
+        """Fill chunk_terms again from the chunk texts with this segmenter; returns the chunks done."""
+        rows = self._conn.execute("SELECT id, text FROM chunks").fetchall()
+        self._conn.execute("DELETE FROM chunk_terms")
+        self._conn.executemany("INSERT INTO chunk_terms (rowid, terms) VALUES (?, ?)",
+                               ((chunk_id, " ".join(lexical.segment(text))) for chunk_id, text in rows))
+        return len(rows)
 
     def _has_term_frequencies(self) -> bool:
         return bool(self._conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'term_frequencies'").fetchone())

@@ -137,6 +137,9 @@ class IndexWriter(IndexView):
         self.migrated: list[str] = []
         if kept is not None:
             self.migrated = migrations.migrate(self._conn, self.folder)
+            if kept.keyword != KEYWORD_FORMAT:  # an older version of the segmenter: its words made again
+                self.migrated.append(f"made the keyword index's words again for {self.resegment()} chunk(s) "
+                                     f"(identifiers are kept whole as well as in parts)")
         else:
             migrations.mark_current(self._conn)
         if kept is None and last_id:
@@ -157,10 +160,19 @@ class IndexWriter(IndexView):
             model={**model.identity(), "source": model.source, "revision": model.revision,
                    "max_tokens": model.max_tokens},
             chunking=chunking, keyword=KEYWORD_FORMAT,
-            vectors=kept.vectors if kept else {}, fusion=kept.fusion if kept else {},
+            vectors=kept.vectors if kept else {}, fusion=self._fusion_kept(kept),
             created_at=kept.created_at if kept else now, roots=list(kept.roots) if kept else [])
         #: an index that held files before roots were recorded cannot name its roots: it records none
         self._roots_unknown = kept is not None and not kept.roots and kept.counts.files > 0
+
+    @staticmethod
+    def _fusion_kept(kept: Manifest | None) -> dict:
+        """The calibration carried forward; measured again at the next commit when the words changed."""
+        if kept is None:
+            return {}
+        if kept.keyword != KEYWORD_FORMAT:
+            return {**kept.fusion, "changed_chunks": kept.counts.chunks + 1}
+        return kept.fusion
 
     def _last_chunk_id(self) -> int:
         if not self._conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'").fetchone():
@@ -180,7 +192,8 @@ class IndexWriter(IndexView):
             raise ModelMismatchError(f"the index has format {old.format_version}, this fsearch writes "
                                      f"format {FORMAT_VERSION}", hint="re-index with --rebuild")
         check_model(old, model)
-        if old.keyword != KEYWORD_FORMAT:
+        if old.keyword.get("segmenter") != KEYWORD_FORMAT["segmenter"] or \
+                old.keyword.get("version", 0) > KEYWORD_FORMAT["version"]:
             raise ModelMismatchError("the index was built with another keyword segmenter",
                                      hint="re-index with --rebuild")
         if old.chunking != chunking:
