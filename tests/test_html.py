@@ -58,3 +58,14 @@ def test_an_mdbook_page_is_indexed_and_its_hits_cite_their_section(runner, home,
     found = runner.invoke(app, ["search", "下载全部依赖的 wheel 文件", "--json", "--mode", "keyword", "-k", "1"])
     hit = json.loads(found.stdout)["results"][0]
     assert "wheel" in hit["text"] and hit["heading"] == "安装与配置 › 离线安装"
+
+
+def test_code_in_a_pre_block_keeps_its_lines_in_snippets():
+    from faiss_search.lexical import segment
+    from faiss_search.retrieval.snippets import locate
+
+    html = ("<html><body><main><h1>API</h1><p>Iterate over an object with a loop.</p>"
+            "<pre><code>for (const x of obj) {\n  console.log(x);\n}</code></pre></main></body></html>")
+    text = read_html(html.encode()).text
+    assert "for (const x of obj) {\n  console.log(x);\n}" in text  # the chunk keeps the lines
+    assert locate(segment("console.log"), "console.log", text, 1).snippet.split("\n") == ["  console.log(x);", "}"]

@@ -33,10 +33,11 @@ class Extracted:
 
 @dataclass(frozen=True)
 class Block:
-    """A paragraph or a heading (``level`` 1-6) of a structured document, in reading order."""
+    """A paragraph, a heading (``level`` 1-6) or a block of ``code`` of a structured document, in reading order."""
 
     text: str
     level: int = 0
+    code: bool = False
 
 
 _CJK = "\u2e80-\u2fff\u3000-\u303f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uffef"

@@ -182,7 +182,7 @@ def _walk(node: Any, blocks: list[Block], words: list[str]) -> None:
                 _walk(child, blocks, words)
             elif name == "pre":
                 _flush(blocks, words)
-                blocks.append(Block(child.get_text()))
+                blocks.append(Block(child.get_text(), code=True))
             elif name in _BLOCK_TAGS:
                 _flush(blocks, words)
                 _walk(child, blocks, words)

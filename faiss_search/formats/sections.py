@@ -14,9 +14,11 @@ def from_blocks(blocks: Iterable[Block]) -> Extracted:
     headings: list[tuple[int, int, str]] = []
     offset = 0
     for block in blocks:
-        text = tidy(block.text) if block.level else block.text.strip()
-        if not text:
+        text = tidy(block.text) if block.level else block.text.strip("\n") if block.code else block.text.strip()
+        if not text.strip():
             continue
+        if block.code:  # fenced as Markdown fences it: snippets then keep its lines (snippets.py)
+            text = f"```\n{text}\n```"
         if block.level:
             headings.append((offset, block.level, text))
         parts.append(text)
