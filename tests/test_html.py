@@ -69,3 +69,16 @@ def test_code_in_a_pre_block_keeps_its_lines_in_snippets():
     text = read_html(html.encode()).text
     assert "for (const x of obj) {\n  console.log(x);\n}" in text  # the chunk keeps the lines
     assert locate(segment("console.log"), "console.log", text, 1).snippet.split("\n") == ["  console.log(x);", "}"]
+
+
+def test_a_lone_article_or_a_long_menu_elsewhere_is_not_taken_for_the_document():
+    menu = "".join(f"<li><a href='/p{n}'>A rather long menu entry that links to page number {n}</a></li>"
+                   for n in range(30))
+    html = ("<html><body><nav><ul>" + menu + "</ul></nav>"
+            "<div id='content'><h1>Release notes</h1><p>Version two reads PDF outlines and keeps code blocks.</p>"
+            "<p>Quoted phrases now have to occur in every hit.</p></div>"
+            "<div class='widget-area'><article class='card'><p>Card: our other product, described at length.</p>"
+            "</article></div></body></html>")
+    text = read_html(html.encode()).text
+    assert "Version two reads PDF outlines" in text and "Quoted phrases now" in text
+    assert "menu entry" not in text and "Card:" not in text

@@ -4,9 +4,9 @@ Two steps, each with rules taken from the markup site generators and sites reall
 each are built in ``tests/sitepages.py``):
 
 1. **Find the content.** The page's one ``<article>`` (Furo, MkDocs Material, Docusaurus, Hugo),
-   else ``role="main"`` or ``<main>`` (Sphinx, mdBook, VitePress, Javadoc, rustdoc), else, on pages
-   with neither (CMS pages, old news sites), the element whose own paragraphs hold the most text,
-   widened to the page's ``<h1>`` when that sits just above it.
+   else ``role="main"`` or ``<main>`` (Sphinx, mdBook, VitePress, Javadoc, rustdoc), each only where
+   it holds the densest text; else (CMS pages, old news sites) the element whose own paragraphs hold
+   the most text outside menus and footers, widened to the page's ``<h1>`` when that sits just above it.
 2. **Drop the furniture inside it**: scripts and forms' widgets everywhere; navigation, asides,
    footers, and blocks whose role, class or id names a sidebar, table of contents, breadcrumbs,
    pager, banner, cookie notice, share bar or advert. A name never removes the content root, a
@@ -81,16 +81,24 @@ def html_blocks(data: bytes) -> list[Block]:
 
 
 def _content_root(soup: Any) -> Any:
-    """The element that holds the document (see the module's docstring), or the body."""
+    """The element that holds the document (see the module's docstring), or the body.
+
+    An <article> or <main> counts only where it holds the page's densest text: a card in a sidebar
+    that happens to be the page's one <article> is not the document."""
     body = soup.body or soup
-    articles = [a for a in soup.find_all("article") if _text_length(a) >= _MEANINGFUL]
-    if len(articles) == 1:
-        return articles[0]
-    for found in (soup.find(attrs={"role": "main"}), soup.find("main")):
-        if found is not None and _text_length(found) >= _MEANINGFUL:
-            return found
     densest = _densest(body)
+    articles = [a for a in soup.find_all("article") if _text_length(a) >= _MEANINGFUL]
+    candidates = [articles[0]] if len(articles) == 1 else []
+    candidates += [soup.find(attrs={"role": "main"}), soup.find("main")]
+    for found in candidates:
+        if found is not None and _text_length(found) >= _MEANINGFUL and _holds(found, densest):
+            return found
     return densest if densest is not None else body
+
+
+def _holds(element: Any, inner: Any | None) -> bool:
+    """Whether ``element`` is ``inner`` or an ancestor of it (anything holds nothing)."""
+    return inner is None or inner is element or any(parent is element for parent in inner.parents)
 
 
 def _densest(body: Any) -> Any | None:
@@ -111,8 +119,9 @@ def _densest(body: Any) -> Any | None:
             holder = holder.parent
         if holder is not None and holder.name in ("p", "li", "blockquote", "pre", "dd", "td"):
             holder = holder.parent
-        if holder is None or holder.name in _HEADINGS or _is_furniture(holder):
-            continue
+        if holder is None or holder.name in _HEADINGS or _is_furniture(holder) or \
+                any(_furniture_by_kind(parent) for parent in holder.parents if parent.name):
+            continue  # a long menu or footer is not where the document is
         credit[id(holder)] = credit.get(id(holder), 0) + length
         elements[id(holder)] = holder
     if not credit:
