@@ -167,22 +167,24 @@ class Searcher:
         if k < 1:
             raise InputError(f"top-k must be at least 1, got {k}")
         cleaned = [clean_query(q) for q in queries]
+        phrases = [quoted_phrases(query) for query in cleaned]
         with self.reader.snapshot():
             mode = check_mode(mode or self.default_mode)
-            ranked, seconds = self._rank(cleaned, k, mode)
+            ranked, seconds = self._rank(cleaned, phrases, k, mode)
             curves = self.reader.manifest.fusion.get("relevance") or {}
             started = time.perf_counter()
             chunks = self.reader.fetch({cid for row, _, _, _ in ranked for cid, _ in row})
             fetched = time.perf_counter() - started
         hit_count = sum(len(row) for row, _, _, _ in ranked) or 1
         results = []
-        for query, (row, dense, keyword, weights), spent in zip(cleaned, ranked, seconds, strict=True):
+        for query, quoted, (row, dense, keyword, weights), spent in zip(cleaned, phrases, ranked, seconds,
+                                                                         strict=True):
             started = time.perf_counter()
             legs = {"dense": _positions(dense), "keyword": _positions(keyword)}
             terms = lexical.segment(query) if snippets else []
             hits: list[Hit] = []
             below, calibrated = 0, has_curves(mode, curves)
-            cut = 0.0 if quoted_phrases(query) else min_score  # every hit holds the phrase: that is the test
+            cut = 0.0 if quoted else min_score  # every hit holds the phrase: that is the test
             ceiling = float("inf")
             for chunk_id, raw in row:
                 d, kw = legs["dense"].get(chunk_id, (None, None)), legs["keyword"].get(chunk_id, (None, None))
@@ -205,17 +207,16 @@ class Searcher:
                                         calibrated, below))
         return results
 
-    def _rank(self, cleaned: list[str], k: int, mode: str) -> tuple[list[tuple[Ranked, Ranked, Ranked, dict]],
-                                                                      list[float]]:
-        """Per query: the top-k (chunk id, score), each leg's ranking and the fusion weights used; and the
-        seconds each query took.
+    def _rank(self, cleaned: list[str], phrases: list[list[str]], k: int, mode: str
+              ) -> tuple[list[tuple[Ranked, Ranked, Ranked, dict]], list[float]]:
+        """Per query: the top-k (chunk id, score) of the chunks that hold its quoted ``phrases``, each leg's
+        ranking and the fusion weights used; and the seconds each query took.
 
         In hybrid mode the keyword leg runs on a second thread while the queries are encoded and the
         vectors scanned (FTS5 and FAISS both release the GIL): a query waits for the slower leg, not
         for both (at 1M chunks each leg alone takes 100-150 ms). The legs' wall time is shared among
         the queries by the time each spent in them.
         """
-        phrases = [quoted_phrases(query) for query in cleaned]
         depth = max(CANDIDATES, k) if mode == "hybrid" or any(phrases) else k
         started = time.perf_counter()
         if mode == "hybrid":
