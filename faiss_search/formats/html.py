@@ -65,10 +65,7 @@ def html_blocks(data: bytes) -> list[Block]:
 
     soup = BeautifulSoup(data, "lxml")
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
-    for element in soup.find_all(_JUNK):
-        if not element.decomposed:
-            element.decompose()
-    for element in soup.find_all(hidden=True):
+    for element in [*soup.find_all(_JUNK), *soup.find_all(hidden=True)]:
         if not element.decomposed:
             element.decompose()
     root = _content_root(soup)

@@ -83,14 +83,13 @@ def snippet(text: str, span: tuple[int, int], budget: int = SNIPPET_CELLS) -> st
     def joined(lo: int, hi: int) -> str:
         return " ".join(text[spans[lo][0]:spans[hi][1]].split())
 
-    def prose(i: int) -> bool:  # a sentence outside code: prose is never widened into a code block
-        return not _inside_fence(text, spans[i][0]) and not _FENCE.match(text, spans[i][0])
-
+    # sentences outside code: prose is never widened into a code block
+    prose = [not _inside_fence(text, start) and not _FENCE.match(text, start) for start, _ in spans]
     grown = True
     while grown:
         grown = False
         for lo, hi in ((first, last + 1), (first - 1, last)):
-            if 0 <= lo and hi < len(spans) and prose(lo) and prose(hi) and _cells(joined(lo, hi)) <= budget:
+            if 0 <= lo and hi < len(spans) and prose[lo] and prose[hi] and _cells(joined(lo, hi)) <= budget:
                 first, last, grown = lo, hi, True
                 break
     flat = joined(first, last)
@@ -119,7 +118,8 @@ def _code_snippet(text: str, span: tuple[int, int]) -> str:
     for line in text[line_start:].split("\n"):
         if _FENCE.match(line) or len(lines) == CODE_LINES:
             break
-        lines.append(_cut(line.rstrip(), CODE_CELLS) + ("…" if _cells(line.rstrip()) > CODE_CELLS else ""))
+        line = line.rstrip()
+        lines.append(_cut(line, CODE_CELLS) + ("…" if _cells(line) > CODE_CELLS else ""))
     return "\n".join(lines)
 
 
