@@ -47,6 +47,20 @@ _WRAP_BETWEEN_CJK = re.compile(f"(?<=[{_CJK}])[ \t\r]*\n\\s*(?=[{_CJK}])")
 _WHITESPACE = re.compile(r"\s+")
 
 
+#: the headings a place is under, outermost first: (level, name)
+HeadingPath = list[tuple[int, str]]
+
+
+def enter_heading(path: HeadingPath, level: int, name: str) -> HeadingPath:
+    """The path after a heading of ``level``: the headings of that level or deeper that it closes are gone."""
+    return [(lvl, nm) for lvl, nm in path if lvl < level] + [(level, name)]
+
+
+def heading_name(path: HeadingPath) -> str:
+    """A path as sections name it: ``安装 › 离线安装``."""
+    return HEADING_SEPARATOR.join(name for _, name in path)
+
+
 def tidy(text: str) -> str:
     """Text as a browser shows it: a line wrapped inside Chinese text joins without a space; other runs of
     whitespace become one space."""

@@ -11,7 +11,16 @@ from statistics import median
 from typing import Any
 
 from ..errors import NotText
-from .extracted import CJK_CHAR, HEADING_SEPARATOR, SPACE_BETWEEN_CJK, Extracted, Section, tidy
+from .extracted import (
+    CJK_CHAR,
+    SPACE_BETWEEN_CJK,
+    Extracted,
+    HeadingPath,
+    Section,
+    enter_heading,
+    heading_name,
+    tidy,
+)
 
 #: the top and bottom share of a page where running headers, footers and page numbers live (body text
 #: starts about 1 inch, 8.5 %, from the edge of an A4 page; headers sit at about half an inch)
@@ -55,7 +64,7 @@ def read_pdf(data: bytes) -> Extracted:
     parts: list[str] = []
     sections: list[Section] = []
     offset = 0
-    path: list[tuple[int, str]] = []  # the outline's heading path in effect, (level, title)
+    path: HeadingPath = []  # the outline's heading path in effect
     for number, (lines, height) in enumerate(pages, start=1):
         body = [line for line in lines if not (_in_margin(line, height) and (_shape(line.text) in running
                                                                              or _PAGE_NUMBER.match(line.text)))]
@@ -66,7 +75,7 @@ def read_pdf(data: bytes) -> Extracted:
             offset += len(text) + 2
         else:
             for level, title in outline.get(number - 1, []):
-                path[:] = [entry for entry in path if entry[0] < level] + [(level, title)]
+                path[:] = enter_heading(path, level, title)
     if not parts:
         raise NotText("no text layer (a scanned PDF?)")
     return Extracted("\n\n".join(parts), tuple(sections))
@@ -112,23 +121,21 @@ def _headings_by_size(pages: list[tuple[list[_Line], float]], running: set[str])
 
 
 def _page_sections(text: str, offset: int, number: int, bookmarks: list[tuple[int, str]],
-                   path: list[tuple[int, str]]) -> list[Section]:
+                   path: HeadingPath) -> list[Section]:
     """A page's sections: it starts in the heading path in effect; each bookmark on it starts a new one where
-    its title is found in the text (or at the page's start). ``path`` is carried on to the next page."""
-    sections = [Section(offset, number, HEADING_SEPARATOR.join(t for _, t in path))]
+    its title is found in the text (one at the page's start, or not found before any other, names the page's
+    first). ``path`` is carried on to the next page."""
+    sections = [Section(offset, number, heading_name(path))]
     searched_from = 0
     for level, title in bookmarks:
-        path[:] = [entry for entry in path if entry[0] < level] + [(level, title)]
-        heading = HEADING_SEPARATOR.join(t for _, t in path)
+        path[:] = enter_heading(path, level, title)
         found = text.find(title, searched_from)
-        if found <= 0:
-            sections[-1] = Section(sections[-1].start, number, heading) if found == 0 or len(sections) == 1 \
-                else sections[-1]
-            continue
-        searched_from = found + len(title)
-        sections.append(Section(offset + found, number, heading))
-    return [section for i, section in enumerate(sections)
-            if i + 1 == len(sections) or sections[i + 1].start > section.start]
+        if found > 0:
+            searched_from = found + len(title)
+            sections.append(Section(offset + found, number, heading_name(path)))
+        elif len(sections) == 1:
+            sections[0] = Section(offset, number, heading_name(path))
+    return sections
 
 
 def _page_lines(pdf: Any, index: int, fallback: _PypdfPages) -> tuple[list[_Line], float]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from .extracted import HEADING_SEPARATOR, Block, Extracted, Section, tidy
+from .extracted import Block, Extracted, HeadingPath, Section, enter_heading, heading_name, tidy
 
 
 def from_blocks(blocks: Iterable[Block]) -> Extracted:
@@ -75,17 +75,17 @@ def _heading_sections(text: str, headings: list[tuple[int, int, str]]) -> tuple[
     the next one's section, so no chunk is a lone title.
     """
     sections: list[Section] = []
-    path: list[tuple[int, str]] = []
+    path: HeadingPath = []
     carried: int | None = None  # the start of a heading that had no text of its own
     for n, (offset, level, name) in enumerate(headings):
-        path = [(lvl, nm) for lvl, nm in path if lvl < level] + [(level, name)]
+        path = enter_heading(path, level, name)
         end = headings[n + 1][0] if n + 1 < len(headings) else len(text)
         start = offset if carried is None else carried
         if n + 1 < len(headings) and not _body(text[offset:end]).strip():
             carried = start
             continue
         carried = None
-        sections.append(Section(start, None, HEADING_SEPARATOR.join(nm for _, nm in path)))
+        sections.append(Section(start, None, heading_name(path)))
     first = sections[0].start if sections else len(text)
     if text[:first].strip():
         sections.insert(0, Section(0))
