@@ -52,4 +52,4 @@ def _repair_local(folder: Path, models_dir: Path, home: Path, base_urls: Sequenc
     def encode(texts: list[str]):
         return checked_vectors(embedder.encode_passages(texts), len(texts), embedder.info.dim, "chunk")
 
-    return stores.repair_local(folder, embedder.info, encode, lambda text: " ".join(lexical.segment(text)))
+    return stores.repair_local(folder, embedder.info, encode)

@@ -183,12 +183,11 @@ def check(index_dir: Path, store: StoreAddress | None = None) -> DoctorReport:
     return milvus_doctor.check(store)
 
 
-def repair_local(folder: Path, model: ModelInfo, encode: Callable[[list[str]], np.ndarray],
-                 segment: Callable[[str], str]) -> list[str]:
+def repair_local(folder: Path, model: ModelInfo, encode: Callable[[list[str]], np.ndarray]) -> list[str]:
     """Rebuild the local index's vectors and keyword rows from its sidecar; returns what was done."""
     from .local import doctor as local_doctor
 
-    return local_doctor.repair(folder, model, encode, segment)
+    return local_doctor.repair(folder, model, encode)
 
 
 def repair_store(store: StoreAddress) -> list[str]:

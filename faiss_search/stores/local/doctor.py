@@ -147,13 +147,12 @@ def _check_files(folder: Path, manifest: Manifest, writer_active: bool, problems
         problems.append(f"{len(stray)} leftover file(s) from an interrupted update: {', '.join(sorted(stray))}")
 
 
-def repair(folder: Path, model: ModelInfo, encode: Callable[[list[str]], np.ndarray],
-           segment: Callable[[str], str]) -> list[str]:
+def repair(folder: Path, model: ModelInfo, encode: Callable[[list[str]], np.ndarray]) -> list[str]:
     """Make vectors, keyword rows, manifest.json and leftovers agree with the sidecar; returns what was done."""
     manifest = committed_manifest(folder)
     assert manifest is not None  # the caller's check found one, or it raised
     with write_errors(folder), IndexWriter(folder, model, manifest.chunking, repair=True) as writer:
-        actions = writer.repair(encode, segment, text_hash)
+        actions = writer.repair(encode)
         writer.commit()  # also rewrites manifest.json and removes leftover vectors files
     for leftover in own_leftovers(folder, keep=vectors_file(folder, writer.manifest.generation)):
         leftover.unlink(missing_ok=True)  # only names fsearch writes: a user's own *.tmp is never ours

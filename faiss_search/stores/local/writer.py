@@ -12,7 +12,7 @@ from ...errors import ConfigError, IndexCorruptError, ModelMismatchError
 from ...fileio import atomic_write_bytes, atomic_write_stream, file_sha256
 from ...manifest import FORMAT_VERSION, Counts, Manifest, ModelInfo, check_model
 from ...paths import source_under
-from .. import faults
+from .. import faults, records
 from . import migrations
 from . import vectors as vector_index
 from .failures import describe, write_errors
@@ -317,8 +317,7 @@ class IndexWriter(IndexView):
         if ids:
             self.index.add_with_ids(kept, np.asarray(ids, dtype=np.int64))
 
-    def repair(self, encode: Callable[[list[str]], np.ndarray], segment: Callable[[str], str],
-               text_hash: Callable[[str], str]) -> list[str]:
+    def repair(self, encode: Callable[[list[str]], np.ndarray]) -> list[str]:
         """Make vectors and keyword rows agree with the chunk rows (the sidecar is the source of truth).
 
         Files whose chunk texts no longer match their stored hashes were altered inside the
@@ -329,7 +328,7 @@ class IndexWriter(IndexView):
         actions = []
         altered = [path for path, text, stored in self._conn.execute(
             "SELECT f.path, c.text, c.text_hash FROM chunks c JOIN files f ON f.id = c.file_id")
-            if text_hash(text) != stored]
+            if records.text_hash(text) != stored]
         if altered:
             files = sorted(set(altered))
             for path in files:
@@ -357,9 +356,7 @@ class IndexWriter(IndexView):
             self._buffer.update(zip(part, encode([rows[i] for i in part]), strict=True))
         terms = {r[0] for r in self._conn.execute("SELECT rowid FROM chunk_terms")}
         if terms != ids:
-            self._conn.execute("DELETE FROM chunk_terms")
-            self._conn.executemany("INSERT INTO chunk_terms (rowid, terms) VALUES (?, ?)",
-                                   [(i, segment(text)) for i, text in rows.items()])
+            self.resegment()
             actions.append(f"rebuilt the keyword index ({len(terms)} rows for {len(ids)} chunks)")
         return actions
 
