@@ -646,7 +646,7 @@ def models(config: ConfigOpt = None, json_output: JsonOpt = False) -> None:
     rows = []
     for spec in known_models():
         try:
-            resolved = resolve_model(spec.alias, settings.models_dir)
+            resolved = resolve_model(spec.alias, settings.models_dir, kind=None)
             where = str(resolved.path) if resolved.path else "bundled"
         except FsearchError:
             where = None

@@ -37,6 +37,14 @@ class ModelNotFoundError(FsearchError):
     """An unknown model name, or a known one that is not downloaded yet."""
 
 
+class ModelKindError(FsearchError):
+    """A reranker given where an embedding model is needed, or the other way round."""
+
+
+class RerankError(FsearchError):
+    """A reranking server is down, kept failing, or answered something that is not a ranking."""
+
+
 class ModelLoadError(FsearchError):
     """A model folder exists but cannot be loaded."""
 

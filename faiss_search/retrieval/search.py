@@ -10,7 +10,7 @@ import re
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,13 +18,15 @@ from .. import lexical
 from ..embedding import Embedder, checked_vectors
 from ..errors import IndexCorruptError, InputError
 from ..manifest import check_model
+from ..reranking import RERANK_CANDIDATES
 from ..stores import REPAIR_HINT, Reader, open_reader
 from .fusion import CANDIDATES, Ranked, fuse, leg_weights
 from .relevance import has_curves, hit_relevance
-from .snippets import Match, locate
+from .snippets import locate
 
 if TYPE_CHECKING:
     from ..locations import StoreAddress
+    from ..reranking import Reranker
 
 MODES = ("hybrid", "dense", "keyword")
 
@@ -64,6 +66,10 @@ class Hit:
     #: the PDF page the chunk is on (1-based), and its heading path (``安装 › 离线安装``) in a structured document
     page: int | None = None
     heading: str = ""
+    #: with reranking: the reranker's score (then also ``score``), and the hit's rank and relevance before it
+    rerank_score: float | None = None
+    rank_before_rerank: int | None = None
+    score_before_rerank: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -83,6 +89,9 @@ class SearchResult:
     calibrated: bool = True
     #: how many hits the cut left out
     below_min_score: int = 0
+    #: the reranker that re-scored the hits ("" when none did), and the seconds it took
+    reranker: str = ""
+    rerank_seconds: float = 0.0
 
     def files(self) -> list[str]:
         """Each source once, in the order of its best hit."""
@@ -91,7 +100,9 @@ class SearchResult:
     def to_dict(self) -> dict:
         return {"query": self.query, "mode": self.mode, "results": [h.to_dict() for h in self.hits],
                 "weights": self.weights, "took_ms": round(self.seconds * 1000, 2), "min_score": self.min_score,
-                "below_min_score": self.below_min_score, "calibrated": self.calibrated}
+                "below_min_score": self.below_min_score, "calibrated": self.calibrated,
+                **({"reranker": self.reranker, "rerank_ms": round(self.rerank_seconds * 1000, 2)}
+                   if self.reranker else {})}
 
 
 #: a "quoted phrase" (or a “Chinese-quoted” one) that every hit must hold
@@ -118,12 +129,14 @@ class Searcher:
     (an update or a rebuild) is followed, and vectors and texts always come from the same one.
     """
 
-    def __init__(self, reader: Reader, embedder: Embedder,
-                 query_instruction: bool = True) -> None:
+    def __init__(self, reader: Reader, embedder: Embedder, query_instruction: bool = True,
+                 reranker: Reranker | None = None, rerank_candidates: int = RERANK_CANDIDATES) -> None:
         self.reader = reader
         self._embedder = embedder
         self._checked_model: dict | None = None
         self.query_instruction = query_instruction
+        self.reranker = reranker
+        self.rerank_candidates = rerank_candidates
 
     @property
     def embedder(self) -> Embedder:
@@ -155,22 +168,26 @@ class Searcher:
             return leg_weights(fusion["dense_probe_mrr"], fusion["keyword_probe_mrr"])
         return 1.0, 1.0
 
-    def search_many(self, queries: list[str], k: int, mode: str | None = None,
-                    min_score: float = 0.0, snippets: bool = True) -> list[SearchResult]:
+    def search_many(self, queries: list[str], k: int, mode: str | None = None, min_score: float = 0.0,
+                    snippets: bool = True, rerank: bool = False) -> list[SearchResult]:
         """Answer several queries from one generation of the index; their dense vectors are encoded in one batch.
 
         Hits whose relevance is not above ``min_score`` are left out (0 keeps all; on an index without
         relevance curves none are: their scores cannot be judged). Scores never rise down the list: each
         is held to the one above it. ``snippets=False`` skips finding each hit's best line
-        (evaluation ranks documents and needs neither).
+        (evaluation ranks documents and needs neither). ``rerank``: the reranker re-scores the first
+        ``rerank_candidates`` hits that pass the cut, and its scores order and replace theirs.
         """
         if k < 1:
             raise InputError(f"top-k must be at least 1, got {k}")
+        if rerank and self.reranker is None:
+            raise InputError("no reranker was given", hint="name one with --reranker MODEL or --rerank-url URL")
         cleaned = [clean_query(q) for q in queries]
         phrases = [quoted_phrases(query) for query in cleaned]
+        depth = max(k, self.rerank_candidates) if rerank else k
         with self.reader.snapshot():
             mode = check_mode(mode or self.default_mode)
-            ranked, seconds = self._rank(cleaned, phrases, k, mode)
+            ranked, seconds = self._rank(cleaned, phrases, depth, mode)
             curves = self.reader.manifest.fusion.get("relevance") or {}
             started = time.perf_counter()
             chunks = self.reader.fetch({cid for row, _, _, _ in ranked for cid, _ in row})
@@ -180,32 +197,48 @@ class Searcher:
         for query, quoted, (row, dense, keyword, weights), spent in zip(cleaned, phrases, ranked, seconds,
                                                                          strict=True):
             started = time.perf_counter()
-            legs = {"dense": _positions(dense), "keyword": _positions(keyword)}
-            terms = lexical.segment(query) if snippets else []
-            hits: list[Hit] = []
-            below, calibrated = 0, has_curves(mode, curves)
+            calibrated = has_curves(mode, curves)
             cut = 0.0 if quoted else min_score  # every hit holds the phrase: that is the test
-            ceiling = float("inf")
-            for chunk_id, raw in row:
-                d, kw = legs["dense"].get(chunk_id, (None, None)), legs["keyword"].get(chunk_id, (None, None))
-                score = hit_relevance(mode, raw, {"dense": d[1], "keyword": kw[1]}, curves) if calibrated else raw
-                if calibrated and cut > 0 and score <= cut:
-                    below += 1
-                    continue
-                # in rank order: a hit is shown as at most as relevant as the one above it (hybrid ranks by
-                # fused ranks, and a lower hit's stronger leg may score higher than a higher hit's)
-                score = ceiling = min(score, ceiling)
-                c = chunks.get(chunk_id)  # the same snapshot: every id found has its row, unless damaged
-                if c is None:
-                    raise IndexCorruptError(f"the vectors name chunk {chunk_id}, which the sidecar lacks",
-                                            hint=REPAIR_HINT)
-                match = locate(terms, query, c.text, c.line) if snippets else Match(c.line, "")
-                hits.append(Hit(len(hits) + 1, score, c.text, c.source, match.line, c.start, c.end, c.id,
-                                d[0], d[1], kw[0], kw[1], c.line, match.snippet, raw, c.page, c.heading))
+            hits, below = self._judged(mode, row, dense, keyword, curves if calibrated else None, cut, chunks)
+            reranked_in = 0.0
+            if rerank:
+                assert self.reranker is not None
+                hits, reranked_in = _reranked(self.reranker, query, hits)
+            hits = [replace(hit, rank=rank) for rank, hit in enumerate(hits[:k], 1)]
+            if snippets:
+                terms = lexical.segment(query)
+                hits = [replace(hit, line=match.line, snippet=match.snippet) for hit in hits
+                        for match in [locate(terms, query, hit.text, hit.chunk_line)]]
             spent += fetched * len(row) / hit_count + time.perf_counter() - started
             results.append(SearchResult(query, mode, hits, spent, weights, cut if calibrated else 0.0,
-                                        calibrated, below))
+                                        calibrated, below, self.reranker.name if rerank and self.reranker else "",
+                                        reranked_in))
         return results
+
+    def _judged(self, mode: str, row: Ranked, dense: Ranked, keyword: Ranked, curves: dict | None, cut: float,
+                chunks: dict) -> tuple[list[Hit], int]:
+        """The ranking's hits, each scored as a relevance (``curves`` None: the mode's raw score) held to the
+        one above it, without those at or below ``cut``; and how many the cut left out."""
+        legs = {"dense": _positions(dense), "keyword": _positions(keyword)}
+        hits: list[Hit] = []
+        below = 0
+        ceiling = float("inf")
+        for chunk_id, raw in row:
+            d, kw = legs["dense"].get(chunk_id, (None, None)), legs["keyword"].get(chunk_id, (None, None))
+            score = hit_relevance(mode, raw, {"dense": d[1], "keyword": kw[1]}, curves) if curves is not None else raw
+            if curves is not None and cut > 0 and score <= cut:
+                below += 1
+                continue
+            # in rank order: a hit is shown as at most as relevant as the one above it (hybrid ranks by
+            # fused ranks, and a lower hit's stronger leg may score higher than a higher hit's)
+            score = ceiling = min(score, ceiling)
+            c = chunks.get(chunk_id)  # the same snapshot: every id found has its row, unless damaged
+            if c is None:
+                raise IndexCorruptError(f"the vectors name chunk {chunk_id}, which the sidecar lacks",
+                                        hint=REPAIR_HINT)
+            hits.append(Hit(len(hits) + 1, score, c.text, c.source, c.line, c.start, c.end, c.id,
+                            d[0], d[1], kw[0], kw[1], c.line, "", raw, c.page, c.heading))
+        return hits, below
 
     def _rank(self, cleaned: list[str], phrases: list[list[str]], k: int, mode: str
               ) -> tuple[list[tuple[Ranked, Ranked, Ranked, dict]], list[float]]:
@@ -274,6 +307,15 @@ class Searcher:
 
     def search(self, query: str, k: int, mode: str | None = None, min_score: float = 0.0) -> SearchResult:
         return self.search_many([query], k, mode, min_score)[0]
+
+
+def _reranked(reranker: Reranker, query: str, hits: list[Hit]) -> tuple[list[Hit], float]:
+    """The first ``rerank_candidates`` hits in the reranker's order, scored by it; and the seconds it took."""
+    started = time.perf_counter()
+    scores = reranker.score(query, [hit.text for hit in hits])
+    order = sorted(range(len(hits)), key=lambda i: -scores[i])  # stable: ties keep the first stage's order
+    return [replace(hits[i], score=scores[i], rerank_score=scores[i], rank_before_rerank=hits[i].rank,
+                    score_before_rerank=hits[i].score) for i in order], time.perf_counter() - started
 
 
 def _positions(ranked: Ranked) -> dict[int, tuple[int, float]]:
