@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 
 from . import __version__
-from .config import DEFAULT_MODEL, MAX_TOP_K, load_settings
+from .config import DEFAULT_MODEL, DEFAULT_RERANKER, MAX_TOP_K, Settings, load_settings
 from .errors import FsearchError, InputError
 from .render import (
     DownloadBar,
@@ -40,6 +40,7 @@ from .retrieval.relevance import MIN_RELEVANCE
 if TYPE_CHECKING:
     from .indexing.reports import IndexProgress
     from .locations import StoreAddress
+    from .reranking import Reranker
     from .stores import PushReport
 
 def _usage_name(argument: typer.core.TyperArgument) -> str:
@@ -91,6 +92,21 @@ ThreadsOpt = Annotated[int | None, typer.Option(
     "the load changes [default: 0; env FSEARCH_THREADS].", show_default=False)]
 ApiKeyOpt = Annotated[str | None, typer.Option(
     "--api-key", help="Bearer token for the servers [default: $FSEARCH_API_KEY; $OPENAI_API_KEY is never sent].",
+    show_default=False)]
+RerankOpt = Annotated[bool | None, typer.Option(
+    "--rerank/--no-rerank", help="Re-score the first hits with a cross-encoder; --rerank=MODEL names it [default: "
+    "on where the settings name a reranker (rerank, rerank_url)].", show_default=False)]
+RerankerOpt = Annotated[str | None, typer.Option(
+    "--reranker", help="The reranker: alias, repo id or cross-encoder folder (with --rerank-url: the model name "
+    f"the server knows) [default: {DEFAULT_RERANKER}; env FSEARCH_RERANK]. Implies --rerank.", show_default=False)]
+RerankUrlOpt = Annotated[str | None, typer.Option(
+    "--rerank-url", help="A reranking server instead: TEI, or Jina/Cohere-shaped (vLLM, Infinity, Xinference, "
+    "fsearch serve); its key from $FSEARCH_RERANK_API_KEY. Implies --rerank.", show_default=False)]
+RerankApiOpt = Annotated[str | None, typer.Option(
+    "--rerank-api", help="The server's shape: auto (Jina/Cohere's /v1/rerank, else TEI's /rerank), tei or jina "
+    "[default: auto].", show_default=False)]
+RerankCandidatesOpt = Annotated[int | None, typer.Option(
+    "--rerank-candidates", min=1, max=MAX_TOP_K, help="First-stage hits the reranker re-scores [default: 10].",
     show_default=False)]
 
 
@@ -271,6 +287,11 @@ def search(
         "0.5 is as high as questions the index cannot answer get (measured when indexing), 0.9 is typical of a "
         "real answer. 0 shows everything.")] = MIN_RELEVANCE,
     instruction: InstructionOpt = "auto",
+    rerank: RerankOpt = None,
+    reranker: RerankerOpt = None,
+    rerank_url: RerankUrlOpt = None,
+    rerank_api: RerankApiOpt = None,
+    rerank_candidates: RerankCandidatesOpt = None,
     index_dir: IndexDirOpt = None,
     store: StoreOpt = None,
     collection: CollectionOpt = None,
@@ -286,13 +307,14 @@ def search(
     snippet. Exit status as grep: 0 something relevant found, 1 nothing above --min-score, 2 error.
 
     Examples: fsearch search 坐火车去别的城市 --json ;  fsearch search how to bake bread -l ;
-    fsearch search -k 5 --mode keyword
+    fsearch search -k 5 --mode keyword ;  fsearch search --rerank=bge-reranker-base 坐火车
     """
     from .retrieval.search import clean_query, open_searcher, quoted_phrases
 
     query = " ".join(words) if words else None
     settings = load_settings(config, index_dir=index_dir, model=model, top_k=top_k, store=store,
-                             milvus_collection=collection)
+                             milvus_collection=collection, rerank=reranker, rerank_url=rerank_url,
+                             rerank_api=rerank_api, rerank_candidates=rerank_candidates)
     if query is not None and queries is not None:
         raise InputError("give either a QUERY or --queries FILE, not both")
     batch = _read_queries(queries) if queries is not None else None
@@ -300,28 +322,32 @@ def search(
         raise InputError("--json needs a QUERY or --queries FILE", hint='fsearch search "question" --json')
     if query is not None:
         clean_query(query)  # an empty query fails before the model loads
+    interactive = query is None and batch is None
+    on = rerank if rerank is not None else settings.reranks
+    chosen = _reranker(settings, required=on) if on or interactive else None
     searcher = open_searcher(settings.index_folder, settings.models_dir, settings.model, home=settings.home,
                              query_instruction=_query_instruction(instruction), base_urls=base_url or (),
-                             api_key=api_key, store=settings.store_address, threads=settings.threads)
-    if query is None and batch is None:
+                             api_key=api_key, store=settings.store_address, threads=settings.threads,
+                             reranker=chosen, rerank_candidates=settings.rerank_candidates)
+    if interactive:
         from .repl import run_repl
 
         run_repl(searcher, settings.top_k, mode=mode, explain=explain, history_file=settings.home / "history",
-                 min_score=min_score, full=full)
+                 min_score=min_score, full=full, rerank=on)
         return
     show = functools.partial(_show, json_output=json_output, explain=explain, files_only=files_only, full=full)
     asked = [query] if query is not None else [text for _, text, _ in batch or []]
     # -l with a quoted phrase: every file that holds it, as grep -l lists them (best first)
     k = MAX_TOP_K if files_only and any(quoted_phrases(text) for text in asked) else settings.top_k
     if query is not None:
-        result = searcher.search(query, k, mode, min_score)
+        result = searcher.search(query, k, mode, min_score, rerank=on)
         show(result)
         if not result.hits:
             raise typer.Exit(1)  # like grep: nothing relevant found
         return
     assert batch is not None  # neither a query nor a file opened the prompt above
     good = [(line, text) for line, text, problem in batch if problem is None]
-    found = searcher.search_many([text for _, text in good], k, mode, min_score)
+    found = searcher.search_many([text for _, text in good], k, mode, min_score, rerank=on)
     answers = dict(zip((line for line, _ in good), found, strict=True))
     for line, text, problem in batch:
         if problem is not None and json_output:
@@ -334,6 +360,19 @@ def search(
         raise typer.Exit(ERROR_EXIT)
     if not any(answer.hits for answer in answers.values()):
         raise typer.Exit(1)
+
+
+def _reranker(settings: Settings, required: bool) -> Reranker | None:
+    """The reranker the settings name (nothing is loaded yet). One that cannot be had is an error where
+    reranking was asked for; elsewhere (a prompt that may turn it on) it is None."""
+    from .reranking import reranker_from
+
+    try:
+        return reranker_from(settings)
+    except FsearchError:
+        if required:
+            raise
+        return None
 
 
 def _show(result: Any, json_output: bool, explain: bool, files_only: bool, full: bool,
@@ -933,7 +972,7 @@ def _listen(host: str, port: int):
 def main() -> None:
     """Console-script entry point; usage errors exit 2, as JSON too when --json was given."""
     try:
-        code = app(prog_name="fsearch", standalone_mode=False)
+        code = app(args=_optional_values(sys.argv[1:]), prog_name="fsearch", standalone_mode=False)
     except typer.TyperException as exc:  # a usage error: unknown option, bad value, missing argument
         exit_code = getattr(exc, "exit_code", ERROR_EXIT)
         if "--json" in sys.argv[1:]:
@@ -947,6 +986,16 @@ def main() -> None:
         print_error("interrupted")
         sys.exit(130)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+def _optional_values(args: list[str]) -> list[str]:
+    """``--rerank=MODEL`` is ``--reranker MODEL``: git's spelling of an option whose value may be left out
+    (``--rerank`` alone takes the configured reranker), which typer cannot declare."""
+    if "--" in args:
+        cut = args.index("--")
+        return _optional_values(args[:cut]) + args[cut:]
+    return [part for arg in args
+            for part in (["--reranker", arg.partition("=")[2]] if arg.startswith("--rerank=") else [arg])]
 
 
 if __name__ == "__main__":  # pragma: no cover

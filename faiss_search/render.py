@@ -81,19 +81,25 @@ def print_result(result: SearchResult, explain: bool = False, show_time: bool = 
                   f"keyword {result.weights['keyword']:.2f}[/]")
     terms = query_terms(result.query)
     for hit in result.hits:
-        score = f"{hit.score:.2f}" if result.calibrated else f"{hit.raw_score:.3f} ({result.mode} score)"
+        score = f"{hit.score:.2f}" if result.calibrated or result.reranker else \
+            f"{hit.raw_score:.3f} ({result.mode} score)"
         out.print(f"[bold cyan]{hit.rank}.[/] [green]{score}[/]  [magenta]{_location(hit)}[/]")
         if explain:
             out.print(f"   [dim]{result.mode} score {hit.raw_score:.3f} · dense {_leg(hit.dense_rank, hit.dense_score)}"
-                      f" · keyword {_leg(hit.keyword_rank, hit.keyword_score)}[/]")
+                      f" · keyword {_leg(hit.keyword_rank, hit.keyword_score)}"
+                      + (f" · before reranking #{hit.rank_before_rerank} {hit.score_before_rerank:.2f}"
+                         if hit.rank_before_rerank is not None and hit.score_before_rerank is not None else "")
+                      + "[/]")
         body = Text(hit.text.strip() if full else hit.snippet)
         body.highlight_words(terms, style="bold yellow", case_sensitive=False)
         _print_indented(body)
     if show_time:
         hidden = f", {result.below_min_score} below {cut}" if result.hits and result.below_min_score else ""
         command = f"; {since_start:.1f} s with starting up and loading the model" if since_start is not None else ""
-        out.print(f"[dim]{len(result.hits)} results in {result.seconds * 1000:.0f} ms ({result.mode}{hidden}"
-                  f"{command})[/]")
+        reranked = f", reranked by {escape(result.reranker)} in {result.rerank_seconds * 1000:.0f} ms" \
+            if result.reranker else ""
+        out.print(f"[dim]{len(result.hits)} results in {result.seconds * 1000:.0f} ms ({result.mode}{reranked}"
+                  f"{hidden}{command})[/]")
 
 
 def _print_indented(body: Text) -> None:

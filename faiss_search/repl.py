@@ -15,6 +15,7 @@ HELP = """Type a question (Chinese or English) and press Enter.
   :min S      leave out hits below relevance S (0-1; 0 shows everything)
   :full       show (or hide) whole chunks instead of snippets
   :explain    show (or hide) each result's dense and keyword rank and the fusion weights
+  :rerank on|off  re-score the first hits with the reranker (:rerank alone shows which)
   Ctrl-C      cancel the query that is running (the prompt stays)
   :help       this help
   :quit       leave (Ctrl-D works too)"""
@@ -61,6 +62,8 @@ def _command(line: str, state: dict) -> bool:
             out.print(f"mode {state['mode']}")
         else:
             print_error(f"`:mode` takes one of {', '.join(MODES)}, got {arg.strip() or 'nothing'}")
+    elif name == "rerank":
+        _rerank_command(arg.strip(), state)
     elif name in ("explain", "full"):
         state[name] = not state[name]
         out.print(f"{name} {'on' if state[name] else 'off'}")
@@ -85,17 +88,32 @@ def _command(line: str, state: dict) -> bool:
     return True
 
 
+def _rerank_command(arg: str, state: dict) -> None:
+    reranker = state["reranker"]
+    if arg not in ("", "on", "off"):
+        print_error(f"`:rerank` takes on or off, got {arg}")
+    elif arg == "on" and reranker is None:
+        print_error("no reranker here", hint="download one (fsearch download bge-reranker-base), or start the "
+                                             "prompt with --reranker MODEL or --rerank-url URL")
+    else:
+        state["rerank"] = state["rerank"] if not arg else arg == "on"
+        which = f" ({reranker.name})" if reranker is not None else ""
+        out.print(f"rerank {'on' if state['rerank'] else 'off'}{which}")
+
+
 def run_repl(searcher: Searcher, k: int, mode: str | None = None, explain: bool = False,
              read_line: Callable[[str], str] = input, history_file: Path | None = None,
-             min_score: float = 0.0, full: bool = False) -> None:
+             min_score: float = 0.0, full: bool = False, rerank: bool = False) -> None:
     """Read queries until :quit or end of input, answering each with the top-k chunks.
 
     Ctrl-C at the prompt clears the line; during a query it cancels that query only (the model stays loaded).
     """
     save_history = _enable_history(history_file)
     state: dict = {"k": k, "mode": mode or searcher.default_mode, "explain": explain, "min_score": min_score,
-                   "full": full}
-    out.print(f"[bold]fsearch[/] - {searcher.size} chunks, model {searcher.model_name}, {state['mode']} search. "
+                   "full": full, "rerank": rerank and searcher.reranker is not None, "reranker": searcher.reranker}
+    reranked = f", reranked by {state['reranker'].name}" if state["rerank"] else ""
+    out.print(f"[bold]fsearch[/] - {searcher.size} chunks, model {searcher.model_name}, {state['mode']} search"
+              f"{reranked}. "
               "Type a question; :help for commands, :quit or Ctrl-D to leave.")
     try:
         while True:
@@ -114,7 +132,7 @@ def run_repl(searcher: Searcher, k: int, mode: str | None = None, explain: bool 
                     break
                 continue
             try:
-                print_result(searcher.search(line, state["k"], state["mode"], state["min_score"]),
+                print_result(searcher.search(line, state["k"], state["mode"], state["min_score"], state["rerank"]),
                              explain=state["explain"], full=state["full"], cut=":min")
             except FsearchError as exc:
                 print_error(exc.message, exc.hint)

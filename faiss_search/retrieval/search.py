@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .. import lexical
+from ..config import Settings
 from ..embedding import Embedder, checked_vectors
 from ..errors import IndexCorruptError, InputError
 from ..manifest import check_model
-from ..reranking import RERANK_CANDIDATES
 from ..stores import REPAIR_HINT, Reader, open_reader
 from .fusion import CANDIDATES, Ranked, fuse, leg_weights
 from .relevance import has_curves, hit_relevance
@@ -130,7 +130,7 @@ class Searcher:
     """
 
     def __init__(self, reader: Reader, embedder: Embedder, query_instruction: bool = True,
-                 reranker: Reranker | None = None, rerank_candidates: int = RERANK_CANDIDATES) -> None:
+                 reranker: Reranker | None = None, rerank_candidates: int = Settings.rerank_candidates) -> None:
         self.reader = reader
         self._embedder = embedder
         self._checked_model: dict | None = None
@@ -305,8 +305,9 @@ class Searcher:
             seconds.append(time.perf_counter() - started)
         return rows, seconds
 
-    def search(self, query: str, k: int, mode: str | None = None, min_score: float = 0.0) -> SearchResult:
-        return self.search_many([query], k, mode, min_score)[0]
+    def search(self, query: str, k: int, mode: str | None = None, min_score: float = 0.0,
+               rerank: bool = False) -> SearchResult:
+        return self.search_many([query], k, mode, min_score, rerank=rerank)[0]
 
 
 def _reranked(reranker: Reranker, query: str, hits: list[Hit]) -> tuple[list[Hit], float]:
@@ -325,7 +326,8 @@ def _positions(ranked: Ranked) -> dict[int, tuple[int, float]]:
 def open_searcher(index_dir: Path, models_dir: Path, model: str | None = None, home: Path | None = None,
                   query_instruction: bool = True, base_urls: Sequence[str] = (),
                   api_key: str | None = None, engine: str = "auto", store: StoreAddress | None = None,
-                  threads: int = 0) -> Searcher:
+                  threads: int = 0, reranker: Reranker | None = None,
+                  rerank_candidates: int = Settings.rerank_candidates) -> Searcher:
     """Open an index with the model it was built with; an explicitly different ``model`` is refused."""
     from ..backends import choose_embedder
     from ..trust import index_trusted
@@ -340,7 +342,7 @@ def open_searcher(index_dir: Path, models_dir: Path, model: str | None = None, h
         raise
     if home is not None:
         lexical.configure(home / "cache")
-    searcher = Searcher(reader, embedder, query_instruction)
+    searcher = Searcher(reader, embedder, query_instruction, reranker, rerank_candidates)
     if searcher.default_mode != "dense":
         lexical.load()
     return searcher
