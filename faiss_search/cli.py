@@ -846,12 +846,18 @@ def serve(
         "answers only localhost, 127.0.0.1, [::1] and --host, so a web page cannot reach it by DNS rebinding.",
         show_default=False)] = None,
     threads: ThreadsOpt = None,
+    rerank: RerankOpt = None,
+    reranker: RerankerOpt = None,
+    rerank_url: RerankUrlOpt = None,
+    rerank_api: RerankApiOpt = None,
+    rerank_candidates: RerankCandidatesOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Serve the model as an OpenAI-compatible /v1/embeddings API (and the index as /v1/search).
 
-    Also /health (liveness), /ready (readiness) and /metrics (Prometheus). Needs the serve extra:
-    pip install 'fsearch[serve]'. Example: fsearch serve --port 8000
+    With a reranker, also POST /v1/rerank in the Jina/Cohere shape (and TEI's /rerank). Also /health
+    (liveness), /ready (readiness) and /metrics (Prometheus). Needs the serve extra:
+    pip install 'fsearch[serve]'. Example: fsearch serve --port 8000 --reranker bge-reranker-base
     """
     _require_extra("serve", ("fastapi", "uvicorn", "prometheus_client"), "fsearch serve needs FastAPI, uvicorn and "
                    "prometheus-client")
@@ -863,19 +869,24 @@ def serve(
 
     key = _serve_key(api_key)
     settings = load_settings(config, index_dir=index_dir, model=model, store=store, milvus_collection=collection,
-                             threads=threads)
+                             threads=threads, rerank=reranker, rerank_url=rerank_url, rerank_api=rerank_api,
+                             rerank_candidates=rerank_candidates)
     address = settings.store_address
+    on = rerank if rerank is not None else settings.reranks
+    chosen = _reranker(settings, required=True) if on else None
     listener = _listen(host, port)  # before anything says "serving": a busy port is one clear line
     searcher = None
     if has_index(settings.index_folder, address):
         searcher = open_searcher(settings.index_folder, settings.models_dir, settings.model, home=settings.home,
-                                 engine=settings.engine, store=address, threads=settings.threads)
+                                 engine=settings.engine, store=address, threads=settings.threads,
+                                 rerank_candidates=settings.rerank_candidates)
         embedder = searcher.embedder
     else:
         embedder = choose_embedder(None, settings.models_dir, settings.model, engine=settings.engine,
                                    threads=settings.threads)
     application = create_app(embedder, searcher, api_key=key, request_seconds=request_seconds,
-                             allowed_hosts=_allowed_hosts(host, allowed_host or []))
+                             allowed_hosts=_allowed_hosts(host, allowed_host or []), reranker=chosen,
+                             rerank_searches=on)
     if access_log:
         import logging
 
@@ -885,6 +896,7 @@ def serve(
     err.print(f"serving {embedder.info.name} ({embedder.info.dim} dimensions)"
               + (f" and the index {settings.index_location} ({searcher.size} chunks)"
                  if searcher else "")
+              + (f", reranking with {chosen.name}" if chosen else "")
               + f" on http://{host}:{port}/v1" + (" (API key required)" if key else ""))
     run(application, listener, shutdown_seconds)
 
@@ -896,6 +908,11 @@ def mcp_command(
     store: StoreOpt = None,
     collection: CollectionOpt = None,
     model: ModelOpt = None,
+    rerank: RerankOpt = None,
+    reranker: RerankerOpt = None,
+    rerank_url: RerankUrlOpt = None,
+    rerank_api: RerankApiOpt = None,
+    rerank_candidates: RerankCandidatesOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Serve the index to AI agents over the Model Context Protocol (stdio): tools search, read and status.
@@ -908,9 +925,14 @@ def mcp_command(
     from .retrieval.search import open_searcher
     from .serve.mcp import build_server
 
-    settings = load_settings(config, index_dir=index_dir, model=model, store=store, milvus_collection=collection)
+    settings = load_settings(config, index_dir=index_dir, model=model, store=store, milvus_collection=collection,
+                             rerank=reranker, rerank_url=rerank_url, rerank_api=rerank_api,
+                             rerank_candidates=rerank_candidates)
+    on = rerank if rerank is not None else settings.reranks
     searcher = open_searcher(settings.index_folder, settings.models_dir, settings.model, home=settings.home,
-                             store=settings.store_address, threads=settings.threads)
+                             store=settings.store_address, threads=settings.threads,
+                             reranker=_reranker(settings, required=True) if on else None,
+                             rerank_candidates=settings.rerank_candidates)
     build_server(searcher, settings).run()
 
 

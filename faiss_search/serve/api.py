@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr
 
 from ..errors import (
     FsearchError,
@@ -14,9 +14,11 @@ from ..errors import (
     IndexNotFoundError,
     InputError,
     InvalidVectorError,
+    ModelKindError,
     ModelLoadError,
     ModelMismatchError,
     RemoteEmbeddingError,
+    RerankError,
     StoreError,
 )
 
@@ -45,6 +47,7 @@ class ApiError(Exception):
 _STATUS = ((InputError, 400, "invalid_request_error"), (ModelMismatchError, 409, "invalid_request_error"),
            (IndexNotFoundError, 404, "not_found_error"), (IndexCorruptError, 503, "server_error"),
            (ModelLoadError, 503, "server_error"), (RemoteEmbeddingError, 502, "server_error"),
+           (RerankError, 502, "server_error"), (ModelKindError, 503, "server_error"),
            (InvalidVectorError, 500, "server_error"), (StoreError, 503, "server_error"),
            (IndexBusyError, 503, "server_error"))
 
@@ -72,6 +75,51 @@ class SearchRequest(BaseModel):
     query: StrictStr
     top_k: StrictInt = Field(3, ge=1, le=100)
     mode: Literal["hybrid", "dense", "keyword"] | None = None
+    #: None: as the server was started (on where it was given a reranker)
+    rerank: StrictBool | None = None
+
+
+class TextObject(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    text: StrictStr
+
+
+class RerankRequest(BaseModel):
+    """The Jina/Cohere rerank request (vLLM, Infinity and Xinference take it too); documents may be
+    strings or ``{"text": ...}`` objects. Fields the server has no use for (``max_chunks_per_doc``,
+    ``rank_fields``) are accepted and ignored, as those servers do."""
+
+    model_config = ConfigDict(extra="allow")
+    model: StrictStr | None = None
+    query: StrictStr
+    documents: list[StrictStr | TextObject]
+    top_n: StrictInt | None = Field(None, ge=1)
+    return_documents: StrictBool = False
+
+
+class TeiRerankRequest(BaseModel):
+    """Text Embeddings Inference's ``POST /rerank``."""
+
+    model_config = ConfigDict(extra="allow")
+    query: StrictStr
+    texts: list[StrictStr]
+    return_text: StrictBool = False
+
+
+def rerank_texts(query: str, documents: list) -> list[str]:
+    """The documents' texts, within the limits every route keeps."""
+    if not query.strip():
+        raise ApiError(400, "query must not be empty", "query")
+    texts = [d if isinstance(d, str) else d.text for d in documents]
+    if not texts:
+        raise ApiError(400, "documents must not be empty", "documents")
+    if len(texts) > MAX_INPUTS:
+        raise ApiError(413, f"too many documents: {len(texts)} (at most {MAX_INPUTS} per request)", "documents")
+    for i, text in enumerate([query, *texts]):
+        if len(text) > MAX_INPUT_CHARS:
+            where = "query" if i == 0 else f"documents[{i - 1}]"
+            raise ApiError(413, f"{where} is longer than {MAX_INPUT_CHARS} characters", where)
+    return texts
 
 
 def parse_input(raw: Any) -> list[str]:

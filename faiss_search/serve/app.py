@@ -1,4 +1,4 @@
-"""The FastAPI routes: health, readiness, metrics, models, embeddings and search."""
+"""The FastAPI routes: health, readiness, metrics, models, embeddings, search and rerank."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException
 from ..embedding import Embedder
 from ..errors import FsearchError
 from ..manifest import ModelInfo
+from ..reranking import Reranker
 from ..retrieval.search import Searcher
 from .api import (
     INPUT_SHAPES,
@@ -23,25 +24,31 @@ from .api import (
     REQUEST_SECONDS,
     ApiError,
     EmbeddingsRequest,
+    RerankRequest,
     SearchRequest,
+    TeiRerankRequest,
     error_body,
     parse_input,
+    rerank_texts,
     status_of,
 )
 from .edge import Edge
 from .metrics import Metrics
-from .scheduler import Job, LockedEmbedder, Scheduler
+from .scheduler import Job, LaneReranker, LockedEmbedder, Scheduler
 
 
 def create_app(embedder: Embedder, searcher: Searcher | None = None, api_key: str | None = None,
                max_body_bytes: int = MAX_BODY_BYTES, request_seconds: float = REQUEST_SECONDS,
-               allowed_hosts: frozenset[str] | None = None) -> Any:
+               allowed_hosts: frozenset[str] | None = None, reranker: Reranker | None = None,
+               rerank_searches: bool = False) -> Any:
     """The ASGI application: the FastAPI routes behind the edge (Host, key, declared size, metrics, access log).
 
     ``allowed_hosts``: the Host names answered (None: any, for a server bound to a public address).
+    ``reranker``: serve /v1/rerank (and TEI's /rerank) with it, and rerank /v1/search when asked, or by
+    default where ``rerank_searches``.
     """
     metrics = Metrics(embedder.info.name, embedder.info.dim)
-    lanes = Scheduler(embedder, metrics)
+    lanes = Scheduler(embedder, metrics, reranker)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Any):
@@ -52,9 +59,10 @@ def create_app(embedder: Embedder, searcher: Searcher | None = None, api_key: st
     app = FastAPI(title="fsearch", version="1", lifespan=lifespan, max_body_size=max_body_bytes)
     _answer_errors_as_json(app, max_body_bytes)
     _add_probes(app, embedder.info, lanes, metrics, searcher)
-    _add_models(app, embedder.info.name)
+    _add_models(app, embedder.info.name, reranker.name if reranker else None)
     _add_embeddings(app, embedder.info, lanes, request_seconds)
-    _add_search(app, searcher, lanes)
+    _add_search(app, searcher, lanes, request_seconds, rerank_searches)
+    _add_rerank(app, lanes, request_seconds)
     return Edge(app, metrics, api_key, max_body_bytes, lanes, allowed_hosts)
 
 
@@ -134,9 +142,9 @@ def _add_probes(app: FastAPI, info: ModelInfo, lanes: Scheduler, metrics: Metric
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
 
-def _add_models(app: FastAPI, model_name: str) -> None:
-    """/v1/models: the model, and its name with QUERY_SUFFIX for clients that cannot send input_type."""
-    names = (model_name, model_name + QUERY_SUFFIX)
+def _add_models(app: FastAPI, model_name: str, reranker_name: str | None) -> None:
+    """/v1/models: the model, its name with QUERY_SUFFIX for clients that cannot send input_type, the reranker."""
+    names = (model_name, model_name + QUERY_SUFFIX, *([reranker_name] if reranker_name else []))
 
     def model_object(name: str) -> dict:
         return {"id": name, "object": "model", "created": 0, "owned_by": "fsearch"}
@@ -176,15 +184,62 @@ def _add_embeddings(app: FastAPI, info: ModelInfo, lanes: Scheduler, request_sec
                 "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
 
 
-def _add_search(app: FastAPI, searcher: Searcher | None, lanes: Scheduler) -> None:
-    """POST /v1/search: the objects of ``fsearch search --json``, its query embedded on the quick lane."""
-    quick = Searcher(searcher.reader, LockedEmbedder(lanes.quick), searcher.query_instruction) if searcher else None
+def _add_search(app: FastAPI, searcher: Searcher | None, lanes: Scheduler, request_seconds: float,
+                rerank_searches: bool) -> None:
+    """POST /v1/search: the objects of ``fsearch search --json``, its query embedded on the quick lane (and its
+    hits reranked on the rerank lane)."""
+    reranker = LaneReranker(lanes.rerank, request_seconds) if lanes.rerank is not None else None
+    quick = Searcher(searcher.reader, LockedEmbedder(lanes.quick), searcher.query_instruction, reranker,
+                     searcher.rerank_candidates) if searcher else None
 
     @app.post("/v1/search")
     def search(body: SearchRequest):
         if quick is None:
             raise ApiError(404, "this server has no index (start it with --index-dir)", kind="not_found_error")
-        return quick.search(body.query, body.top_k, body.mode).to_dict()
+        if body.rerank and reranker is None:
+            raise ApiError(400, NO_RERANKER, "rerank")
+        rerank = rerank_searches if body.rerank is None else body.rerank
+        return quick.search(body.query, body.top_k, body.mode, rerank=rerank and reranker is not None).to_dict()
+
+
+NO_RERANKER = "this server has no reranker (start it with --reranker MODEL or --rerank-url URL)"
+
+
+def _add_rerank(app: FastAPI, lanes: Scheduler, request_seconds: float) -> None:
+    """POST /v1/rerank (and /v2/rerank, where Cohere's v2 client asks) in the Jina/Cohere shape, and POST /rerank
+    in TEI's or that one; the documents are scored on the rerank lane, a slice of each request in turn."""
+    import uuid
+
+    async def scores(request: Request, query: str, texts: list[str]) -> list[tuple[int, float]]:
+        """(index, score) of each text, best first."""
+        if lanes.rerank is None:
+            raise ApiError(404, NO_RERANKER, kind="not_found_error")
+        answer = await _answer(request, lanes.submit_rerank(query, texts, request_seconds))
+        return sorted(((i, float(s)) for i, s in enumerate(answer)), key=lambda pair: -pair[1])
+
+    async def jina(request: Request, body: RerankRequest) -> dict:
+        texts = rerank_texts(body.query, body.documents)
+        ranked = (await scores(request, body.query, texts))[:body.top_n or len(texts)]
+        assert lanes.rerank is not None
+        results = [{"index": i, "relevance_score": score,
+                    **({"document": {"text": texts[i]}} if body.return_documents else {})} for i, score in ranked]
+        return {"id": str(uuid.uuid4()), "model": body.model or lanes.rerank.reranker.name, "results": results,
+                "meta": {"api_version": {"version": "2"}, "billed_units": {"search_units": 1}}}
+
+    @app.post("/v1/rerank")
+    @app.post("/v2/rerank")
+    async def rerank(request: Request, body: RerankRequest):
+        return await jina(request, body)
+
+    @app.post("/rerank")
+    async def bare_rerank(request: Request, body: TeiRerankRequest | RerankRequest):
+        """TEI's shape (``texts``), or Jina/Cohere's (``documents``) for clients given a base URL without /v1
+        (Dify's and RAGFlow's "OpenAI-API-compatible" providers, Infinity's clients)."""
+        if isinstance(body, RerankRequest):
+            return await jina(request, body)
+        texts = rerank_texts(body.query, body.texts)
+        return [{"index": i, "score": score, **({"text": texts[i]} if body.return_text else {})}
+                for i, score in await scores(request, body.query, texts)]
 
 
 async def _answer(request: Any, job: Job) -> Any:

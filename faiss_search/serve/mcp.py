@@ -37,16 +37,22 @@ def build_server(searcher: Searcher, settings: Settings) -> MCPServer:
     server = MCPServer("fsearch", instructions=INSTRUCTIONS)
 
     @server.tool()
-    def search(query: str, k: int = 5, mode: str | None = None, min_score: float = MIN_RELEVANCE) -> dict[str, Any]:
+    def search(query: str, k: int = 5, mode: str | None = None, min_score: float = MIN_RELEVANCE,
+               rerank: bool | None = None) -> dict[str, Any]:
         """Find the passages of the indexed documents closest in meaning to a question.
 
         mode: hybrid (default: keywords and meaning), dense (meaning only) or keyword.
         min_score: leave out results below this relevance (0-1; 0.5 is as high as noise gets).
+        rerank: re-score the first hits with the server's cross-encoder (slower, better order) [default: on
+        where the server was started with a reranker].
         """
         if not 1 <= k <= 100:
             raise ToolError(f"k must be between 1 and 100, got {k}")
+        if rerank and searcher.reranker is None:
+            raise ToolError("this server has no reranker (start fsearch mcp with --reranker MODEL or --rerank-url URL)")
         try:
-            return searcher.search(query, k, mode, min_score).to_dict()
+            return searcher.search(query, k, mode, min_score,
+                                   rerank=searcher.reranker is not None if rerank is None else rerank).to_dict()
         except FsearchError as exc:
             raise ToolError(exc.message) from None
 

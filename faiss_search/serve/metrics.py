@@ -21,6 +21,8 @@ class Metrics:
                               registry=self.registry)
         self.tokens = Counter("fsearch_tokens", "Tokens embedded (rate() gives tokens per second)",
                               registry=self.registry)
+        self.rerank_pairs = Counter("fsearch_rerank_pairs", "(query, document) pairs reranked",
+                                    registry=self.registry)
         self.queue = Gauge("fsearch_queue_texts", "Texts waiting to be embedded", registry=self.registry)
         self.index_chunks = Gauge("fsearch_index_chunks", "Chunks in the served index", registry=self.registry)
         Info("fsearch_model", "The served model", registry=self.registry).info({"name": model_name,

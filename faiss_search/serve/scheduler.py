@@ -1,4 +1,4 @@
-"""Two lanes that embed: one for short requests (queries), one for the rest.
+"""Two lanes that embed: one for short requests (queries), one for the rest; and one that reranks.
 
 Each takes a slice of each waiting request in turn, so a big request is split into batches and never
 holds a query up for long; a request whose client went away is dropped, one past its budget fails."""
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..embedding import Embedder
 from ..manifest import ModelInfo
+from ..reranking import RemoteReranker, Reranker
 from .api import ApiError
 from .metrics import Metrics
 
@@ -45,17 +46,19 @@ class Job:
     received: int = 0
     parts: dict[int, Any] = field(default_factory=dict)
     cancelled: bool = False
+    #: what the texts are scored against, in a rerank job
+    query: str = ""
 
     def fail(self, exc: BaseException) -> None:
         if not self.future.done():
             self.future.set_exception(exc)
 
 
-class Lane:
-    """One thread embeds for the requests of its lane, a slice of each waiting request in turn."""
+class Turns:
+    """One thread works for the waiting requests, a slice of each in turn; what the work is, subclasses say
+    (``_warm_up``, ``_call`` for a batch of slices, ``_result`` for a finished request)."""
 
-    def __init__(self, name: str, embedder: Embedder, lock: threading.Lock, metrics: Metrics | None) -> None:
-        self.embedder = embedder
+    def __init__(self, name: str, lock: threading.Lock, metrics: Metrics | None) -> None:
         self.metrics = metrics
         self.lock = lock  # held while this lane's model computes (shared with a lane that shares the model)
         self.ready = threading.Event()
@@ -85,10 +88,13 @@ class Lane:
         for job in jobs:
             job.fail(ApiError(503, "the server is shutting down", kind="server_error"))
 
+    def _warm_up(self) -> None:
+        raise NotImplementedError
+
     def _run(self) -> None:
         try:
             with self.lock:
-                self.embedder.encode_passages(["warm up"])  # load the model before saying ready
+                self._warm_up()  # load the model before saying ready
         except Exception as exc:  # reported by /ready and by every request
             self.load_error = exc
         self.ready.set()
@@ -96,7 +102,7 @@ class Lane:
             batch = self._next_batch()
             if batch is None:
                 return
-            for input_type in ("query", "passage"):
+            for input_type in ("query", "passage", "rerank"):
                 group = [piece for piece in batch if piece[0].input_type == input_type]
                 if group:
                     self._encode(group, input_type)
@@ -142,9 +148,8 @@ class Lane:
             for job, _, _ in group:
                 job.fail(self.load_error)
             return
-        texts = [t for _, _, part in group for t in part]
         try:
-            vectors = self._call(texts, input_type)
+            vectors = self._call(group, input_type)
         except Exception as exc:
             if len(group) == 1:
                 group[0][0].fail(exc)
@@ -157,7 +162,32 @@ class Lane:
             self._deliver(job, offset, vectors[start:start + len(part)])
             start += len(part)
 
-    def _call(self, texts: list[str], input_type: str) -> Any:
+    def _deliver(self, job: Job, offset: int, vectors: Any) -> None:
+        job.parts[offset] = vectors
+        job.received += len(vectors)
+        if job.received < len(job.texts) or job.future.done():
+            return
+        job.future.set_result(self._result(job))
+
+    def _call(self, group: list[tuple[Job, int, list[str]]], input_type: str) -> Any:
+        raise NotImplementedError
+
+    def _result(self, job: Job) -> Any:
+        raise NotImplementedError
+
+
+class Lane(Turns):
+    """An embedding lane: one thread embeds for the requests of its lane."""
+
+    def __init__(self, name: str, embedder: Embedder, lock: threading.Lock, metrics: Metrics | None) -> None:
+        self.embedder = embedder
+        super().__init__(name, lock, metrics)
+
+    def _warm_up(self) -> None:
+        self.embedder.encode_passages(["warm up"])
+
+    def _call(self, group: list[tuple[Job, int, list[str]]], input_type: str) -> Any:
+        texts = [t for _, _, part in group for t in part]
         with self.lock:
             encode = self.embedder.encode_queries if input_type == "query" else self.embedder.encode_passages
             vectors = encode(texts)
@@ -165,19 +195,56 @@ class Lane:
             self.metrics.batch_size.observe(len(texts))
         return vectors
 
-    def _deliver(self, job: Job, offset: int, vectors: Any) -> None:
+    def _result(self, job: Job) -> Any:
+        """A finished job's answer: its vectors, in order, and its tokens."""
         import numpy as np
 
-        job.parts[offset] = vectors
-        job.received += len(vectors)
-        if job.received < len(job.texts) or job.future.done():
-            return
         with self.lock:
             tokens = sum(self.embedder.count_tokens(job.texts))
         if self.metrics:
             self.metrics.inputs.inc(len(job.texts))
             self.metrics.tokens.inc(tokens)
-        job.future.set_result((np.concatenate([job.parts[k] for k in sorted(job.parts)]), tokens))
+        return np.concatenate([job.parts[k] for k in sorted(job.parts)]), tokens
+
+
+class RerankLane(Turns):
+    """One thread reranks for every request that needs it (``/v1/rerank``, ``/v1/search`` with rerank), a slice
+    of each in turn as the embedding lanes do: a long list of documents does not hold a short one up."""
+
+    def __init__(self, reranker: Reranker, metrics: Metrics | None) -> None:
+        self.reranker = reranker
+        super().__init__("rerank", threading.Lock(), metrics)
+
+    def _warm_up(self) -> None:
+        if not isinstance(self.reranker, RemoteReranker):  # a remote one is asked when there is work, not before
+            self.reranker.score("warm up", ["warm up"])
+
+    def _call(self, group: list[tuple[Job, int, list[str]]], input_type: str) -> Any:
+        import numpy as np
+
+        with self.lock:
+            scores = [np.asarray(self.reranker.score(job.query, part), dtype=np.float32) for job, _, part in group]
+        if self.metrics:
+            self.metrics.rerank_pairs.inc(sum(len(part) for _, _, part in group))
+        return np.concatenate(scores)
+
+    def _result(self, job: Job) -> Any:
+        import numpy as np
+
+        return np.concatenate([job.parts[k] for k in sorted(job.parts)])
+
+
+class LaneReranker:
+    """The rerank lane as a ``Reranker`` for /v1/search: each call waits its turn there."""
+
+    def __init__(self, lane: RerankLane, seconds: float) -> None:
+        self.lane, self.seconds = lane, seconds
+        self.name = lane.reranker.name
+
+    def score(self, query: str, passages: Sequence[str]) -> list[float]:
+        job = Job(list(passages), "rerank", self.seconds, time.monotonic() + self.seconds, query=query)
+        self.lane.submit(job)
+        return [float(s) for s in job.future.result()]
 
 
 class LockedEmbedder:
@@ -219,16 +286,23 @@ class Scheduler:
     behind it. Within a lane, requests take turns a slice at a time.
     """
 
-    def __init__(self, embedder: Embedder, metrics: Metrics | None = None) -> None:
+    def __init__(self, embedder: Embedder, metrics: Metrics | None = None, reranker: Reranker | None = None) -> None:
         quick = embedder.twin()
         bulk_lock = threading.Lock()
         quick_lock = bulk_lock if quick is embedder else threading.Lock()
         self.bulk = Lane("bulk", embedder, bulk_lock, metrics)
         self.quick = Lane("quick", quick, quick_lock, metrics)
+        self.rerank = RerankLane(reranker, metrics) if reranker is not None else None
 
     @property
-    def lanes(self) -> tuple[Lane, Lane]:
-        return self.quick, self.bulk
+    def lanes(self) -> tuple[Turns, ...]:
+        return (self.quick, self.bulk) + ((self.rerank,) if self.rerank is not None else ())
+
+    def submit_rerank(self, query: str, documents: list[str], seconds: float) -> Job:
+        assert self.rerank is not None
+        job = Job(documents, "rerank", seconds, time.monotonic() + seconds, query=query)
+        self.rerank.submit(job)
+        return job
 
     def submit(self, texts: list[str], input_type: str, seconds: float) -> Job:
         job = Job(texts, input_type, seconds, time.monotonic() + seconds)
