@@ -678,8 +678,9 @@ def _query_instruction(value: str) -> bool:
 @app.command()
 @handle_errors
 def models(config: ConfigOpt = None, json_output: JsonOpt = False) -> None:
-    """List the known model aliases: dimension, languages, size, and whether and where they are downloaded."""
-    from .models.registry import downloaded_by_repo_id, known_models, resolve_model
+    """List the known models (embedders and rerankers): dimension, languages, size, and whether and where they
+    are downloaded."""
+    from .models.registry import EMBEDDING, downloaded_by_repo_id, folder_kind, known_models, resolve_model
 
     settings = load_settings(config)
     rows = []
@@ -689,13 +690,14 @@ def models(config: ConfigOpt = None, json_output: JsonOpt = False) -> None:
             where = str(resolved.path) if resolved.path else "bundled"
         except FsearchError:
             where = None
-        rows.append({"alias": spec.alias, "dim": spec.dim, "languages": list(spec.languages),
+        rows.append({"alias": spec.alias, "kind": spec.kind, "dim": spec.dim, "languages": list(spec.languages),
                      "size_mb": spec.size_mb, "max_tokens": spec.max_tokens, "hf_id": spec.hf_id,
                      "modelscope_id": spec.modelscope_id, "downloaded": where is not None, "path": where,
                      "default": spec.alias == DEFAULT_MODEL})
     for folder, metadata in downloaded_by_repo_id(settings.models_dir):
         size = sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
-        rows.append({"alias": metadata["repo_id"], "dim": metadata.get("dim"), "languages": [],
+        rows.append({"alias": metadata["repo_id"], "kind": folder_kind(folder) or EMBEDDING,
+                     "dim": metadata.get("dim"), "languages": [],
                      "size_mb": round(size / 1e6), "max_tokens": None, "hf_id": metadata["repo_id"],
                      "modelscope_id": metadata["repo_id"], "downloaded": True, "path": str(folder),
                      "default": False})
@@ -725,9 +727,10 @@ def download(
     config: ConfigOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Download an embedding model into $FSEARCH_HOME/models, verified and ready for --model.
+    """Download an embedding model (for --model) or a reranker (for --reranker) into $FSEARCH_HOME/models, verified.
 
-    Examples: fsearch download bge-base-zh ;  fsearch download bge-m3 --source hf-mirror
+    Examples: fsearch download bge-base-zh ;  fsearch download bge-m3 --source hf-mirror ;
+    fsearch download bge-reranker-base
     """
     from .models.download import download_model
 

@@ -236,12 +236,14 @@ def print_models(rows: list[dict], models_dir: Path) -> None:
     default = next((row["alias"] for row in rows if row.get("default")), None)
     table = _table(f"models in {models_dir}" + (f" (default: {default})" if default else ""))
     table.add_column("model", no_wrap=True, overflow="ellipsis", max_width=28)
-    for column, width in (("dim", 4), ("languages", 9), ("size", 7), ("tokens", 6), ("downloaded", 10)):
+    for column, width in (("for", 6), ("dim", 4), ("languages", 9), ("size", 7), ("tokens", 6), ("downloaded", 10)):
         table.add_column(column, no_wrap=True, overflow="ellipsis", min_width=width)
     for row in rows:
         where = "[green]bundled[/]" if row["path"] == "bundled" else (
             "[green]yes[/]" if row["downloaded"] else "[dim]no[/]")
-        table.add_row(escape(row["alias"]), str(row["dim"] or "?"), ",".join(row["languages"]) or "?",
+        reranker = row["kind"] == "reranker"
+        table.add_row(escape(row["alias"]), "rerank" if reranker else "embed",
+                      "-" if reranker else str(row["dim"] or "?"), ",".join(row["languages"]) or "?",
                       f"{row['size_mb']} MB", str(row["max_tokens"] or "?"), where)
     _print_table(table)
 
@@ -314,9 +316,13 @@ def print_download(result) -> None:
                   f"files, {human_size(result.bytes)}, verified): {escape(str(result.path))}\n"
                   "--force fetches it again")
         return
+    reranker = result.kind == "reranker"
+    what = "a reranker" if reranker else f"{result.dim} dimensions"
+    use = f"fsearch search --reranker {result.name} QUESTION" if reranker else \
+        f"fsearch index PATH --model {result.name} --rebuild"
     out.print(f"Downloaded {result.name} from {result.source} ({result.repo_id}@{result.revision[:12]}): "
-              f"{result.files} files, {human_size(result.bytes)}, {result.dim} dimensions, {result.seconds:.1f} s\n"
-              f"{escape(str(result.path))}\nUse it: fsearch index PATH --model {result.name} --rebuild")
+              f"{result.files} files, {human_size(result.bytes)}, {what}, {result.seconds:.1f} s\n"
+              f"{escape(str(result.path))}\nUse it: {use}")
 
 
 def print_doctor(report, repaired: bool) -> None:

@@ -13,7 +13,7 @@ from faiss_search.models import download as download_module
 
 from .conftest import shared_path
 from .fake_hub import FakeHub
-from .tiny_model import build_tiny_model
+from .tiny_model import build_tiny_model, build_tiny_reranker
 
 REPO = "BAAI/bge-small-zh-v1.5"
 
@@ -27,6 +27,10 @@ def hub_root(tmp_path_factory):
     (model / "pytorch_model.bin").write_bytes(b"\0" * 1000)  # must be skipped: safetensors exist
     (model / "onnx").mkdir()
     (model / "onnx" / "model.onnx").write_bytes(b"\0" * 1000)  # other frameworks: skipped
+    reranker = root / "BAAI" / "bge-reranker-base"
+    reranker.mkdir(parents=True)
+    build_tiny_reranker(shared_path("fixtures", "bge-small-zh-v1.5-layout"), reranker)
+    shutil.copytree(model, root / "BAAI" / "bge-reranker-large")  # a repository that holds no reranker
     return root
 
 
@@ -92,6 +96,30 @@ def test_hf_download_then_offline_index_and_search(hub, home, runner, tmp_path, 
     entry = next(m for m in models if m["alias"] == "bge-small-zh")
     assert entry["downloaded"] and entry["path"] == str(folder)
     assert "bge-small-zh" in invoke(runner, "models").stdout
+
+
+@pytest.mark.parametrize("source, variable", [("hf", "HF_ENDPOINT"), ("modelscope", "MODELSCOPE_ENDPOINT")])
+def test_rerankers_download_by_alias_through_both_protocols(hub, home, runner, monkeypatch, sample_indexed, source,
+                                                           variable):
+    monkeypatch.setenv(variable, hub.url)
+    result = invoke(runner, "download", "bge-reranker-base", "--source", source)
+    assert result.exit_code == 0, result.output
+    assert "a reranker" in result.stdout and "--reranker bge-reranker-base" in result.stdout
+    assert json.loads(invoke(runner, "download", "bge-reranker-base", "--json").stdout)["kind"] == "reranker"
+    hub.__exit__()  # offline from here on
+    found = json.loads(invoke(runner, "search", "火车", "--json", "--reranker", "bge-reranker-base").stdout)
+    assert found["reranker"] == "bge-reranker-base" and found["results"][0]["rerank_score"] is not None
+    models = json.loads(invoke(runner, "models", "--json").stdout)["models"]
+    entry = next(m for m in models if m["alias"] == "bge-reranker-base")
+    assert entry["kind"] == "reranker" and entry["downloaded"]
+    assert "rerank" in invoke(runner, "models").stdout
+
+
+def test_a_reranker_alias_whose_repository_holds_no_reranker_is_refused(hub, home, runner, monkeypatch):
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    result = invoke(runner, "download", "bge-reranker-large", "--source", "hf")
+    assert_clean_failure(result, "has no cross-encoder head")
+    assert not (home / "models" / "bge-reranker-large").exists()
 
 
 def test_modelscope_download_through_the_environment(hub, home, runner, monkeypatch):

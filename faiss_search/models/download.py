@@ -23,13 +23,16 @@ from typing import Any, Protocol
 from ..errors import DownloadError, FsearchError, ModelNotFoundError
 from ..fileio import file_sha256
 from .registry import (
+    EMBEDDING,
     METADATA_FILE,
     METADATA_VERSION,
+    RERANKER,
     ST_BACKEND,
     ModelSpec,
     ResolvedModel,
     close_names,
     find_model,
+    folder_kind,
     local_folder_name,
 )
 
@@ -88,6 +91,8 @@ class DownloadResult:
     failures: list[str] = field(default_factory=list)
     #: nothing was fetched: the model was already there, whole (its files match their recorded hashes)
     already_present: bool = False
+    #: EMBEDDING, or RERANKER for a cross-encoder (its ``dim`` is its one score)
+    kind: str = EMBEDDING
 
 
 class _Fatal(DownloadError):
@@ -362,11 +367,28 @@ def verify_folder(folder: Path, spec: ModelSpec | None, name: str) -> int:
         missing.append("weights")
     if missing:
         raise DownloadError(f"the download is incomplete: no {', '.join(missing)}")
+    if _kind(spec, folder) == RERANKER:
+        return _verify_reranker(folder, name)
     info = load_embedder(ResolvedModel(name, ST_BACKEND, folder, spec)).info
     if spec and info.dim != spec.dim:
         raise DownloadError(f"the model has {info.dim} dimensions, the registry says {spec.dim} for {spec.alias}",
                             hint="the registry entry may point at the wrong repository")
     return info.dim
+
+
+def _kind(spec: ModelSpec | None, folder: Path) -> str:
+    return spec.kind if spec else folder_kind(folder) or EMBEDDING
+
+
+def _verify_reranker(folder: Path, name: str) -> int:
+    """A reranker loads as a one-label cross-encoder and scores a pair; its "dimension" is that one score."""
+    from ..reranking import CrossEncoderReranker
+
+    if folder_kind(folder) != RERANKER:
+        raise DownloadError(f"{name} has no cross-encoder head: it is not a reranker",
+                            hint="the registry entry may point at the wrong repository")
+    CrossEncoderReranker(folder, name, precision="fp32").score("verify", ["the download"])
+    return 1
 
 
 def _publish(staging: Path, target: Path, metadata: dict) -> None:
@@ -421,7 +443,7 @@ def download_model(name: str, models_dir: Path, source: str = "auto", endpoint: 
         return DownloadResult(spec.alias if spec else name, target, present.get("source", ""),
                               present.get("repo_id", name), present.get("commit") or "", present.get("dim", 0),
                               len(files), sum((target / f).stat().st_size for f in files), 0.0,
-                              already_present=True)
+                              already_present=True, kind=_kind(spec, target))
     failures: list[str] = []
     started = time.perf_counter()
     for plan in plans:
@@ -452,7 +474,8 @@ def download_model(name: str, models_dir: Path, source: str = "auto", endpoint: 
                 "downloaded_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
             })
             return DownloadResult(spec.alias if spec else name, target, plan.source, plan.repo_id,
-                                  commit, dim, count, size, time.perf_counter() - started, failures)
+                                  commit, dim, count, size, time.perf_counter() - started, failures,
+                                  kind=_kind(spec, target))
         if isinstance(error, _Fatal):
             raise DownloadError(error.message, error.hint)
         failures.append(error.message)
