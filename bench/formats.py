@@ -85,7 +85,7 @@ def main() -> None:
             searcher = Searcher(open_index(own.index_folder), embedder)
             cells = []
             for mode in MODES:
-                ranked, _ = rank_documents(searcher, asked, mode, document_id=lambda source: Path(source).stem)
+                ranked = rank_documents(searcher, asked, mode, document_id=lambda source: Path(source).stem).documents
                 metrics = score(ranked, qrels)
                 cells += [f"{metrics['recall@1']:.2f}", f"{metrics['MRR@10']:.2f}"]
             print(f"| {kind} | {len(documents)} | {pages if kind == 'pdf' else '-'} | "

@@ -105,7 +105,7 @@ def main() -> None:
             searcher = Searcher(open_index(own.index_folder), used)
             cells = []
             for mode in MODES:
-                ranked, _ = rank_documents(searcher, asked, mode, document_id=lambda source: Path(source).stem)
+                ranked = rank_documents(searcher, asked, mode, document_id=lambda source: Path(source).stem).documents
                 metrics = score(ranked, qrels)
                 cells += [f"{metrics[k]:.2f}" for k in ("recall@1", "MRR@10", "nDCG@10")]
             label = "heading path + chunk" if variant == "heading" else "chunk only (today)"

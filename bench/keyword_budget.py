@@ -47,9 +47,9 @@ def main() -> None:
             searcher = Searcher(reader, FakeEmbedder())
             store.KEYWORD_POSTINGS_BUDGET = budget
             over = over_budget(reader, list(dataset.queries.values()))
-            bounded, _ = rank_documents(searcher, dataset, "keyword")
+            bounded = rank_documents(searcher, dataset, "keyword").documents
             store.KEYWORD_POSTINGS_BUDGET = 10 ** 12
-            exact, _ = rank_documents(searcher, dataset, "keyword")
+            exact = rank_documents(searcher, dataset, "keyword").documents
             store.KEYWORD_POSTINGS_BUDGET = budget
             a, b = score(bounded, dataset.qrels), score(exact, dataset.qrels)
             same = sum(bounded[q][:10] == exact[q][:10] for q in exact) / len(exact)

@@ -54,7 +54,7 @@ def main() -> None:
     print("| queries embedded as | recall@1 | recall@5 | recall@10 | MRR@10 |\n|---|---|---|---|---|")
     for label, side in (("query (input_type=query or <model>:query)", embedder),
                         ("passage (no input_type)", PassageSideQueries(embedder))):
-        ranked, _ = rank_documents(Searcher(open_index(run_settings.index_folder), side), dataset, "dense")
+        ranked = rank_documents(Searcher(open_index(run_settings.index_folder), side), dataset, "dense").documents
         metrics = score(ranked, dataset.qrels)
         print(f"| {label} | " + " | ".join(f"{metrics[k]:.2f}" for k in ("recall@1", "recall@5", "recall@10",
                                                                           "MRR@10")) + " |")

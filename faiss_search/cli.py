@@ -764,6 +764,11 @@ def eval_command(
     instruction: InstructionOpt = "auto",
     rebuild: Annotated[bool, typer.Option("--rebuild", help="Re-index the corpus even if an index of it "
                                           "with these settings exists.")] = False,
+    rerank: RerankOpt = None,
+    reranker: RerankerOpt = None,
+    rerank_url: RerankUrlOpt = None,
+    rerank_api: RerankApiOpt = None,
+    rerank_candidates: RerankCandidatesOpt = None,
     index_dir: IndexDirOpt = None,
     store: StoreOpt = None,
     collection: CollectionOpt = None,
@@ -772,18 +777,22 @@ def eval_command(
 ) -> None:
     """Measure retrieval quality on a BEIR data set: recall@1/5/10, MRR@10, nDCG@10, index time, queries/s.
 
-    The corpus is indexed once per model under $FSEARCH_HOME/eval and reused by later runs.
+    The corpus is indexed once per model under $FSEARCH_HOME/eval and reused by later runs. With a
+    reranker, each mode is measured with and without it, with the time it adds to a query (p50, p95).
     Example: fsearch eval ../shared/data/cmrc2018-dev --mode hybrid --mode dense
     """
     from .evaluation import evaluate
 
     settings = load_settings(config, index_dir=index_dir, chunk_size=chunk_size, chunk_overlap=chunk_overlap,
-                             store=store, milvus_collection=collection)
+                             store=store, milvus_collection=collection, rerank=reranker, rerank_url=rerank_url,
+                             rerank_api=rerank_api, rerank_candidates=rerank_candidates)
     models = model or [settings.model or DEFAULT_MODEL]
+    on = rerank if rerank is not None else settings.reranks
+    chosen = _reranker(settings, required=True) if on else None
     with _progress("embedding", disable=json_output) as progress:
         rows = evaluate(dataset, settings, models, mode or ["hybrid", "dense", "keyword"], split=split,
                         rebuild=rebuild, query_instruction=_query_instruction(instruction),
-                        progress=progress, store=settings.store_address)
+                        progress=progress, store=settings.store_address, reranker=chosen)
     if json_output:
         print_json({"dataset": dataset.name, "results": [row.to_dict() for row in rows]})
     else:

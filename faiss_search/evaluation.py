@@ -29,6 +29,7 @@ from .stores import open_reader
 
 if TYPE_CHECKING:
     from .locations import StoreAddress
+    from .reranking import Reranker
 
 CUTOFFS = (1, 5, 10)
 QUERY_BATCH = 256
@@ -57,12 +58,16 @@ class EvalRow:
     queries_per_second: float
     reused_index: bool
     fusion: dict = field(default_factory=dict)
+    #: with a reranker: its name, and the milliseconds it added to a query (median and 95th percentile)
+    reranker: str = ""
+    rerank_ms: dict[str, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return {"model": self.model, "mode": self.mode, **{k: round(v, 2) for k, v in self.metrics.items()},
                 "queries": self.queries, "documents": self.documents, "chunks": self.chunks,
                 "index_seconds": round(self.index_seconds, 2), "queries_per_second": round(self.queries_per_second, 1),
-                "reused_index": self.reused_index, "fusion": self.fusion}
+                "reused_index": self.reused_index, "fusion": self.fusion,
+                **({"reranker": self.reranker, "rerank_ms": self.rerank_ms} if self.reranker else {})}
 
 
 def _jsonl(path: Path) -> list[dict]:
@@ -120,22 +125,44 @@ def score(ranked: dict[str, list[str]], qrels: dict[str, set[str]]) -> dict[str,
     return {name: 100 * value / max(1, len(qrels)) for name, value in totals.items()}
 
 
+@dataclass
+class Ranking:
+    """Each query's document ids, best first; queries per second; and each query's seconds of reranking."""
+
+    documents: dict[str, list[str]]
+    queries_per_second: float
+    rerank_seconds: list[float]
+
+
 def rank_documents(searcher: Searcher, dataset: Dataset, mode: str,
-                   document_id: Callable[[str], str] = str) -> tuple[dict[str, list[str]], float]:
-    """Run every query (in batches); returns document ids per query, best first, and queries per second.
+                   document_id: Callable[[str], str] = str, rerank: bool = False) -> Ranking:
+    """Run every query (in batches).
 
     ``document_id`` maps a hit's source to its document's id (the source itself for indexed records).
     """
     ranked: dict[str, list[str]] = {}
+    reranking: list[float] = []
     ids = list(dataset.queries)
     started = time.perf_counter()
     for start in range(0, len(ids), QUERY_BATCH):
         batch = ids[start:start + QUERY_BATCH]
-        results = searcher.search_many([dataset.queries[q] for q in batch], CHUNKS_PER_QUERY, mode, snippets=False)
+        results = searcher.search_many([dataset.queries[q] for q in batch], CHUNKS_PER_QUERY, mode, snippets=False,
+                                       rerank=rerank)
         for query_id, result in zip(batch, results, strict=True):
             ranked[query_id] = list(dict.fromkeys(document_id(hit.source) for hit in result.hits))
+            reranking.append(result.rerank_seconds)
     seconds = time.perf_counter() - started
-    return ranked, len(ids) / seconds if seconds > 0 else 0.0
+    return Ranking(ranked, len(ids) / seconds if seconds > 0 else 0.0, reranking)
+
+
+def percentiles_ms(seconds: list[float]) -> dict[str, float]:
+    """p50 and p95 in milliseconds (nearest rank)."""
+    ordered = sorted(seconds)
+    if not ordered:
+        return {}
+    at = {name: ordered[min(len(ordered) - 1, math.ceil(share * len(ordered)) - 1)]
+          for name, share in (("p50", 0.50), ("p95", 0.95))}
+    return {name: round(1000 * value, 1) for name, value in at.items()}
 
 
 def eval_index_dir(settings: Settings, dataset: str, resolved: ResolvedModel) -> Path:
@@ -149,11 +176,13 @@ def eval_index_dir(settings: Settings, dataset: str, resolved: ResolvedModel) ->
 
 def evaluate(folder: Path, settings: Settings, models: list[str], modes: list[str], split: str | None = None,
              rebuild: bool = False, query_instruction: bool = True,
-             progress: ProgressCallback | None = None, store: StoreAddress | None = None) -> list[EvalRow]:
+             progress: ProgressCallback | None = None, store: StoreAddress | None = None,
+             reranker: Reranker | None = None) -> list[EvalRow]:
     """Index the corpus once per model (reusing what is already indexed) and score every mode.
 
     With ``store`` each model's index is pushed to that Milvus collection (replacing what it held)
-    and searched there.
+    and searched there. With ``reranker`` each mode is scored twice: as it is, and with the reranker
+    re-scoring its first ``settings.rerank_candidates`` chunks (``mode+rerank``).
     """
     for mode in modes:
         check_mode(mode)
@@ -177,11 +206,16 @@ def evaluate(folder: Path, settings: Settings, models: list[str], modes: list[st
             from .stores import open_publisher
 
             open_publisher(store).push(index_dir, replace_other=True)
-        searcher = Searcher(open_reader(index_dir, store), embedder, query_instruction)
+        searcher = Searcher(open_reader(index_dir, store), embedder, query_instruction, reranker,
+                            settings.rerank_candidates)
         for mode in modes:
-            ranked, qps = rank_documents(searcher, dataset, mode)
-            rows.append(EvalRow(resolved.name, mode, score(ranked, dataset.qrels), len(dataset.qrels),
-                                len(dataset.documents), report.total_chunks, report.seconds, qps,
-                                report.files_indexed == 0, report.fusion))
+            for rerank in (False, True) if reranker is not None else (False,):
+                ranking = rank_documents(searcher, dataset, mode, rerank=rerank)
+                rows.append(EvalRow(resolved.name, f"{mode}+rerank" if rerank else mode,
+                                    score(ranking.documents, dataset.qrels), len(dataset.qrels),
+                                    len(dataset.documents), report.total_chunks, report.seconds,
+                                    ranking.queries_per_second, report.files_indexed == 0, report.fusion,
+                                    reranker.name if rerank and reranker else "",
+                                    percentiles_ms(ranking.rerank_seconds) if rerank else {}))
         searcher.reader.close()
     return rows

@@ -296,13 +296,17 @@ def print_eval(dataset: str, rows: list) -> None:
                    if rows else dataset)
     table.add_column("model", no_wrap=True, overflow="ellipsis", max_width=20)
     table.add_column("mode", no_wrap=True, min_width=7)
-    for column in ("R@1", "R@5", "R@10", "MRR", "nDCG", "index s", "q/s"):
+    reranked = any(row.reranker for row in rows)
+    for column in ("R@1", "R@5", "R@10", "MRR", "nDCG", "index s", "q/s", *(["rerank ms p50/p95"] if reranked else [])):
         table.add_column(column, justify="right", no_wrap=True, min_width=5)
     for row in rows:
         m = row.metrics
+        latency = [f"{row.rerank_ms['p50']:.0f}/{row.rerank_ms['p95']:.0f}" if row.rerank_ms else ""] if reranked \
+            else []
         table.add_row(row.model, row.mode, *(f"{m[k]:.2f}" for k in ("recall@1", "recall@5", "recall@10", "MRR@10",
                                                                     "nDCG@10")),
-                      "reused" if row.reused_index else f"{row.index_seconds:.1f}", f"{row.queries_per_second:.0f}")
+                      "reused" if row.reused_index else f"{row.index_seconds:.1f}", f"{row.queries_per_second:.0f}",
+                      *latency)
     _print_table(table)
 
 

@@ -127,3 +127,24 @@ def test_a_stale_eval_cache_is_rebuilt(home, runner, beir):
     conn.close()
     again = run_eval(runner, beir, "--mode", "keyword")["keyword"]
     assert not again["reused_index"] and again["MRR@10"] == pytest.approx(75.0, abs=0.01)
+
+
+def test_eval_with_a_reranker_agrees_with_reranked_search(home, runner, beir, tmp_path, tiny_reranker):
+    index_dir = tmp_path / "eval-index"
+    rerank = ["--reranker", str(tiny_reranker), "--rerank-candidates", "4"]
+    rows = run_eval(runner, beir, "--mode", "keyword", "--mode", "dense", "--index-dir", index_dir, *rerank)
+    assert set(rows) == {"keyword", "keyword+rerank", "dense", "dense+rerank"}
+    queries = tmp_path / "q.txt"
+    queries.write_text("\n".join(QUERIES.values()) + "\n", encoding="utf-8")
+    for mode in ("keyword", "dense"):
+        row = rows[f"{mode}+rerank"]
+        assert row["reranker"] == str(tiny_reranker.resolve()) and "reranker" not in rows[mode]
+        assert 0 <= row["rerank_ms"]["p50"] <= row["rerank_ms"]["p95"]
+        out = runner.invoke(app, ["search", "--queries", str(queries), "--json", "-k", "30", "--mode", mode,
+                                  "--index-dir", str(index_dir), "--min-score", "0", *rerank]).stdout
+        ranked = {q: list(dict.fromkeys(hit["source"] for hit in json.loads(line)["results"]))
+                  for q, line in zip(QUERIES, out.splitlines(), strict=True)}
+        for name, value in _independent_metrics(ranked).items():
+            assert row[name] == pytest.approx(value, abs=0.01), (mode, name)
+    table = runner.invoke(app, ["eval", str(beir), "--mode", "keyword", "--index-dir", str(index_dir), *rerank])
+    assert "keyword+rerank" in table.stdout and "rerank ms" in table.stdout

@@ -65,10 +65,10 @@ def test_bad_rerankers_get_one_clear_line_through_the_cli(runner, sample_indexed
     empty = tmp_path / "not-a-model"
     empty.mkdir()
     (empty / "config.json").write_text("{}")
-    for reranker, words in ((str(tiny_model), "is an embedding model, not a reranker"),
-                            (str(empty), "cannot load the reranker"),
-                            ("bge-reranker-base", "is not downloaded")):
-        result = runner.invoke(app, ["search", "火车", "--reranker", reranker])
+    for flags, words in ((["--reranker", str(tiny_model)], "is an embedding model, not a reranker"),
+                         (["--reranker", str(empty)], "cannot load the reranker"),
+                         (["--rerank"], "'bge-reranker-base' is not downloaded")):  # the default reranker
+        result = runner.invoke(app, ["search", "火车", *flags])
         assert result.exit_code == 2, result.output
         assert words in result.output and "Traceback" not in result.output
 

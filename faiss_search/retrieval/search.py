@@ -176,7 +176,8 @@ class Searcher:
         relevance curves none are: their scores cannot be judged). Scores never rise down the list: each
         is held to the one above it. ``snippets=False`` skips finding each hit's best line
         (evaluation ranks documents and needs neither). ``rerank``: the reranker re-scores the first
-        ``rerank_candidates`` hits that pass the cut, and its scores order and replace theirs.
+        ``rerank_candidates`` hits that pass the cut, and its scores order and replace theirs; a longer
+        list goes on in the first stage's order.
         """
         if k < 1:
             raise InputError(f"top-k must be at least 1, got {k}")
@@ -203,7 +204,7 @@ class Searcher:
             reranked_in = 0.0
             if rerank:
                 assert self.reranker is not None
-                hits, reranked_in = _reranked(self.reranker, query, hits)
+                hits, reranked_in = _reranked(self.reranker, query, hits, self.rerank_candidates)
             hits = [replace(hit, rank=rank) for rank, hit in enumerate(hits[:k], 1)]
             if snippets:
                 terms = lexical.segment(query)
@@ -310,13 +311,19 @@ class Searcher:
         return self.search_many([query], k, mode, min_score, rerank=rerank)[0]
 
 
-def _reranked(reranker: Reranker, query: str, hits: list[Hit]) -> tuple[list[Hit], float]:
-    """The first ``rerank_candidates`` hits in the reranker's order, scored by it; and the seconds it took."""
+def _reranked(reranker: Reranker, query: str, hits: list[Hit], candidates: int) -> tuple[list[Hit], float]:
+    """The first ``candidates`` hits in the reranker's order, scored by it, then the rest in their order (held
+    below the last reranked score, so scores never rise down the list); and the seconds it took."""
     started = time.perf_counter()
-    scores = reranker.score(query, [hit.text for hit in hits])
-    order = sorted(range(len(hits)), key=lambda i: -scores[i])  # stable: ties keep the first stage's order
-    return [replace(hits[i], score=scores[i], rerank_score=scores[i], rank_before_rerank=hits[i].rank,
-                    score_before_rerank=hits[i].score) for i in order], time.perf_counter() - started
+    head, tail = hits[:candidates], hits[candidates:]
+    scores = reranker.score(query, [hit.text for hit in head])
+    order = sorted(range(len(head)), key=lambda i: -scores[i])  # stable: ties keep the first stage's order
+    reranked = [replace(head[i], score=scores[i], rerank_score=scores[i], rank_before_rerank=head[i].rank,
+                        score_before_rerank=head[i].score) for i in order]
+    floor = reranked[-1].score if reranked else 1.0
+    rest = [replace(hit, score=min(hit.score, floor), rank_before_rerank=hit.rank, score_before_rerank=hit.score)
+            for hit in tail]
+    return reranked + rest, time.perf_counter() - started
 
 
 def _positions(ranked: Ranked) -> dict[int, tuple[int, float]]:
