@@ -275,3 +275,28 @@ def test_a_folder_with_several_labels_is_no_reranker(tiny_reranker, tmp_path):
     (folder / "config.json").write_text(json.dumps(config))
     with pytest.raises(ModelLoadError):
         CrossEncoderReranker(folder, "three").score("q", ["p"])
+
+
+def test_the_cross_encoder_takes_its_threads_from_the_policy(tiny_reranker, monkeypatch):
+    import torch
+
+    from faiss_search.threads import ThreadPlan, ThreadPolicy
+
+    reranker = CrossEncoderReranker(tiny_reranker, "tiny")
+    before = torch.get_num_threads()
+    try:
+        for workers in (1, 2):
+            monkeypatch.setattr(ThreadPolicy, "current", lambda self, w=workers: ThreadPlan(workers=w))
+            reranker.score("火车", ["火车票"])
+            assert torch.get_num_threads() == workers  # sized to the free CPUs, as the embedders are
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_the_tiny_cross_encoder_reranks_in_the_prompt(runner, sample_indexed, tiny_reranker):
+    result = runner.invoke(app, ["search", "--reranker", str(tiny_reranker), "--explain"],
+                           input="火车票\n:rerank off\n火车票\n:quit\n")
+    assert result.exit_code == 0, result.output
+    reranked, plain = result.output.split("rerank off")
+    assert "reranked by" in reranked and "before reranking #" in reranked
+    assert "reranked by" not in plain and "before reranking" not in plain
