@@ -235,7 +235,7 @@ def _print_table(table: Table) -> None:
 def print_models(rows: list[dict], models_dir: Path) -> None:
     default = next((row["alias"] for row in rows if row.get("default")), None)
     table = _table(f"models in {models_dir}" + (f" (default: {default})" if default else ""))
-    table.add_column("model", no_wrap=True, overflow="ellipsis", max_width=28)
+    table.add_column("model", no_wrap=True, overflow="ellipsis", max_width=26)
     for column, width in (("for", 6), ("dim", 4), ("languages", 9), ("size", 7), ("tokens", 6), ("downloaded", 10)):
         table.add_column(column, no_wrap=True, overflow="ellipsis", min_width=width)
     for row in rows:
@@ -294,20 +294,21 @@ class DownloadBar:
 def print_eval(dataset: str, rows: list) -> None:
     table = _table(f"{dataset}: {rows[0].queries} queries, {rows[0].documents} documents (MRR and nDCG at 10)"
                    if rows else dataset)
-    table.add_column("model", no_wrap=True, overflow="ellipsis", max_width=20)
-    table.add_column("mode", no_wrap=True, min_width=7)
-    reranked = any(row.reranker for row in rows)
-    for column in ("R@1", "R@5", "R@10", "MRR", "nDCG", "index s", "q/s", *(["rerank ms p50/p95"] if reranked else [])):
+    reranked = any(row.reranker for row in rows)  # "hybrid+rerank" is a wider mode: the model's name gives way
+    table.add_column("model", no_wrap=True, overflow="ellipsis", max_width=14 if reranked else 20)
+    table.add_column("mode", no_wrap=True, min_width=13 if reranked else 7)
+    for column in ("R@1", "R@5", "R@10", "MRR", "nDCG", "index s", "q/s"):
         table.add_column(column, justify="right", no_wrap=True, min_width=5)
     for row in rows:
         m = row.metrics
-        latency = [f"{row.rerank_ms['p50']:.0f}/{row.rerank_ms['p95']:.0f}" if row.rerank_ms else ""] if reranked \
-            else []
         table.add_row(row.model, row.mode, *(f"{m[k]:.2f}" for k in ("recall@1", "recall@5", "recall@10", "MRR@10",
                                                                     "nDCG@10")),
-                      "reused" if row.reused_index else f"{row.index_seconds:.1f}", f"{row.queries_per_second:.0f}",
-                      *latency)
+                      "reused" if row.reused_index else f"{row.index_seconds:.1f}", f"{row.queries_per_second:.0f}")
     _print_table(table)
+    for row in rows:
+        if row.rerank_ms:
+            out.print(f"{row.mode}: {escape(row.reranker)} added {row.rerank_ms['p50']:.0f} ms to a query "
+                      f"(p50), {row.rerank_ms['p95']:.0f} ms (p95)", soft_wrap=True)
 
 
 def print_source_failure(message: str) -> None:

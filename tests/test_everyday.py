@@ -181,8 +181,9 @@ def test_tables_keep_one_line_per_row_piped_and_at_80_columns(home, runner, monk
     narrow = Console(width=80, force_terminal=True, highlight=False, soft_wrap=True)
     monkeypatch.setattr(render, "out", narrow)
     with narrow.capture() as captured:
-        render.print_models([{"alias": "BAAI/bge-large-zh-v1.5-and-a-long-name", "dim": 1024, "languages": ["zh"],
-                              "size_mb": 1300, "max_tokens": 512, "downloaded": True, "path": "/x"}] * 2, Path("/m"))
+        render.print_models([{"alias": "BAAI/bge-large-zh-v1.5-and-a-long-name", "kind": "embedding", "dim": 1024,
+                              "languages": ["zh"], "size_mb": 1300, "max_tokens": 512, "downloaded": True,
+                              "path": "/x"}] * 2, Path("/m"))
     lines = [Text.from_ansi(line).plain for line in captured.get().splitlines()]
     rows = [line for line in lines if "1024" in line]
     assert len(rows) == 2 and "1300 MB" in rows[0] and all(len(line) <= 80 for line in lines)
@@ -192,6 +193,14 @@ def test_tables_keep_one_line_per_row_piped_and_at_80_columns(home, runner, monk
                                                    364.2, 120.0, False)])
     lines = [Text.from_ansi(line).plain for line in captured.get().splitlines()]
     assert "97.79  99.84  99.94  98.75  99.05    364.2    120" in lines[-1] and all(len(line) <= 80 for line in lines)
+    reranked = EvalRow("multilingual-e5-small-q4", "hybrid+rerank", metrics, 3219, 848, 2700, 364.2, 0.3, True,
+                       reranker="bge-reranker-base", rerank_ms={"p50": 3093.0, "p95": 3410.0})
+    with narrow.capture() as captured:
+        render.print_eval("cmrc2018-dev", [reranked])
+    lines = [Text.from_ansi(line).plain for line in captured.get().splitlines()]
+    rows = [line for line in lines if "hybrid+rerank " in line]
+    assert len(rows) == 1 and "97.79" in rows[0] and all(len(line) <= 80 for line in lines), lines
+    assert lines[-1] == "hybrid+rerank: bge-reranker-base added 3093 ms to a query (p50), 3410 ms (p95)"
 
 
 def test_download_bar_leaves_an_unknown_total_unknown():
