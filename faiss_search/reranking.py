@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .config import DEFAULT_RERANKER, RERANK_APIS, Settings
+from .embedding import load_offline
 from .errors import ConfigError, ModelLoadError, RerankError
 from .models.registry import RERANKER, resolve_model
 from .remote import Refused, Servers
@@ -58,19 +59,12 @@ class CrossEncoderReranker:
     @property
     def model(self) -> Any:
         if self._model is None:
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-            try:
+            def load() -> Any:
                 from sentence_transformers import CrossEncoder
-                from transformers.utils import logging as transformers_logging
 
-                transformers_logging.disable_progress_bar()
-                model = CrossEncoder(str(self.folder), device="cpu", local_files_only=True, max_length=self.max_tokens)
-            except Exception as exc:  # a broken folder fails in many library-specific ways
-                raise ModelLoadError(
-                    f"cannot load the reranker in {self.folder}: {type(exc).__name__}: {exc}".splitlines()[0],
-                    hint="is it a complete cross-encoder folder? re-run `fsearch download`") from None
+                return CrossEncoder(str(self.folder), device="cpu", local_files_only=True, max_length=self.max_tokens)
+
+            model = load_offline(load, f"the reranker in {self.folder}", "is it a complete cross-encoder folder?")
             if getattr(model, "num_labels", 1) != 1:
                 raise ModelLoadError(f"{self.folder} scores {model.num_labels} labels per pair, not one relevance",
                                      hint="a reranker has a single output (bge-reranker-*, ms-marco cross-encoders)")
