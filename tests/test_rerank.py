@@ -206,10 +206,13 @@ def test_the_api_can_be_named_and_the_route_tells_it(sample_indexed):
             RemoteReranker(url, api="jina").score("a", ["b"])
 
 
-def test_a_remote_reranker_reorders_through_the_cli(runner, sample_indexed):
-    with fake_reranking_server("jina") as (url, _):
-        result = runner.invoke(app, ["search", "火车票", "--json", "-k", "5", "--rerank-url", url + "/v1",
-                                     "--min-score", "0"])
+@pytest.mark.parametrize("shape, flags", [("jina", ["--rerank-url", "{url}/v1"]),
+                                          ("tei", ["--rerank-url", "{url}", "--rerank-api", "tei"]),
+                                          ("tei", ["--rerank-url", "{url}"])])
+def test_a_remote_reranker_reorders_through_the_cli(runner, sample_indexed, shape, flags):
+    with fake_reranking_server(shape) as (url, _):
+        result = runner.invoke(app, ["search", "火车票", "--json", "-k", "5", "--min-score", "0",
+                                     *[flag.format(url=url) for flag in flags]])
     body = json.loads(result.output)
     assert result.exit_code == 0 and body["reranker"].startswith(url)
     assert [h["score"] for h in body["results"]] == [overlap_score("火车票", h["text"]) for h in body["results"]]
