@@ -167,6 +167,25 @@ def test_real_clients_rerank_against_fsearch(rerank_server):
         expected[best])
 
 
+def test_langchains_jina_rerank_against_fsearch(rerank_server, monkeypatch):
+    """LangChain's JinaRerank has no base URL setting: its module's JINA_API_URL is what users point at fsearch."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # langchain-community announces its own sunset
+        from langchain_community.document_compressors import jina_rerank
+    from langchain_core.documents import Document
+
+    url, reranker, _ = rerank_server
+    monkeypatch.setattr(jina_rerank, "JINA_API_URL", url + "/v1/rerank")
+    compressor = jina_rerank.JinaRerank(jina_api_key="s3cret", model="bge-reranker-base", top_n=2)
+    kept = compressor.compress_documents([Document(page_content=d) for d in DOCUMENTS], "火车票")
+    expected = reranker.score("火车票", DOCUMENTS)
+    best = sorted(range(4), key=lambda i: -expected[i])[:2]
+    assert [d.page_content for d in kept] == [DOCUMENTS[i] for i in best]
+    assert kept[0].metadata["relevance_score"] == pytest.approx(expected[best[0]])
+
+
 def test_mcp_search_reranks_with_the_tiny_cross_encoder(home, runner, tiny_reranker):
     """`fsearch mcp --reranker FOLDER` over stdio, driven by the official SDK's client."""
     import asyncio
