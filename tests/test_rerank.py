@@ -224,12 +224,15 @@ def test_a_remote_reranker_reorders_through_the_cli(runner, sample_indexed, shap
     ({"hits": []}, "not a rerank response"),
     ("<html>", "not a rerank response"),
 ])
-def test_garbage_and_a_server_that_is_down_get_one_line_and_exit_2(runner, sample_indexed, answer, words):
+def test_garbage_gets_one_line_and_exit_2(runner, sample_indexed, answer, words):
     with fake_reranking_server("jina", answer=answer) as (url, _):
         result = runner.invoke(app, ["search", "火车", "--rerank-url", url])
     assert result.exit_code == 2 and words in result.output and "Traceback" not in result.output
+
+
+def test_a_server_that_is_down_gets_one_line_and_exit_2_after_its_retries(runner, sample_indexed):
     down = runner.invoke(app, ["search", "火车", "--rerank-url", f"http://127.0.0.1:{free_port()}"])
-    assert down.exit_code == 2 and "kept failing" in down.output
+    assert down.exit_code == 2 and "kept failing after 4 attempts" in down.output and "Traceback" not in down.output
 
 
 def test_the_key_comes_from_the_environment_never_a_flag(runner):

@@ -208,14 +208,24 @@ def test_mcp_search_reranks_with_the_tiny_cross_encoder(home, runner, tiny_reran
         async with stdio_client(params) as (read, write), ClientSession(read, write) as client:
             await client.initialize()
             return [await client.call_tool("search", arguments) for arguments in (
-                {"query": "火车票", "k": 5, "min_score": 0}, {"query": "火车票", "rerank": False}, {"query": "火车票",
-                                                                                                  "rerank": True})]
+                {"query": "火车票", "k": 5, "min_score": 0}, {"query": "火车票", "rerank": False})]
 
-    reranked, plain, _ = [json.loads(r.content[0].text) if not r.structured_content else r.structured_content
-                          for r in asyncio.run(session("--reranker", str(tiny_reranker)))]
+    reranked, plain = [json.loads(r.content[0].text) if not r.structured_content else r.structured_content
+                       for r in asyncio.run(session("--reranker", str(tiny_reranker)))]
     assert reranked["reranker"] == str(tiny_reranker.resolve()) and "reranker" not in plain
     expected = CrossEncoderReranker(tiny_reranker, "tiny").score("火车票", [h["text"] for h in reranked["results"]])
     scores = [hit["rerank_score"] for hit in reranked["results"]]
     assert scores == sorted(scores, reverse=True) and scores == pytest.approx(expected, abs=1e-3)
-    *_, refused = asyncio.run(session())
-    assert refused.is_error and "no reranker" in refused.content[0].text
+
+
+def test_mcp_without_a_reranker_says_so(home, sample_indexed):
+    import asyncio
+
+    from mcp.server.mcpserver.exceptions import ToolError
+
+    from faiss_search.config import load_settings
+    from faiss_search.serve.mcp import build_server
+
+    server = build_server(_searcher(sample_indexed), load_settings())
+    with pytest.raises(ToolError, match="no reranker"):  # the SDK's client gets it as an error result
+        asyncio.run(server.call_tool("search", {"query": "火车票", "rerank": True}))
