@@ -73,7 +73,7 @@ def print_result(result: SearchResult, explain: bool = False, show_time: bool = 
     """One answer for people; ``cut`` is how the user moves the relevance cut where they are (":min" in the prompt),
     ``since_start`` the seconds the command has taken (a one-shot search pays for loading the model)."""
     if not result.hits:
-        out.print("[yellow]no good match[/]" + (f" [dim]({result.below_min_score} hit(s) below {cut} "
+        out.print("[yellow]no good match[/]" + (f" [dim]({result.below_min_score} hit(s) left out by {cut} "
                                                  f"{result.min_score:g}; {escape(cut)} 0 shows them)[/]"
                                                  if result.below_min_score else ""))
     if explain and result.weights:
@@ -94,7 +94,7 @@ def print_result(result: SearchResult, explain: bool = False, show_time: bool = 
         body.highlight_words(terms, style="bold yellow", case_sensitive=False)
         _print_indented(body)
     if show_time:
-        hidden = f", {result.below_min_score} below {cut}" if result.hits and result.below_min_score else ""
+        hidden = f", {result.below_min_score} left out by {cut}" if result.hits and result.below_min_score else ""
         command = f"; {since_start:.1f} s with starting up and loading the model" if since_start is not None else ""
         reranked = f", reranked by {escape(result.reranker)} in {result.rerank_seconds * 1000:.0f} ms" \
             if result.reranker else ""

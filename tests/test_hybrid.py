@@ -141,7 +141,7 @@ def test_unknown_mode_and_instruction(sample_index, runner):
 
 
 def test_explain_view_and_repl_commands(sample_index, runner):
-    result = runner.invoke(app, ["search", "坐火车去别的城市", "--explain"])
+    result = runner.invoke(app, ["search", "坐火车去别的城市", "--explain", "--min-score", "0"])
     assert "weights dense" in result.stdout and "dense #1" in result.stdout
     result = runner.invoke(app, ["search"], input=":mode keyword\n熊猫\n:explain\n熊猫\n:mode bogus\n:quit\n")
     assert result.exit_code == 0

@@ -42,3 +42,35 @@ def test_gibberish_is_deterministic_and_mixes_scripts():
     strings = gibberish(10)
     assert strings == gibberish(10) and strings != gibberish(10, seed=1)
     assert sum(s.isascii() for s in strings) == 5
+
+
+def test_the_cut_asks_both_legs_to_agree_on_a_passable_hybrid_hit():
+    from faiss_search.retrieval.relevance import AGREED_BELOW, AGREEMENT_RANKS, passes_cut
+
+    band = (0.5 + AGREED_BELOW) / 2  # above the default cut, not above AGREED_BELOW
+    assert passes_cut("hybrid", band, 0.5, 1, AGREEMENT_RANKS, True)  # both legs rank it high
+    assert not passes_cut("hybrid", band, 0.5, 1, AGREEMENT_RANKS + 1, True)  # the keyword leg disagrees
+    assert not passes_cut("hybrid", band, 0.5, None, 2, True)  # the dense leg did not find it
+    assert passes_cut("hybrid", band, 0.5, 1, None, False)  # the keyword leg found nothing at all: no opinion
+    assert passes_cut("hybrid", AGREED_BELOW + 0.01, 0.5, 1, None, True)  # strong enough alone
+    assert passes_cut("dense", band, 0.5, 1, None, True) and passes_cut("keyword", band, 0.5, None, 1, True)
+    assert not passes_cut("hybrid", 0.5, 0.5, 1, 1, True)  # at the cut is out, as before
+    assert passes_cut("hybrid", 0.01, 0.0, None, None, True)  # --min-score 0 shows everything
+
+
+def test_a_search_leaves_out_passable_hits_the_legs_disagree_on(sample_indexed):
+    from faiss_search.retrieval.relevance import AGREED_BELOW, AGREEMENT_RANKS, hit_relevance
+
+    from .test_rerank import _searcher
+
+    searcher = _searcher(sample_indexed)
+    curves = searcher.reader.manifest.fusion["relevance"]
+    everything = searcher.search("坐火车去别的城市", 20, min_score=0).hits
+    own = {h.chunk_id: hit_relevance("hybrid", h.raw_score, {"dense": h.dense_score, "keyword": h.keyword_score},
+                                     curves) for h in everything}
+    agreed = {h.chunk_id for h in everything if max(h.dense_rank or 99, h.keyword_rank or 99) <= AGREEMENT_RANKS}
+    disputed = {c for c, score in own.items() if 0.5 < score <= AGREED_BELOW and c not in agreed}
+    strong = {c for c, score in own.items() if score > AGREED_BELOW or (score > 0.5 and c in agreed)}
+    assert disputed, "the sample should hold a passable hit the legs disagree on"
+    shown = {h.chunk_id for h in searcher.search("坐火车去别的城市", 20, min_score=0.5).hits}
+    assert shown == strong and not shown & disputed

@@ -40,6 +40,9 @@ if TYPE_CHECKING:
 CANDIDATES = 100  # per leg, for fusion and for the confidence statistics
 RRF_K = 10
 PROBE_QUERIES = 200
+#: a small index is probed with a tenth of its chunks, down to this many: a first build of 1,000 notes would
+#: otherwise spend a fifth of its embedding again on probes (the curve needs MIN_CHUNKS_FOR_CURVE of them)
+MIN_PROBE_QUERIES = 64
 #: a leg whose probe MRR is at most FLOOR times the other's weighs nothing, from FULL times on the same
 PROBE_FLOOR, PROBE_FULL = 0.3, 0.6
 PROBE_WINDOW = 300  # probe sentences come from a chunk's start, which every model reads (no truncation)
@@ -108,13 +111,18 @@ def _tops(rows: list[Ranked]) -> list[float]:
     return [row[0][1] if row else 0.0 for row in rows]
 
 
+def probe_count(chunks: int) -> int:
+    """How many of an index's chunks the calibration probes: PROBE_QUERIES, a tenth of a small index."""
+    return min(PROBE_QUERIES, max(MIN_PROBE_QUERIES, chunks // 10))
+
+
 def calibrate(view: Lookups, embedder: Embedder, after_dense: Callable[[], None] = lambda: None) -> dict:
     """Measure each leg on sentences drawn from the index itself; the weights hybrid search uses.
 
     The same run asks questions the index cannot answer, to fit each mode's relevance curve.
     ``after_dense`` runs once the queries are embedded, before the keyword leg (which loads jieba).
     """
-    sample = view.sample_chunks(PROBE_QUERIES)
+    sample = view.sample_chunks(probe_count(view.chunk_count))
     if not sample:
         return {}
     rng = random.Random(0)

@@ -21,7 +21,7 @@ from ..errors import IndexCorruptError, InputError
 from ..manifest import check_model
 from ..stores import REPAIR_HINT, Reader, open_reader
 from .fusion import CANDIDATES, Ranked, fuse, leg_weights
-from .relevance import has_curves, hit_relevance
+from .relevance import has_curves, hit_relevance, passes_cut
 from .snippets import locate
 
 if TYPE_CHECKING:
@@ -219,15 +219,16 @@ class Searcher:
     def _judged(self, mode: str, row: Ranked, dense: Ranked, keyword: Ranked, curves: dict | None, cut: float,
                 chunks: dict) -> tuple[list[Hit], int]:
         """The ranking's hits, each scored as a relevance (``curves`` None: the mode's raw score) held to the
-        one above it, without those at or below ``cut``; and how many the cut left out."""
+        one above it, without those the cut leaves out (``relevance.passes_cut``); and how many it left out."""
         legs = {"dense": _positions(dense), "keyword": _positions(keyword)}
         hits: list[Hit] = []
         below = 0
         ceiling = float("inf")
+        both_answered = bool(dense) and bool(keyword)
         for chunk_id, raw in row:
             d, kw = legs["dense"].get(chunk_id, (None, None)), legs["keyword"].get(chunk_id, (None, None))
             score = hit_relevance(mode, raw, {"dense": d[1], "keyword": kw[1]}, curves) if curves is not None else raw
-            if curves is not None and cut > 0 and score <= cut:
+            if curves is not None and not passes_cut(mode, score, cut, d[0], kw[0], both_answered):
                 below += 1
                 continue
             # in rank order: a hit is shown as at most as relevant as the one above it (hybrid ranks by

@@ -49,6 +49,9 @@ class Lookups(Protocol):
         """About ``n`` (chunk id, text) spread evenly over the index."""
         ...
 
+    @property
+    def chunk_count(self) -> int: ...
+
 
 class Reader(Protocol):
     """A committed index, read. Each ``snapshot()`` sees the newest committed state, whole: what the
