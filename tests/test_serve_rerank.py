@@ -229,3 +229,29 @@ def test_mcp_without_a_reranker_says_so(home, sample_indexed):
     server = build_server(_searcher(sample_indexed), load_settings())
     with pytest.raises(ToolError, match="no reranker"):  # the SDK's client gets it as an error result
         asyncio.run(server.call_tool("search", {"query": "火车票", "rerank": True}))
+
+
+def test_fsearch_serve_with_a_reranker_from_the_command_line(home, sample_indexed, tiny_reranker):
+    """The flags reach the app: `fsearch serve --reranker FOLDER` answers /v1/rerank and reranks /v1/search."""
+    import os
+    import subprocess
+
+    from .conftest import FSEARCH_CLI
+    from .servers import free_port, wait_until_up
+
+    port = free_port()
+    process = subprocess.Popen([*FSEARCH_CLI, "serve", "--port", str(port), "--reranker", str(tiny_reranker),
+                                "--shutdown-timeout", "1", "--no-access-log"],
+                               env={**os.environ, "FSEARCH_HOME": str(home)}, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_up(url + "/ready")
+        status, body = post(url, "/v1/rerank", {"query": "火车", "documents": DOCUMENTS, "top_n": 2})
+        assert status == 200 and len(body["results"]) == 2
+        status, found = post(url, "/v1/search", {"query": "火车票", "top_k": 2})
+        assert status == 200 and found["reranker"] == str(tiny_reranker.resolve())
+    finally:
+        process.terminate()
+        _, err = process.communicate(timeout=20)
+    assert f"reranking with {tiny_reranker.resolve()}" in err and "Traceback" not in err
