@@ -24,9 +24,7 @@ from .embedding import load_offline
 from .errors import ConfigError, ModelLoadError, RerankError
 from .models.registry import RERANKER, resolve_model
 from .remote import Refused, Servers
-from .threads import ThreadPolicy, quiet_openmp
-
-quiet_openmp()
+from .threads import ThreadPolicy  # importing .embedding has made OpenMP pools sleep when idle
 
 #: tokens of a (query, passage) pair the local cross-encoder reads; the rest of a long passage is cut
 MAX_PAIR_TOKENS = 512
