@@ -85,11 +85,13 @@ class Servers:
     """One or more base URLs asked round-robin: a request that fails (429/5xx, timeout, refused connection)
     is asked again of the next with exponential backoff, and ``error`` says so once they keep failing."""
 
-    def __init__(self, base_urls: Sequence[str], api_key: str | None, error: type[FsearchError], what: str,
-                 timeout: float = 60.0, retries: int = 5, backoff: float = 0.5) -> None:
+    def __init__(self, base_urls: Sequence[str], api_key: str | None, error: type[FsearchError], server: str,
+                 answer: str, hint: str, timeout: float = 60.0, retries: int = 5, backoff: float = 0.5) -> None:
+        """``server`` and ``answer`` name them in messages ("the embedding server(s) kept failing", "not an
+        embeddings response"); ``hint`` is what to check when they keep failing."""
         self.base_urls = [server_root(u) for u in base_urls]
         self.api_key = api_key
-        self.error, self.what = error, what
+        self.error, self.server, self.answer, self.hint = error, server, answer, hint
         self.timeout, self.retries, self.backoff = timeout, retries, backoff
         self._next_server = itertools.cycle(range(len(self.base_urls)))
         self._lock = threading.Lock()
@@ -124,12 +126,12 @@ class Servers:
                 reason = getattr(exc, "reason", exc)
                 failures.append(f"{url}: {'timed out' if isinstance(reason, TimeoutError) else reason}")
             except (ValueError, KeyError, TypeError) as exc:
-                raise self.error(f"{url} sent an answer that is not {self.what} response "
+                raise self.error(f"{url} sent an answer that is not {self.answer} response "
                                  f"({_not_readable(exc)})") from None
             if number < self.retries:
                 time.sleep(self.backoff * 2 ** number)
-        raise self.error(f"the {self.what} server(s) kept failing after {self.retries + 1} attempts: "
-                         + "; ".join(failures[-3:]), hint="check that the servers are up")
+        raise self.error(f"the {self.server} server(s) kept failing after {self.retries + 1} attempts: "
+                         + "; ".join(failures[-3:]), hint=self.hint)
 
 
 class OpenAIEmbedder:
@@ -145,7 +147,8 @@ class OpenAIEmbedder:
         self.model = model
         # only a key meant for fsearch: OPENAI_API_KEY is never sent to a server the user did not name for it
         self.servers = Servers(base_urls, api_key or os.environ.get("FSEARCH_API_KEY"), RemoteEmbeddingError,
-                               "an embeddings", timeout, retries, backoff)
+                               "embedding", "an embeddings", "check that the servers are up and serve --model",
+                               timeout, retries, backoff)
         self.base_urls = self.servers.base_urls
         self.batch_size = batch_size
         self.concurrency = concurrency

@@ -116,7 +116,7 @@ class RemoteReranker:
         if api == "auto" and cleaned.endswith("/rerank"):  # the full address of the route names its shape
             api = "jina" if cleaned.endswith("/v1/rerank") else "tei"
         self.servers = Servers([cleaned.removesuffix("/rerank")], os.environ.get(KEY_VARIABLE), RerankError,
-                               "a rerank", timeout, retries, backoff)
+                               "rerank", "a rerank", "check that the server is up", timeout, retries, backoff)
         self.api, self.model = api, model
         self.name = f"{self.servers.base_urls[0]} ({api})" if api != "auto" else self.servers.base_urls[0]
 

@@ -125,8 +125,10 @@ def test_a_server_that_keeps_failing_is_a_clear_error(flaky):
     url, handler = flaky
     handler.failures = 100
     started = time.monotonic()
-    with pytest.raises(RemoteEmbeddingError, match="kept failing after 3 attempts: .*HTTP 500"):
+    failing = "the embedding server.s. kept failing after 3 attempts: .*HTTP 500"
+    with pytest.raises(RemoteEmbeddingError, match=failing) as info:
         OpenAIEmbedder("x", [url], retries=2, backoff=0.01).encode_passages(["a"])
+    assert info.value.hint == "check that the servers are up and serve --model"
     assert time.monotonic() - started < 5
 
 

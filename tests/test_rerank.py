@@ -232,7 +232,8 @@ def test_garbage_gets_one_line_and_exit_2(runner, sample_indexed, answer, words)
 
 def test_a_server_that_is_down_gets_one_line_and_exit_2_after_its_retries(runner, sample_indexed):
     down = runner.invoke(app, ["search", "火车", "--rerank-url", f"http://127.0.0.1:{free_port()}"])
-    assert down.exit_code == 2 and "kept failing after 4 attempts" in down.output and "Traceback" not in down.output
+    assert down.exit_code == 2 and "the rerank server(s) kept failing after 4 attempts" in down.output
+    assert "check that the server is up" in down.output and "Traceback" not in down.output
 
 
 def test_the_key_comes_from_the_environment_never_a_flag(runner):
