@@ -323,8 +323,7 @@ def search(
     if query is not None:
         clean_query(query)  # an empty query fails before the model loads
     interactive = query is None and batch is None
-    on = rerank if rerank is not None else settings.reranks
-    chosen = _reranker(settings, required=on) if on or interactive else None
+    on, chosen = _reranking(settings, rerank, interactive)
     searcher = open_searcher(settings.index_folder, settings.models_dir, settings.model, home=settings.home,
                              query_instruction=_query_instruction(instruction), base_urls=base_url or (),
                              api_key=api_key, store=settings.store_address, threads=settings.threads,
@@ -362,17 +361,21 @@ def search(
         raise typer.Exit(1)
 
 
-def _reranker(settings: Settings, required: bool) -> Reranker | None:
-    """The reranker the settings name (nothing is loaded yet). One that cannot be had is an error where
-    reranking was asked for; elsewhere (a prompt that may turn it on) it is None."""
+def _reranking(settings: Settings, flag: bool | None, interactive: bool = False) -> tuple[bool, Reranker | None]:
+    """Whether to rerank (``--rerank/--no-rerank``, else the settings) and the reranker the settings name
+    (nothing is loaded yet). One that cannot be had is an error where reranking is on; a prompt, which may
+    turn it on later, gets None instead."""
     from .reranking import reranker_from
 
+    on = flag if flag is not None else settings.reranks
+    if not on and not interactive:
+        return False, None
     try:
-        return reranker_from(settings)
+        return on, reranker_from(settings)
     except FsearchError:
-        if required:
+        if on:
             raise
-        return None
+        return False, None
 
 
 def _show(result: Any, json_output: bool, explain: bool, files_only: bool, full: bool,
@@ -787,8 +790,7 @@ def eval_command(
                              store=store, milvus_collection=collection, rerank=reranker, rerank_url=rerank_url,
                              rerank_api=rerank_api, rerank_candidates=rerank_candidates)
     models = model or [settings.model or DEFAULT_MODEL]
-    on = rerank if rerank is not None else settings.reranks
-    chosen = _reranker(settings, required=True) if on else None
+    _, chosen = _reranking(settings, rerank)
     with _progress("embedding", disable=json_output) as progress:
         rows = evaluate(dataset, settings, models, mode or ["hybrid", "dense", "keyword"], split=split,
                         rebuild=rebuild, query_instruction=_query_instruction(instruction),
@@ -884,8 +886,7 @@ def serve(
                              threads=threads, rerank=reranker, rerank_url=rerank_url, rerank_api=rerank_api,
                              rerank_candidates=rerank_candidates)
     address = settings.store_address
-    on = rerank if rerank is not None else settings.reranks
-    chosen = _reranker(settings, required=True) if on else None
+    on, chosen = _reranking(settings, rerank)
     listener = _listen(host, port)  # before anything says "serving": a busy port is one clear line
     searcher = None
     if has_index(settings.index_folder, address):
@@ -940,10 +941,9 @@ def mcp_command(
     settings = load_settings(config, index_dir=index_dir, model=model, store=store, milvus_collection=collection,
                              rerank=reranker, rerank_url=rerank_url, rerank_api=rerank_api,
                              rerank_candidates=rerank_candidates)
-    on = rerank if rerank is not None else settings.reranks
+    _, chosen = _reranking(settings, rerank)
     searcher = open_searcher(settings.index_folder, settings.models_dir, settings.model, home=settings.home,
-                             store=settings.store_address, threads=settings.threads,
-                             reranker=_reranker(settings, required=True) if on else None,
+                             store=settings.store_address, threads=settings.threads, reranker=chosen,
                              rerank_candidates=settings.rerank_candidates)
     build_server(searcher, settings).run()
 

@@ -183,6 +183,7 @@ class Searcher:
             raise InputError(f"top-k must be at least 1, got {k}")
         if rerank and self.reranker is None:
             raise InputError("no reranker was given", hint="name one with --reranker MODEL or --rerank-url URL")
+        reranker = self.reranker if rerank else None
         cleaned = [clean_query(q) for q in queries]
         phrases = [quoted_phrases(query) for query in cleaned]
         depth = max(k, self.rerank_candidates) if rerank else k
@@ -202,9 +203,8 @@ class Searcher:
             cut = 0.0 if quoted else min_score  # every hit holds the phrase: that is the test
             hits, below = self._judged(mode, row, dense, keyword, curves if calibrated else None, cut, chunks)
             reranked_in = 0.0
-            if rerank:
-                assert self.reranker is not None
-                hits, reranked_in = _reranked(self.reranker, query, hits, self.rerank_candidates)
+            if reranker is not None:
+                hits, reranked_in = _reranked(reranker, query, hits, self.rerank_candidates)
             hits = [replace(hit, rank=rank) for rank, hit in enumerate(hits[:k], 1)]
             if snippets:
                 terms = lexical.segment(query)
@@ -212,8 +212,7 @@ class Searcher:
                         for match in [locate(terms, query, hit.text, hit.chunk_line)]]
             spent += fetched * len(row) / hit_count + time.perf_counter() - started
             results.append(SearchResult(query, mode, hits, spent, weights, cut if calibrated else 0.0,
-                                        calibrated, below, self.reranker.name if rerank and self.reranker else "",
-                                        reranked_in))
+                                        calibrated, below, reranker.name if reranker else "", reranked_in))
         return results
 
     def _judged(self, mode: str, row: Ranked, dense: Ranked, keyword: Ranked, curves: dict | None, cut: float,

@@ -214,7 +214,7 @@ def _add_rerank(app: FastAPI, lanes: Scheduler, request_seconds: float) -> None:
         """(index, score) of each text, best first."""
         if lanes.rerank is None:
             raise ApiError(404, NO_RERANKER, kind="not_found_error")
-        answer = await _answer(request, lanes.submit_rerank(query, texts, request_seconds))
+        answer = await _answer(request, lanes.rerank.ask(query, texts, request_seconds))
         return sorted(((i, float(s)) for i, s in enumerate(answer)), key=lambda pair: -pair[1])
 
     async def jina(request: Request, body: RerankRequest) -> dict:

@@ -53,6 +53,12 @@ class Job:
         if not self.future.done():
             self.future.set_exception(exc)
 
+    def joined(self) -> Any:
+        """What the slices gave, in the order of the texts."""
+        import numpy as np
+
+        return np.concatenate([self.parts[k] for k in sorted(self.parts)])
+
 
 class Turns:
     """One thread works for the waiting requests, a slice of each in turn; what the work is, subclasses say
@@ -197,14 +203,12 @@ class Lane(Turns):
 
     def _result(self, job: Job) -> Any:
         """A finished job's answer: its vectors, in order, and its tokens."""
-        import numpy as np
-
         with self.lock:
             tokens = sum(self.embedder.count_tokens(job.texts))
         if self.metrics:
             self.metrics.inputs.inc(len(job.texts))
             self.metrics.tokens.inc(tokens)
-        return np.concatenate([job.parts[k] for k in sorted(job.parts)]), tokens
+        return job.joined(), tokens
 
 
 class RerankLane(Turns):
@@ -229,9 +233,13 @@ class RerankLane(Turns):
         return np.concatenate(scores)
 
     def _result(self, job: Job) -> Any:
-        import numpy as np
+        return job.joined()
 
-        return np.concatenate([job.parts[k] for k in sorted(job.parts)])
+    def ask(self, query: str, documents: list[str], seconds: float) -> Job:
+        """A job that scores ``documents`` against ``query``, in line with the others."""
+        job = Job(documents, "rerank", seconds, time.monotonic() + seconds, query=query)
+        self.submit(job)
+        return job
 
 
 class LaneReranker:
@@ -242,9 +250,7 @@ class LaneReranker:
         self.name = lane.reranker.name
 
     def score(self, query: str, passages: Sequence[str]) -> list[float]:
-        job = Job(list(passages), "rerank", self.seconds, time.monotonic() + self.seconds, query=query)
-        self.lane.submit(job)
-        return [float(s) for s in job.future.result()]
+        return [float(s) for s in self.lane.ask(query, list(passages), self.seconds).future.result()]
 
 
 class LockedEmbedder:
@@ -297,12 +303,6 @@ class Scheduler:
     @property
     def lanes(self) -> tuple[Turns, ...]:
         return (self.quick, self.bulk) + ((self.rerank,) if self.rerank is not None else ())
-
-    def submit_rerank(self, query: str, documents: list[str], seconds: float) -> Job:
-        assert self.rerank is not None
-        job = Job(documents, "rerank", seconds, time.monotonic() + seconds, query=query)
-        self.rerank.submit(job)
-        return job
 
     def submit(self, texts: list[str], input_type: str, seconds: float) -> Job:
         job = Job(texts, input_type, seconds, time.monotonic() + seconds)
