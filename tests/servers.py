@@ -70,14 +70,11 @@ def overlap_score(query: str, text: str) -> float:
 
 
 @contextmanager
-def fake_reranking_server(shape: str, answer: object = None):
-    """A reranking server on loopback in TEI's shape (``POST /rerank``) or Jina/Cohere's (``POST /v1/rerank``),
-    scoring by ``overlap_score``; other routes 404. ``answer`` replaces every answer (garbage on purpose).
-    Yields its URL and the requests it saw (path, Authorization header, body)."""
+def json_server(answer):
+    """A JSON-over-HTTP server on loopback: each POST's path, headers and parsed body go to ``answer``, which
+    returns (status, reply); a reply of None sends no body. Yields the server's URL."""
     import json
     from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-    seen: list[tuple[str, str, dict]] = []
 
     class Handler(BaseHTTPRequestHandler):
         def log_message(self, *args: object) -> None:
@@ -85,31 +82,47 @@ def fake_reranking_server(shape: str, answer: object = None):
 
         def do_POST(self) -> None:
             body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
-            seen.append((self.path, self.headers.get("Authorization", ""), body))
-            route = "/rerank" if shape == "tei" else "/v1/rerank"
-            if self.path != route:
-                self.send_response(404)
-                self.end_headers()
-                return
-            if shape == "tei":
-                reply: object = [{"index": i, "score": overlap_score(body["query"], t)} for i, t in
-                                 enumerate(body["texts"])]
-            else:
-                rows = [{"index": i, "relevance_score": overlap_score(body["query"], t)}
-                        for i, t in enumerate(body["documents"])]
-                reply = {"results": sorted(rows, key=lambda r: -r["relevance_score"])[:body.get("top_n")]}
-            data = json.dumps(reply if answer is None else answer).encode()
-            self.send_response(200)
+            status, reply = answer(self.path, self.headers, body)
+            data = b"" if reply is None else json.dumps(reply).encode()
+            self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
             self.end_headers()
             self.wfile.write(data)
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+    class Server(ThreadingHTTPServer):
+        daemon_threads = True
+
+        def handle_error(self, request, client_address) -> None:
+            pass  # a client that gave up (a cancelled query): a traceback here would land in a later test's output
+
+    server = Server(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", seen
+        yield f"http://127.0.0.1:{server.server_address[1]}"
     finally:
         server.shutdown()
         server.server_close()
+
+
+@contextmanager
+def fake_reranking_server(shape: str, answer: object = None):
+    """A reranking server on loopback in TEI's shape (``POST /rerank``) or Jina/Cohere's (``POST /v1/rerank``),
+    scoring by ``overlap_score``; other routes 404. ``answer`` replaces every answer (garbage on purpose).
+    Yields its URL and the requests it saw (path, Authorization header, body)."""
+    seen: list[tuple[str, str, dict]] = []
+
+    def rerank(path: str, headers, body: dict) -> tuple[int, object]:
+        seen.append((path, headers.get("Authorization", ""), body))
+        if path != ("/rerank" if shape == "tei" else "/v1/rerank"):
+            return 404, None
+        if answer is not None:
+            return 200, answer
+        if shape == "tei":
+            return 200, [{"index": i, "score": overlap_score(body["query"], t)} for i, t in enumerate(body["texts"])]
+        rows = [{"index": i, "relevance_score": overlap_score(body["query"], t)}
+                for i, t in enumerate(body["documents"])]
+        return 200, {"results": sorted(rows, key=lambda r: -r["relevance_score"])[:body.get("top_n")]}
+
+    with json_server(rerank) as url:
+        yield url, seen

@@ -11,7 +11,6 @@ import shutil
 import socket
 import sqlite3
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -27,6 +26,7 @@ from faiss_search.stores import open_reader as open_index
 from faiss_search.stores.local.folder import MARKER, SIDECAR
 
 from .conftest import FakeEmbedder
+from .servers import json_server
 
 SECRET = "BEGIN OPENSSH PRIVATE KEY the victim's secret"
 
@@ -48,29 +48,14 @@ def attacker():
     """An OpenAI-compatible embedding server on loopback that keeps every text it is sent."""
     received: list[str] = []
 
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args):
-            pass
+    def embeddings(path, headers, body):
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        received.extend(texts)
+        data = [{"index": i, "embedding": FakeEmbedder()._vector(t).tolist()} for i, t in enumerate(texts)]
+        return 200, {"data": data, "model": body.get("model")}
 
-        def do_POST(self):
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-            texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
-            received.extend(texts)
-            data = [{"index": i, "embedding": FakeEmbedder()._vector(t).tolist()} for i, t in enumerate(texts)]
-            payload = json.dumps({"data": data, "model": body.get("model")}).encode()
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(payload)))
-            self.end_headers()
-            self.wfile.write(payload)
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", received
-    finally:
-        server.shutdown()
-        server.server_close()
+    with json_server(embeddings) as url:
+        yield url, received
 
 
 @pytest.fixture
