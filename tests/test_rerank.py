@@ -307,3 +307,27 @@ def test_the_tiny_cross_encoder_reranks_in_the_prompt(runner, sample_indexed, ti
     reranked, plain = result.output.split("rerank off")
     assert "reranked by" in reranked and "before reranking #" in reranked
     assert "reranked by" not in plain and "before reranking" not in plain
+
+
+@pytest.mark.parametrize("backend", ["sentence-transformers folder", "remote server"])
+def test_reranking_works_over_every_embedder(runner, home, tmp_path, tiny_model, tiny_reranker, backend):
+    from .conftest import FakeEmbedder
+    from .servers import json_server
+    from .test_cli import SAMPLE
+
+    def embeddings(path, headers, body):
+        texts = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        return 200, {"data": [{"index": i, "embedding": FakeEmbedder()._vector(t).tolist()}
+                              for i, t in enumerate(texts)]}
+
+    with json_server(embeddings) as url:
+        model = ["--model", str(tiny_model)] if backend.startswith("sentence") else \
+            ["--embedder", "openai", "--model", "m", "--base-url", url]
+        assert runner.invoke(app, ["index", str(SAMPLE), *model]).exit_code == 0
+        result = runner.invoke(app, ["search", "火车票", "--json", "-k", "3", "--min-score", "0",
+                                     "--reranker", str(tiny_reranker)])
+    assert result.exit_code == 0, result.output
+    hits = json.loads(result.output)["results"]
+    expected = CrossEncoderReranker(tiny_reranker, "tiny").score("火车票", [h["text"] for h in hits])
+    assert [h["rerank_score"] for h in hits] == pytest.approx(expected, abs=1e-3)
+    assert [h["score"] for h in hits] == sorted(h["score"] for h in hits)[::-1]

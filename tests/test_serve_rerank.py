@@ -255,3 +255,39 @@ def test_fsearch_serve_with_a_reranker_from_the_command_line(home, sample_indexe
         process.terminate()
         _, err = process.communicate(timeout=20)
     assert f"reranking with {tiny_reranker.resolve()}" in err and "Traceback" not in err
+
+
+def test_reranking_follows_a_rebuild_under_a_running_server_and_prompt(home, fake_embedder, capsys):
+    """The reranker sees the new generation's chunks, in serve and in the prompt, with no restart."""
+    from faiss_search.config import load_settings
+    from faiss_search.indexing.pipeline import index_documents
+    from faiss_search.repl import run_repl
+    from faiss_search.retrieval.search import Searcher
+    from faiss_search.stores.local.reader import IndexReader
+
+    from .test_trust import doc_set, doc_text
+
+    settings = load_settings()
+    index_documents(doc_set("A", 8), settings, fake_embedder)
+    served, prompted = CharacterReranker(), CharacterReranker()
+    with uvicorn_app(create_app(fake_embedder, Searcher(IndexReader(settings.index_folder), fake_embedder),
+                                reranker=served, rerank_searches=True)) as url:
+        assert post(url, "/v1/search", {"query": doc_text("A", 2), "top_k": 3, "mode": "dense"})[0] == 200
+        index_documents(doc_set("B", 4), settings, fake_embedder, rebuild=True)
+        status, body = post(url, "/v1/search", {"query": doc_text("B", 3), "top_k": 3, "mode": "dense"})
+    assert status == 200 and body["results"][0]["source"] == "B-3"
+    assert all(text.startswith("B-") for text in served.asked[-1])  # only the new generation was reranked
+
+    searcher = Searcher(IndexReader(settings.index_folder), fake_embedder, reranker=prompted)
+    lines = iter([doc_text("B", 1), doc_text("C", 1), ":quit"])
+
+    def read_line(_: str) -> str:
+        line = next(lines)
+        if line.startswith("C"):
+            index_documents(doc_set("C", 4), settings, fake_embedder, rebuild=True)
+        return line
+
+    run_repl(searcher, 1, mode="dense", read_line=read_line, rerank=True)
+    assert all(text.startswith("B-") for text in prompted.asked[0])
+    assert all(text.startswith("C-") for text in prompted.asked[1])
+    assert "reranked by characters" in capsys.readouterr().out
