@@ -50,6 +50,20 @@ def test_a_snippet_inside_a_code_block_keeps_its_lines():
                                           "    return { next: () => ({ value: n++, done: n > 3 }) };", "  }"]
 
 
+def test_a_chunk_cut_from_the_middle_of_a_code_block_still_shows_code_as_code():
+    """The Rust book's mdBook pages: a chunk that begins with the end of one block (its closing fence has no
+    info string and follows the code) holds the next block, whose lines the snippet keeps."""
+    text = ("fn route(ip_kind: IpAddrKind) {}\n```\n\nAnd we can call this function with either variant:\n\n"
+            "```\nenum IpAddrKind {\n    V4,\n    V6,\n}\n\nfn main() {\n    let four = IpAddrKind::V4;\n"
+            "    route(IpAddrKind::V4);\n}\n```")
+    match = locate(segment("IpAddrKind::V4"), "IpAddrKind::V4", text, 1)
+    assert match.snippet.split("\n") == ["    let four = IpAddrKind::V4;", "    route(IpAddrKind::V4);", "}"]
+    prose = locate(segment("call this function"), "call this function", text, 1)
+    assert prose.snippet.startswith("…And we can call this function") and "\n" not in prose.snippet
+    opened = "Iterators:\n\n```js\nconst it = 1;\n```\n\nAfter the block, prose."  # an info string opens
+    assert "\n" not in locate(segment("prose"), "prose", opened, 1).snippet
+
+
 def test_piped_results_are_neither_padded_nor_wrapped(sample_indexed):
     import os
     import subprocess

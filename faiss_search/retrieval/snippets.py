@@ -107,8 +107,21 @@ _TOKEN = re.compile(r"[A-Za-z0-9_./:#?&=%+@~\-]")
 
 
 def _inside_fence(text: str, offset: int) -> bool:
-    """Whether ``offset`` lies inside a Markdown code fence of the chunk (an odd number of fences before it)."""
-    return len(_FENCE.findall(text, 0, offset)) % 2 == 1
+    """Whether ``offset`` lies inside a Markdown code fence of the chunk (an odd number of fences before it,
+    counting the one a chunk that starts inside a block lacks)."""
+    return (len(_FENCE.findall(text, 0, offset)) + _starts_inside_fence(text)) % 2 == 1
+
+
+def _starts_inside_fence(text: str) -> bool:
+    """Whether the chunk begins inside a code block, cut from the document mid-block: its first fence closes
+    a block. A closing fence has no info string (```js opens) and ends the code right above it; an opening
+    one follows a blank line, as Markdown writers and fsearch's own HTML and DOCX readers put it."""
+    first = _FENCE.search(text)
+    if first is None or first.start() == 0:
+        return False
+    info = text[first.end():].split("\n", 1)[0].strip()
+    line_above = text[:first.start()].split("\n")[-2]  # the fence starts a line: the text before ends with one
+    return not info and bool(line_above.strip())
 
 
 def _code_snippet(text: str, span: tuple[int, int]) -> str:
