@@ -145,6 +145,35 @@ def test_an_update_sends_only_what_changed_and_a_searcher_that_stays_open_follow
     assert milvus_doctor.check(lite).problems == []
 
 
+def test_words_made_again_by_a_newer_segmenter_are_sent_again(kb, lite):
+    """A local index whose keyword words were made by an older segmenter gets them made again when it is
+    next updated; the next push sends every chunk's new words, or Milvus's BM25 would keep the old ones."""
+    import sqlite3
+
+    from faiss_search.stores.local.keyword import KEYWORD_FORMAT
+
+    folder, index_dir = kb
+    (folder / "iter.md").write_text("An object is iterable when it defines Symbol.iterator.", encoding="utf-8")
+    index_path(folder, load_settings(), FakeEmbedder())
+    with sqlite3.connect(index_dir / "chunks.sqlite") as conn:  # as an older fsearch wrote it
+        manifest = json.loads(conn.execute("SELECT value FROM meta WHERE key = 'manifest'").fetchone()[0])
+        manifest["keyword"]["version"] = KEYWORD_FORMAT["version"] - 1
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'manifest'", (json.dumps(manifest),))
+        conn.execute("UPDATE chunk_terms SET terms = replace(terms, ' symbolǀiterator', '')")
+    first = push(index_dir, lite)
+    assert first.chunks_resent == 0 and first.chunks_added == first.chunks
+    reader = MilvusReader(lite)
+    assert searcher(reader).search("Symbol.iterator", 3, "keyword", min_score=0).hits[0].source.endswith("iter.md")
+    assert reader.keyword_search(["symbolǀiterator"], 3) == []  # the old words
+    index_path(folder, load_settings(), FakeEmbedder())  # nothing changed but the segmenter's version
+    again = push(index_dir, lite)
+    assert (again.chunks_resent, again.chunks_added, again.chunks_removed) == (first.chunks, 0, 0)
+    assert len(reader.keyword_search(["symbolǀiterator"], 3)) == 1
+    assert push(index_dir, lite).chunks_resent == 0  # once
+    reader.close()
+    assert milvus_doctor.check(lite).problems == []
+
+
 def test_unpublished_and_retired_chunks_are_never_seen(kb, lite):
     """A push stopped between its steps: readers see the published state whole, doctor names the rest."""
     folder, index_dir = kb

@@ -49,6 +49,9 @@ class PushReport:
     seconds: float = 0.0
     #: the collection was left mid-push by an earlier run, and this one finished it
     finished_earlier: bool = False
+    #: chunks already there sent again because the local index's keyword words were made again by a newer
+    #: segmenter (the collection's BM25 would otherwise keep the old words)
+    chunks_resent: int = 0
 
     def to_dict(self) -> dict:
         return dict(vars(self))

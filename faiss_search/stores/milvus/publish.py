@@ -89,6 +89,9 @@ def _push(reader: IndexReader, client: Any, address: StoreAddress, replace_other
         remote = set(all_ids(client, address.collection))
         local = {int(i) for i in vector_index.stored_ids(reader.index, manifest.vectors)}
         new, gone = sorted(local - remote), sorted(remote - local)
+        if state is not None and state.manifest.keyword != manifest.keyword:
+            report.chunks_resent = len(local & remote)
+            new = sorted(local)
         if new:
             vector_index.allow_reconstruct(reader.index, manifest.vectors)
         report.finished_earlier = state is not None and (bool(state.ledger.retired) or any(
@@ -112,7 +115,7 @@ def _push(reader: IndexReader, client: Any, address: StoreAddress, replace_other
         ledger.retired = []
         write_state(client, address, manifest, ledger)
         client.flush(address.collection)
-    report.chunks_added, report.chunks_removed = len(new), len(gone)
+    report.chunks_added, report.chunks_removed = len(new) - report.chunks_resent, len(gone)
     return report
 
 
