@@ -324,7 +324,7 @@ def search(
         clean_query(query)  # an empty query fails before the model loads
     interactive = query is None and batch is None
     on, chosen = _reranking(settings, rerank, interactive)
-    searcher = open_searcher(settings.index_folder, settings.models_dir, settings.model, home=settings.home,
+    searcher = open_searcher(settings.index_folder, settings.models_dir, settings.model,
                              query_instruction=_query_instruction(instruction), base_urls=base_url or (),
                              api_key=api_key, store=settings.store_address, threads=settings.threads,
                              reranker=chosen, rerank_candidates=settings.rerank_candidates)
@@ -826,7 +826,7 @@ def doctor(
     settings = load_settings(config, index_dir=index_dir, store=store, milvus_collection=collection)
     if repair:
         report = doctor_module.repair(settings.index_folder, settings.store_address, settings.models_dir,
-                                      settings.home, base_urls=base_url or (), api_key=api_key)
+                                      base_urls=base_url or (), api_key=api_key)
     else:
         report = doctor_module.check(settings.index_folder, settings.store_address)
     if json_output:
@@ -890,7 +890,7 @@ def serve(
     listener = _listen(host, port)  # before anything says "serving": a busy port is one clear line
     searcher = None
     if has_index(settings.index_folder, address):
-        searcher = open_searcher(settings.index_folder, settings.models_dir, settings.model, home=settings.home,
+        searcher = open_searcher(settings.index_folder, settings.models_dir, settings.model,
                                  engine=settings.engine, store=address, threads=settings.threads,
                                  rerank_candidates=settings.rerank_candidates)
         embedder = searcher.embedder
@@ -942,7 +942,7 @@ def mcp_command(
                              rerank=reranker, rerank_url=rerank_url, rerank_api=rerank_api,
                              rerank_candidates=rerank_candidates)
     _, chosen = _reranking(settings, rerank)
-    searcher = open_searcher(settings.index_folder, settings.models_dir, settings.model, home=settings.home,
+    searcher = open_searcher(settings.index_folder, settings.models_dir, settings.model,
                              store=settings.store_address, threads=settings.threads, reranker=chosen,
                              rerank_candidates=settings.rerank_candidates)
     build_server(searcher, settings).run()

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import lexical, stores
+from . import stores
 from .stores import DoctorReport
 
 if TYPE_CHECKING:
@@ -22,7 +22,7 @@ def check(index_dir: Path, store: StoreAddress | None = None) -> DoctorReport:
     return stores.check(index_dir, store)
 
 
-def repair(index_dir: Path, store: StoreAddress | None, models_dir: Path, home: Path,
+def repair(index_dir: Path, store: StoreAddress | None, models_dir: Path,
            base_urls: Sequence[str] = (), api_key: str | None = None) -> DoctorReport:
     """Fix what ``check`` found; the result's ``problems`` are what a fresh check still finds."""
     before = check(index_dir, store)
@@ -31,13 +31,13 @@ def repair(index_dir: Path, store: StoreAddress | None, models_dir: Path, home: 
     if store is not None:
         actions = stores.repair_store(store)
     else:
-        actions = _repair_local(index_dir, models_dir, home, base_urls, api_key)
+        actions = _repair_local(index_dir, models_dir, base_urls, api_key)
     after = check(index_dir, store)
     after.repaired = actions or ["rewrote the manifest and removed leftover files"]
     return after
 
 
-def _repair_local(folder: Path, models_dir: Path, home: Path, base_urls: Sequence[str],
+def _repair_local(folder: Path, models_dir: Path, base_urls: Sequence[str],
                   api_key: str | None) -> list[str]:
     from .backends import choose_embedder
     from .embedding import checked_vectors
@@ -47,7 +47,6 @@ def _repair_local(folder: Path, models_dir: Path, home: Path, base_urls: Sequenc
     manifest = stores.committed_manifest(folder)
     assert manifest is not None  # check() found one, or it raised
     embedder = choose_embedder(manifest.model, models_dir, base_urls=base_urls, api_key=api_key)
-    lexical.configure(home / "cache")
 
     def encode(texts: list[str]):
         return checked_vectors(embedder.encode_passages(texts), len(texts), embedder.info.dim, "chunk")

@@ -80,7 +80,7 @@ def test_core_flows(backend, runner, tmp_path, home):
     assert "熊猫" in hits(runner, "熊猫其实也吃一点肉。", "dense")[0]["text"]
 
     settings = load_settings()
-    searcher = open_searcher(settings.index_folder, settings.models_dir, home=settings.home)
+    searcher = open_searcher(settings.index_folder, settings.models_dir)
     with uvicorn_app(create_app(searcher.embedder, searcher)) as url:
         (folder / "tea.txt").write_text("普洱茶是云南的后发酵茶。\n", encoding="utf-8")
         index(runner, folder, [])

@@ -13,6 +13,7 @@ from faiss_search.indexing.pipeline import index_documents
 from faiss_search.retrieval.fusion import confidence, fuse, leg_weights
 from faiss_search.retrieval.search import Searcher
 from faiss_search.stores.local.reader import IndexReader
+from faiss_search.stores.local.keyword import KEYWORD_FORMAT
 
 TOPICS = ["火车", "茶叶", "熊猫", "长城", "信用卡", "跑步", "面包", "咖啡", "电脑", "医院", "足球", "钢琴"]
 
@@ -22,6 +23,16 @@ def test_segment_chinese_english_and_stop_words():
     words = lexical.segment("How do I bake Bread? 3.14 GPUs!")
     assert "bread" in words and "bake" in words and "how" not in words and "?" not in words
     assert "的" not in lexical.segment("我的书")
+    assert {"中华", "人民", "共和", "共和国", "中华人民共和国"} <= set(lexical.segment("中华人民共和国"))
+
+
+def test_a_joined_word_counts_once_whole_and_once_in_parts():
+    """jieba-rs keeps index_dir, zh-hk and 127.0.0.1 whole where jieba split them; the identifier token is
+    the one whole copy, so BM25 does not count such a word twice."""
+    assert sorted(lexical.segment("index_dir")) == sorted(["index", "dir", "indexǀdir"])
+    assert sorted(lexical.segment("zh-hk 版本")) == sorted(["zh", "hk", "zhǀhk", "版本"])
+    assert sorted(lexical.segment("127.0.0.1")) == sorted(["127ǀ0ǀ0ǀ1", "127"])
+    assert lexical.segment("c++ 和 c#") == ["c++", "c#"]
 
 
 def test_match_expression_is_partial_and_safe():
@@ -267,7 +278,7 @@ def test_an_index_of_the_previous_keyword_format_gets_its_words_made_again(home,
     sidecar = home / "index" / "chunks.sqlite"
     with sqlite3.connect(sidecar) as conn:  # as fsearch before identifiers wrote it
         manifest = json.loads(conn.execute("SELECT value FROM meta WHERE key = 'manifest'").fetchone()[0])
-        manifest["keyword"]["version"] = 1
+        manifest["keyword"]["version"] = KEYWORD_FORMAT["version"] - 1
         conn.execute("UPDATE meta SET value = ? WHERE key = 'manifest'", (json.dumps(manifest),))
         conn.execute("UPDATE chunk_terms SET terms = replace(terms, ' symbolǀiterator', '')")
     (docs / "more.md").write_text("Symbol.asyncIterator is for async iteration.", encoding="utf-8")

@@ -53,7 +53,7 @@ def assert_consistent(index_dir: Path, home: Path) -> int:
     assert conn.execute("SELECT COUNT(*) FROM chunks").fetchone()[0] == chunks == reader.index.ntotal
     assert conn.execute("SELECT COUNT(*) FROM chunk_terms").fetchone()[0] == chunks
     assert json.loads((index_dir / "manifest.json").read_text())["generation"] <= reader.manifest.generation
-    searcher = open_searcher(index_dir, home / "models", home=home)
+    searcher = open_searcher(index_dir, home / "models")
     for mode in ("hybrid", "dense", "keyword"):
         for query in ("熊猫的笔记", "新增了一行关于咖啡的内容", "新文件讲的是钢琴"):
             for hit in searcher.search(query, 5, mode).hits:

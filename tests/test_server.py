@@ -62,7 +62,7 @@ def served(tmp_path_factory):
 
         assert CliRunner().invoke(app, ["index", str(SAMPLE)]).exit_code == 0
         settings = load_settings()
-        searcher = open_searcher(settings.index_folder, settings.models_dir, home=settings.home)
+        searcher = open_searcher(settings.index_folder, settings.models_dir)
         embedder = CountingEmbedder(searcher.embedder)
         searcher._embedder = embedder
         with uvicorn_app(create_app(embedder, searcher)) as url:

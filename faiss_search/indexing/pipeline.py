@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from .. import lexical, trust
+from .. import trust
 from ..config import Settings
 from ..documents import SUPPORTED_SUFFIXES, UNREADABLE, Document, source_name
 from ..embedding import Embedder
@@ -58,7 +58,6 @@ def run_index(candidates: Iterable[Candidate], settings: Settings, embedder: Emb
                          max_tokens=embedder.info.max_tokens, long_input_policy=embedder.long_input_policy,
                          skipped=skipped if skipped is not None else Skips())
     chunking = {"chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap}
-    lexical.configure(settings.home / "cache")
     trust.check_update(settings.index_folder, rebuild)
     ours = trust.index_trusted(settings.index_folder)  # a rebuild of an index made elsewhere resumes none of it
     with open_writer(settings.index_folder, embedder.info, chunking, rebuild=rebuild, index_type=index_type,

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from pathlib import Path
 
 from .. import lexical
 from ..chunking import Chunk, chunk_document
@@ -74,11 +73,10 @@ def _read(job: tuple[Candidate, FileState | None], chunk_size: int, chunk_overla
 READER_NICENESS = 5
 
 
-def _start_reading_process(cache_dir: Path) -> None:
+def _start_reading_process() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
     if hasattr(os, "nice"):
         os.nice(READER_NICENESS)
-    lexical.configure(cache_dir)
     parent = os.getppid()
 
     def end_with_parent() -> None:  # a killed build must not leave its readers running
@@ -94,7 +92,7 @@ def _readers(jobs: list[tuple[Candidate, FileState | None]], settings: Settings,
     files = all(isinstance(candidate.load, FileLoad) for candidate, _ in jobs)
     if processes and files and sum(candidate.size for candidate, _ in jobs) > READ_IN_PROCESSES_ABOVE:
         return ProcessPoolExecutor(max_workers=os.cpu_count() or 1, mp_context=multiprocessing.get_context("spawn"),
-                                   initializer=_start_reading_process, initargs=(settings.home / "cache",))
+                                   initializer=_start_reading_process)
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="fsearch-read")
 
 

@@ -330,7 +330,7 @@ def _positions(ranked: Ranked) -> dict[int, tuple[int, float]]:
     return {chunk_id: (rank, score) for rank, (chunk_id, score) in enumerate(ranked, 1)}
 
 
-def open_searcher(index_dir: Path, models_dir: Path, model: str | None = None, home: Path | None = None,
+def open_searcher(index_dir: Path, models_dir: Path, model: str | None = None,
                   query_instruction: bool = True, base_urls: Sequence[str] = (),
                   api_key: str | None = None, engine: str = "auto", store: StoreAddress | None = None,
                   threads: int = 0, reranker: Reranker | None = None,
@@ -347,8 +347,6 @@ def open_searcher(index_dir: Path, models_dir: Path, model: str | None = None, h
     except Exception:
         reader.close()
         raise
-    if home is not None:
-        lexical.configure(home / "cache")
     searcher = Searcher(reader, embedder, query_instruction, reranker, rerank_candidates)
     if searcher.default_mode != "dense":
         lexical.load()

@@ -1,4 +1,4 @@
-"""The keyword leg of the local index: an FTS5 table of jieba-segmented chunk text, ranked by BM25.
+"""The keyword leg of the local index: an FTS5 table of chunk text segmented by lexical.py, ranked by BM25.
 
 Big indexes answer from their rarest query words first (see ``KeywordLookups.keyword_search``),
 scored as FTS5 would score them (``bm25.py``).
@@ -13,8 +13,9 @@ from ... import lexical
 from . import bm25
 
 #: how chunk_terms was filled; an index of an older version of the same segmenter has its words made again
-#: from its chunk texts when a writer opens it (2: identifiers whole as well as in parts), another is rebuilt
-KEYWORD_FORMAT = {"segmenter": "jieba-search", "version": 2}
+#: from its chunk texts when a writer opens it (2: identifiers whole as well as in parts; 3: jieba-rs, which
+#: keeps 'h3' and 'v1' whole and no longer splits '0.5' into its own word), another is rebuilt
+KEYWORD_FORMAT = {"segmenter": "jieba-search", "version": 3}
 #: a keyword query whose words' posting lists hold more rows than this is answered from its rarest
 #: words' matches (see keyword_search); measured at 1M chunks in bench/perf.py
 KEYWORD_POSTINGS_BUDGET = 50_000

@@ -139,7 +139,7 @@ class IndexWriter(IndexView):
             self.migrated = migrations.migrate(self._conn, self.folder)
             if kept.keyword != KEYWORD_FORMAT:  # an older version of the segmenter: its words made again
                 self.migrated.append(f"made the keyword index's words again for {self.resegment()} chunk(s) "
-                                     f"(identifiers are kept whole as well as in parts)")
+                                     f"with this version's segmenter")
         else:
             migrations.mark_current(self._conn)
         if kept is None and last_id:
