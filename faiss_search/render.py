@@ -183,7 +183,7 @@ def human_size(n: int) -> str:
 def print_push(pushed: PushReport) -> None:
     out.print(f"{escape(pushed.store)}: {pushed.chunks_added} chunk(s) sent, {pushed.chunks_removed} removed"
               + (" (finishing an interrupted push)" if pushed.finished_earlier else "")
-              + (f"; {pushed.chunks_resent} sent again with this version's keyword words" if pushed.chunks_resent else "")
+              + (f"; {pushed.chunks_resent} sent again with new keyword words" if pushed.chunks_resent else "")
               + f"; it holds {pushed.files} file(s), {pushed.chunks} chunk(s). {pushed.seconds:.1f} s.")
 
 

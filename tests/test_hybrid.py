@@ -12,8 +12,8 @@ from faiss_search.documents import Document
 from faiss_search.indexing.pipeline import index_documents
 from faiss_search.retrieval.fusion import confidence, fuse, leg_weights
 from faiss_search.retrieval.search import Searcher
-from faiss_search.stores.local.reader import IndexReader
 from faiss_search.stores.local.keyword import KEYWORD_FORMAT
+from faiss_search.stores.local.reader import IndexReader
 
 TOPICS = ["火车", "茶叶", "熊猫", "长城", "信用卡", "跑步", "面包", "咖啡", "电脑", "医院", "足球", "钢琴"]
 
