@@ -4,8 +4,9 @@ Each page wraps the same kind of document (a title, sections with paragraphs, a 
 block) in its generator's real furniture: the root and wrapper classes, sidebars, tables of
 contents, breadcrumbs, prev/next links, edit links, footers and cookie banners, with the element
 names, roles and classes those tools emit (mdBook's index.hbs, Sphinx's Read the Docs and Furo
-themes, MkDocs Material, Docusaurus, VitePress, a Hugo theme, Javadoc 17, rustdoc), plus a saved
-news article and a Chinese CMS page (no <main> or <article>, the whole page inside an ASP.NET form).
+themes, MkDocs Material, Docusaurus, VitePress, a Hugo theme, Javadoc 17, rustdoc, DocBook XSL,
+Asciidoctor), plus a saved news article and a Chinese CMS page (no <main> or <article>, the whole
+page inside an ASP.NET form).
 
 A ``Page`` says what must come out (``content``, ``headings``) and what must not (``furniture``).
 """
@@ -520,4 +521,76 @@ def cms_cn() -> Page:
     return Page("cms-cn", html, content, (SIDEBAR, BREADCRUMB, PREV, NEXT, HOT, FOOTER), ("关于规范知识库建设的通知",))
 
 
-PAGES = (mdbook, sphinx_rtd, furo, mkdocs_material, docusaurus, vitepress, hugo, javadoc, rustdoc, news, cms_cn)
+#: a manual's chapter comes in many sections of similar length, and each is part of the document
+MORE_SECTIONS = tuple((f"1.{n} 第 {n} 个主题", f"第 {n} 节说明：索引建好以后，可以用自然语言提问，fsearch 会按照语义找出最相关的段落，"
+                       f"并给出它们所在的文件、行号和章节标题，这一节介绍第 {n} 种常见的用法和它的注意事项。") for n in range(3, 9))
+
+
+def docbook() -> Page:
+    """DocBook XSL's XHTML (the Debian Reference, many GNU and Linux manuals): no <main> or <article>, the chapter
+    a div.chapter of div.section parts, its table of contents inside it, navigation tables above and below."""
+    more = "".join(f'<div class="section"><div class="titlepage"><div><div><h2 class="title" style="clear: both">'
+                   f'<a id="_s{n}"/>{title}</h2></div></div></div><p>{text}</p></div>\n'
+                   for n, (title, text) in enumerate(MORE_SECTIONS))
+    html = f"""<?xml version="1.0" encoding="UTF-8" standalone="no"?>
+<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.1//EN" "http://www.w3.org/TR/xhtml11/DTD/xhtml11.dtd">
+<html xmlns="http://www.w3.org/1999/xhtml"><head><title>第 1 章 {TITLE}</title>
+<link rel="stylesheet" type="text/css" href="debian-reference.css"/>
+<meta name="generator" content="DocBook XSL Stylesheets Vsnapshot"/>
+<link rel="prev" href="pr01.html" title="序言"/><link rel="next" href="ch02.html" title="第 2 章 常见问题"/></head>
+<body>
+<div class="navheader"><table width="100%" summary="Navigation header"><tr><th colspan="3" align="center">第 1 章 {TITLE}</th></tr>
+<tr><td align="left"><a accesskey="p" href="pr01.html"><img src="images/prev.png" alt="上一页"/></a> </td>
+<th width="60%" align="center"> </th><td align="right"> <a accesskey="n" href="ch02.html"><img src="images/next.png" alt="下一页"/></a></td>
+</tr></table><hr/></div>
+<div class="chapter"><div class="titlepage"><div><div><h1 class="title"><a id="_install"/>{TITLE}</h1></div></div></div>
+<div class="toc"><p><strong>目录</strong></p><dl class="toc"><dt><span class="section"><a href="#_offline">1.1. {SECTION_1}</a>
+</span></dt><dt><span class="section"><a href="#_config">{TOC}</a></span></dt></dl></div>
+<p>{INTRO}</p>
+<div class="section"><div class="titlepage"><div><div><h2 class="title" style="clear: both"><a id="_offline"/>{SECTION_1}</h2>
+</div></div></div><p>{PARA_1}</p>
+<div class="itemizedlist"><ul class="itemizedlist" style="list-style-type: disc; "><li class="listitem"><p>{ITEM}</p></li></ul></div>
+<pre class="screen">{CODE}</pre></div>
+<div class="section"><div class="titlepage"><div><div><h2 class="title" style="clear: both"><a id="_config"/>{SECTION_2}</h2>
+</div></div></div><p>{PARA_2}</p></div>
+{more}</div>
+<div class="navfooter"><hr/><table width="100%" summary="Navigation footer"><tr><td align="left"><a accesskey="p" href="pr01.html">
+<img src="images/prev.png" alt="上一页"/></a> </td><td align="center"> </td><td align="right"> <a accesskey="n" href="ch02.html">
+<img src="images/next.png" alt="下一页"/></a></td></tr><tr><td align="left" valign="top">{PREV} </td><td align="center">
+<a accesskey="h" href="index.html"><img src="images/home.png" alt="起始页"/></a></td><td align="right" valign="top"> {NEXT}</td>
+</tr></table></div>
+</body></html>"""
+    return Page("docbook", html, CONTENT + tuple(text for _, text in MORE_SECTIONS), (TOC, PREV, NEXT),
+                HEADINGS + tuple(title for title, _ in MORE_SECTIONS))
+
+
+def asciidoctor() -> Page:
+    """Asciidoctor's HTML5 (many project manuals): the title in div#header beside the table of contents, the
+    document in div#content as div.sect1 sections of div.paragraph blocks, one paragraph each."""
+    more = "".join(f'<div class="sect1"><h2 id="_s{n}">{title}</h2><div class="sectionbody"><div class="paragraph">'
+                   f'<p>{text}</p></div></div></div>\n' for n, (title, text) in enumerate(MORE_SECTIONS))
+    html = f"""<!DOCTYPE html>
+<html lang="zh"><head><meta charset="UTF-8"><meta name="generator" content="Asciidoctor 2.0.20">
+<title>{TITLE}</title></head>
+<body class="book toc2 toc-left">
+<div id="header"><h1>{TITLE}</h1>
+<div class="details"><span id="author" class="author">示例团队</span><br></div>
+<div id="toc" class="toc2"><div id="toctitle">Table of Contents</div><ul class="sectlevel1">
+<li><a href="#_offline">{SECTION_1}</a></li><li><a href="#_config">{TOC}</a></li></ul></div></div>
+<div id="content">
+<div id="preamble"><div class="sectionbody"><div class="paragraph"><p>{INTRO}</p></div></div></div>
+<div class="sect1"><h2 id="_offline">{SECTION_1}</h2><div class="sectionbody"><div class="paragraph"><p>{PARA_1}</p></div>
+<div class="ulist"><ul><li><p>{ITEM}</p></li></ul></div>
+<div class="listingblock"><div class="content"><pre class="highlight"><code class="language-bash" data-lang="bash">{CODE}</code>
+</pre></div></div></div></div>
+<div class="sect1"><h2 id="_config">{SECTION_2}</h2><div class="sectionbody"><div class="paragraph"><p>{PARA_2}</p></div>
+</div></div>
+{more}</div>
+<div id="footer"><div id="footer-text">Version 2.0<br>{FOOTER}</div></div>
+</body></html>"""
+    return Page("asciidoctor", html, CONTENT + tuple(text for _, text in MORE_SECTIONS), (TOC, FOOTER),
+                HEADINGS + tuple(title for title, _ in MORE_SECTIONS))
+
+
+PAGES = (mdbook, sphinx_rtd, furo, mkdocs_material, docusaurus, vitepress, hugo, javadoc, rustdoc, news, cms_cn,
+         docbook, asciidoctor)

@@ -75,6 +75,25 @@ def test_identical_lines_all_come_back(tmp_path):
     assert pages[1].split("\n\n") == [("the same line " * 5).strip()] * 3
 
 
+def test_what_pypdf_works_around_is_not_logged(tmp_path, monkeypatch, caplog):
+    """The Debian reference's PDF made pypdf log "fontTools is required …" once a page, a screenful on stderr."""
+    import logging
+
+    import pypdf
+
+    real = pypdf.PdfReader
+
+    def reader(*args, **kwargs):
+        logging.getLogger("pypdf._cmap").warning("fontTools is required to fully parse the encoding of a CFF font")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(pypdf, "PdfReader", reader)
+    line = "本合同一式两份，甲乙双方各执一份，具有同等法律效力，自双方签字之日起生效。"  # read with pypdf (above)
+    with caplog.at_level(logging.WARNING):
+        assert _page_texts(make_pdf(tmp_path / "a.pdf", [[line, line, line]], header=None))[0].count(line) == 3
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("pypdf")] == []
+
+
 def test_a_pdf_with_an_outline_gets_its_sections(tmp_path):
     """Bookmarks name the sections (a hit reads `manual.pdf:p2 § 1 Introduction › 1.1 Version`); without an
     outline, lines set larger than the body text do."""

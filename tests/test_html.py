@@ -2,13 +2,14 @@
 with its headings as § paths; the furniture (sidebars, tables of contents, pagers, footers, banners) out."""
 
 import json
+import re
 
 import pytest
 
 from faiss_search.cli import app
 from faiss_search.formats.html import read_html
 
-from .sitepages import PAGES, Page
+from .sitepages import PAGES, TITLE, Page, mdbook
 
 
 def _heading_parts(page: Page) -> list[str]:
@@ -69,6 +70,29 @@ def test_code_in_a_pre_block_keeps_its_lines_in_snippets():
     text = read_html(html.encode()).text
     assert "for (const x of obj) {\n  console.log(x);\n}" in text  # the chunk keeps the lines
     assert locate(segment("console.log"), "console.log", text, 1).snippet.split("\n") == ["  console.log(x);", "}"]
+
+
+def test_a_book_name_in_the_menu_bar_is_not_the_pages_title():
+    """The Rust book's mdBook pages: a sub-chapter's heading is an <h2>, and the page's one <h1> is the book's name
+    in the menu bar; the <title> ("Defining an Enum - The Rust Programming Language") tells which is the title."""
+    page = mdbook().html.replace('<h1 id="title"><a class="header" href="#title">', '<h2 id="title"><a class="header" '
+                                 'href="#title">').replace("</a></h1>", "</a></h2>", 1)
+    page = re.sub(r"<title>[^<]*</title>", f"<title>{TITLE} - 手册</title>", page)
+    extracted = read_html(page.encode())
+    assert [s.heading for s in extracted.sections][0] == TITLE  # not "手册 › 安装与配置"
+    assert not any(s.heading.startswith("手册") for s in extracted.sections)
+
+
+def test_xhtml_is_read_without_a_warning_about_xml():
+    """DocBook's pages start with <?xml …?>; bs4 would warn (a screenful on stderr) on each run's first one."""
+    import warnings
+
+    from .sitepages import docbook
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert TITLE in read_html(docbook().html.encode()).text
+    assert [str(w.message)[:60] for w in caught] == []
 
 
 def test_a_lone_article_or_a_long_menu_elsewhere_is_not_taken_for_the_document():

@@ -6,7 +6,9 @@ each are built in ``tests/sitepages.py``):
 1. **Find the content.** The page's one ``<article>`` (Furo, MkDocs Material, Docusaurus, Hugo),
    else ``role="main"`` or ``<main>`` (Sphinx, mdBook, VitePress, Javadoc, rustdoc), each only where
    it holds the densest text; else (CMS pages, old news sites) the element whose own paragraphs hold
-   the most text outside menus and footers, widened to the page's ``<h1>`` when that sits just above it.
+   the most text outside menus and footers, widened to the parts beside it where the document comes
+   in parts (DocBook's ``div.section``s, Asciidoctor's ``div.paragraph``s), and to the page's ``<h1>``
+   when that sits just above it.
 2. **Drop the furniture inside it**: scripts and forms' widgets everywhere; navigation, asides,
    footers, and blocks whose role, class or id names a sidebar, table of contents, breadcrumbs,
    pager, banner, cookie notice, share bar or advert. A name never removes the content root, a
@@ -20,6 +22,7 @@ Headings become sections (``§`` paths), without their permalink marks (``¶``, 
 from __future__ import annotations
 
 import re
+import warnings
 from typing import Any
 
 from .extracted import Block, Extracted, tidy
@@ -61,29 +64,54 @@ def read_html(data: bytes) -> Extracted:
 
 
 def html_blocks(data: bytes) -> list[Block]:
-    from bs4 import BeautifulSoup
+    from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning
 
+    # XHTML (DocBook's, EPUB's) reads right as HTML; bs4 would print a screenful suggesting an XML parser
+    warnings.filterwarnings("ignore", category=XMLParsedAsHTMLWarning)
     soup = BeautifulSoup(data, "lxml")
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
     for element in [*soup.find_all(_JUNK), *soup.find_all(hidden=True)]:
         if not element.decomposed:
             element.decompose()
-    root = _content_root(soup)
+    root = _content_root(soup, title)
     _drop_furniture(root)
     blocks: list[Block] = []
     _walk(root, blocks, [])
-    if title and not any(b.level for b in blocks) and blocks:
+    heading = _title_outside(soup, root, title)
+    if blocks and heading:
+        blocks.insert(0, Block(heading, 1))
+    elif title and not any(b.level for b in blocks) and blocks:
         blocks.insert(0, Block(title, 1))
     return blocks
 
 
-def _content_root(soup: Any) -> Any:
+def _title_outside(soup: Any, root: Any, title: str) -> str:
+    """The document's title where the content lacks it (Asciidoctor's <h1> sits in div#header beside the table
+    of contents): the page's one <h1>, when it is the page's title."""
+    headings = soup.find_all("h1")
+    if root.find("h1") is not None or len(headings) != 1 or not title or not _titles(headings[0], title):
+        return ""
+    return _heading_text(headings[0])
+
+
+def _titles(heading: Any, title: str) -> bool:
+    """Whether an <h1> is the page's title: the <title> begins with it ("Council approves … - Daily News"),
+    where a site's or a book's name in a logo heading ends it, if anywhere."""
+    text = _heading_text(heading)
+    return bool(text) and (not title or title.startswith(text))
+
+
+def _heading_text(heading: Any) -> str:
+    return _PERMALINK.sub("", tidy(heading.get_text(" ")))
+
+
+def _content_root(soup: Any, title: str) -> Any:
     """The element that holds the document (see the module's docstring), or the body.
 
     An <article> or <main> counts only where it holds the page's densest text: a card in a sidebar
     that happens to be the page's one <article> is not the document."""
     body = soup.body or soup
-    densest = _densest(body)
+    densest = _densest(body, title)
     articles = [a for a in soup.find_all("article") if _text_length(a) >= _MEANINGFUL]
     candidates = [articles[0]] if len(articles) == 1 else []
     candidates += [soup.find(attrs={"role": "main"}), soup.find("main")]
@@ -98,8 +126,9 @@ def _holds(element: Any, inner: Any | None) -> bool:
     return inner is None or inner is element or any(parent is element for parent in inner.parents)
 
 
-def _densest(body: Any) -> Any | None:
-    """The element whose own paragraphs (and loose text) hold the most characters, widened to the <h1> above."""
+def _densest(body: Any, title: str) -> Any | None:
+    """The element whose own paragraphs (and loose text) hold the most characters, widened to the title's <h1>
+    above (a book's name in mdBook's menu bar is not the page's title)."""
     from bs4 import NavigableString
     from bs4.element import Comment
 
@@ -124,13 +153,28 @@ def _densest(body: Any) -> Any | None:
     if not credit:
         return None
     best = elements[max(credit, key=lambda key: credit[key])]
+    gathered: dict[int, int] = {}  # the credited text under each element
+    for key, holder in elements.items():
+        for node in (holder, *holder.parents):
+            gathered[id(node)] = gathered.get(id(node), 0) + credit[key]
+    parts = [node for node in (best, *best.parents) if node is not body and node.name not in ("body", "html", "form")
+             and node.parent is not None and _has_twin(node, gathered)]
+    if parts:  # a document in parts (DocBook's and Asciidoctor's sections): the element that holds them all
+        best = parts[-1].parent
     own = _text_length(best)
     for ancestor in best.parents:
         if ancestor is body or ancestor.name in ("body", "html", "form") or _text_length(ancestor) > 2 * own + 200:
             break
-        if ancestor.find("h1") is not None:
+        heading = ancestor.find("h1")
+        if heading is not None and _titles(heading, title):
             return ancestor
     return best
+
+
+def _has_twin(element: Any, gathered: dict[int, int]) -> bool:
+    """Whether a sibling of the same kind (tag and classes) holds text too: ``element`` is one part of many."""
+    return any(sibling is not element and sibling.name == element.name and sibling.get("class") == element.get("class")
+               and gathered.get(id(sibling), 0) for sibling in element.parent.find_all(element.name, recursive=False))
 
 
 def _drop_furniture(root: Any) -> None:
@@ -180,7 +224,7 @@ def _walk(node: Any, blocks: list[Block], words: list[str]) -> None:
             name = child.name
             if name in _HEADINGS:
                 _flush(blocks, words)
-                blocks.append(Block(_PERMALINK.sub("", tidy(child.get_text(" "))), int(name[1])))
+                blocks.append(Block(_heading_text(child), int(name[1])))
             elif name == "br":
                 words.append(_BREAK)
             elif name in ("td", "th"):

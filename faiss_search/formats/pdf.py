@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -192,6 +193,9 @@ class _PypdfPages:
         import pypdf
 
         if self._reader is None:
+            # what pypdf worked around is not the user's to fix: the Debian reference's PDF had it log
+            # "fontTools is required to fully parse the encoding of a CFF Type1 font" once a page
+            logging.getLogger("pypdf").setLevel(logging.ERROR)
             self._reader = pypdf.PdfReader(BytesIO(self._data))
         fragments: list[tuple[float, float, str, float]] = []
 
