@@ -8,7 +8,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.markup import escape
@@ -1015,11 +1015,29 @@ def main() -> None:
             exc.show()
         else:
             print_error(str(exc))
-        sys.exit(exit_code)
+        _exit(exit_code)
     except typer.Abort:
         print_error("interrupted")
-        sys.exit(130)
-    sys.exit(code if isinstance(code, int) else 0)
+        _exit(130)
+    _exit(code if isinstance(code, int) else 0)
+
+
+def _exit(code: int) -> NoReturn:
+    """End the process with ``code``. Where torch was loaded, the interpreter's teardown of its modules took
+    0.6 s after the command's work was done (8 % of indexing 1,000 notes): the streams are flushed and the
+    exit handlers run (threads joined, temporary files removed), then the process ends without it."""
+    if "torch" not in sys.modules:
+        sys.exit(code)
+    import atexit
+    import threading
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    threading._shutdown()  # type: ignore[attr-defined]  # what Python's exit does first: join non-daemon threads
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _optional_values(args: list[str]) -> list[str]:
