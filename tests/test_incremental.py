@@ -58,6 +58,26 @@ def age(folder, seconds=60):
         os.utime(path, (time.time() - seconds, time.time() - seconds))
 
 
+def test_a_file_an_older_reader_read_is_read_again(home, runner, folder):
+    """An HTML page indexed by fsearch before its reader learned DocBook's sections (files.reader empty, as that
+    release wrote it) is read again by the next run, its bytes unchanged; the other files are not."""
+    import sqlite3
+
+    from .sitepages import docbook
+
+    (folder / "manual.html").write_text(docbook().html, encoding="utf-8")
+    assert runner.invoke(app, ["index", str(folder)]).exit_code == 0
+    sidecar = home / "index" / "chunks.sqlite"
+    with sqlite3.connect(sidecar) as conn:
+        conn.execute("UPDATE files SET reader = NULL")  # as the release before reader versions wrote every file
+    again = json.loads(runner.invoke(app, ["index", str(folder), "--json"]).stdout)
+    assert (again["files_changed"], again["files_unchanged"]) == (1, 3)
+    assert again["chunks_embedded"] == 0 and again["chunks_reused"] > 0  # its texts kept their vectors
+    with sqlite3.connect(sidecar) as conn:
+        assert {row[0] for row in conn.execute("SELECT reader FROM files")} == {None, 2}  # the page is at 2 now
+    assert json.loads(runner.invoke(app, ["index", str(folder), "--json"]).stdout)["files_unchanged"] == 4
+
+
 def test_unchanged_files_are_not_read(home, folder, fake_embedder, monkeypatch):
     settings = load_settings()
     age(folder)

@@ -34,6 +34,17 @@ READERS: dict[str, Callable[[bytes], Extracted]] = {
 }
 
 
+#: a reader's version, where it is past 1: a file its older version read is read again by the next `fsearch index`,
+#: though its bytes did not change, so a better reader reaches the indexes made before it
+#: (html 2: documents in parts, DocBook's and Asciidoctor's, read whole, and the title heading told apart)
+READER_VERSIONS = {".html": 2, ".htm": 2, ".xhtml": 2, ".epub": 2}
+
+
+def reader_version(source: str) -> int:
+    """The version of the reader that reads ``source`` now (1 for readers never improved since it was recorded)."""
+    return READER_VERSIONS.get(PurePosixPath(source).suffix.lower(), 1)
+
+
 def cites_lines(source: str) -> bool:
     """Whether a line number in ``source`` means something to a person: plain text and Markdown, not PDF or Word."""
     return PurePosixPath(source).suffix.lower() not in READERS

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..config import Settings
 from ..documents import UNREADABLE, Document, read_document, source_name
+from ..formats import reader_version
 from ..formats.text import TEXT_SUFFIXES
 from ..stores import FileState
 from .discovery import Skips
@@ -36,11 +37,17 @@ class Candidate:
 
 
 def unchanged(candidate: Candidate, state: FileState | None) -> bool:
-    if state is None:
+    """Whether the index holds ``candidate`` as it is: same bytes (by size and mtime, or hash), same reader."""
+    if state is None or state.reader < reader_version(candidate.source):
         return False
     if candidate.sha256 is not None:
         return candidate.sha256 == state.sha256
     return candidate.size == state.size and candidate.mtime == state.mtime
+
+
+def holds(state: FileState | None, doc: Document) -> bool:
+    """Whether the index holds ``doc`` as it is read now: the same bytes, read by the same reader's version."""
+    return state is not None and state.sha256 == doc.sha256 and state.reader >= reader_version(doc.source)
 
 
 #: git's racy-clean rule: a file modified this close to (or after) the run's start may change again within

@@ -28,7 +28,15 @@ from ..manifest import ModelInfo
 from ..paths import source_under
 from ..stores import FileState, Writer, committed_manifest, no_index, open_writer
 from .calibration import record_changes, update_calibration
-from .candidates import Candidate, document_candidate, file_candidates, least_new_characters, stored_mtime, unchanged
+from .candidates import (
+    Candidate,
+    document_candidate,
+    file_candidates,
+    holds,
+    least_new_characters,
+    stored_mtime,
+    unchanged,
+)
 from .discovery import Filters, Skips, discover
 from .encoding import Embedding
 from .reading import Pending, Read, read_ahead
@@ -141,7 +149,7 @@ def _take(read: Read, writer: Writer, stream: Stream, seen: _Seen, report: Index
         return
     seen.kept.add(doc.source)
     mtime = stored_mtime(doc.mtime, seen.started_at)
-    if state is not None and state.sha256 == doc.sha256:
+    if holds(state, doc):
         writer.touch_file(doc.source, doc.size, mtime)
         report.files_unchanged += 1
         return

@@ -25,7 +25,7 @@ from ..documents import (
 )
 from ..errors import FsearchError
 from ..stores import FileState
-from .candidates import Candidate, FileLoad
+from .candidates import Candidate, FileLoad, holds
 from .reports import IndexReport
 
 
@@ -63,7 +63,7 @@ READ_IN_PROCESSES_ABOVE = 1024 * 1024
 def _read(job: tuple[Candidate, FileState | None], chunk_size: int, chunk_overlap: int) -> Read:
     candidate, state = job
     doc, reason = load_text(candidate.load)
-    if doc is None or (state is not None and state.sha256 == doc.sha256):
+    if doc is None or holds(state, doc):
         return Read(candidate, state, doc, reason, [], [])
     chunks = chunk_document(doc.text, doc.sections, chunk_size, chunk_overlap)
     return Read(candidate, state, doc, reason, chunks, [" ".join(lexical.segment(c.text)) for c in chunks])

@@ -13,6 +13,8 @@ class FileState:
     size: int
     mtime: float
     sha256: str
+    #: the version of the reader that read it (formats.READER_VERSIONS); 1 where none was recorded
+    reader: int = 1
 
 
 @dataclass(frozen=True)

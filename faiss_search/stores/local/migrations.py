@@ -40,6 +40,8 @@ MIGRATIONS = (
     Migration(3, "term_frequencies: the common words of a big index, for bounded keyword queries",
               lambda conn: conn.execute("CREATE TABLE IF NOT EXISTS term_frequencies "
                                         "(term TEXT PRIMARY KEY, chunks INTEGER NOT NULL)")),
+    Migration(4, "files.reader: the version of the reader that read each file (a better one reads it again)",
+              _add_columns("files", ("reader", "INTEGER"))),
 )
 SCHEMA_VERSION = MIGRATIONS[-1].version
 

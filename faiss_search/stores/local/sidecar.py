@@ -20,7 +20,8 @@ CREATE TABLE IF NOT EXISTS files (
     size INTEGER NOT NULL,
     mtime REAL NOT NULL,
     encoding TEXT NOT NULL,
-    indexed_at REAL
+    indexed_at REAL,
+    reader INTEGER
 );
 CREATE TABLE IF NOT EXISTS chunks (
     id INTEGER PRIMARY KEY AUTOINCREMENT,

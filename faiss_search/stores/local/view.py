@@ -33,8 +33,9 @@ class IndexView(KeywordLookups):
     def file_states(self, under: str | None = None) -> dict[str, FileState]:
         """Indexed files whose path is ``under`` or inside it (all files when None)."""
         where, args = under_clause(under, "path")
-        return {path: FileState(size, mtime, sha) for path, size, mtime, sha
-                in self._conn.execute(f"SELECT path, size, mtime, sha256 FROM files {where}", args)}
+        reader = "reader" if has_column(self._conn, "files", "reader") else "NULL"
+        return {path: FileState(size, mtime, sha, version or 1) for path, size, mtime, sha, version
+                in self._conn.execute(f"SELECT path, size, mtime, sha256, {reader} FROM files {where}", args)}
 
     def indexed_files(self, under: str | None = None) -> list[IndexedFile]:
         """Indexed files (under a folder, or exactly a file), by path, with their chunk counts."""

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...errors import ConfigError, IndexCorruptError, ModelMismatchError
 from ...fileio import atomic_write_bytes, atomic_write_stream, file_sha256
+from ...formats import reader_version
 from ...manifest import FORMAT_VERSION, Counts, Manifest, ModelInfo, check_model
 from ...paths import source_under
 from .. import faults, records
@@ -269,8 +270,8 @@ class IndexWriter(IndexView):
                  chunks: list, vectors: Sequence[np.ndarray], terms: list[str], text_hashes: list[str]) -> None:
         """Store one file's chunks (``chunking.Chunk``) with their vectors, keyword terms and text hashes."""
         file_id = rowid(self._conn.execute(
-            "INSERT INTO files (path, sha256, size, mtime, encoding, indexed_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (path, sha256, size, mtime, encoding, time.time()),
+            "INSERT INTO files (path, sha256, size, mtime, encoding, indexed_at, reader) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (path, sha256, size, mtime, encoding, time.time(), reader_version(path)),
         ))
         for order, (chunk, words, text_hash, vector) in enumerate(zip(chunks, terms, text_hashes, vectors,
                                                                       strict=True)):
