@@ -395,6 +395,8 @@ def test_a_builds_memory_stays_flat_while_its_vectors_grow(home, tmp_path):
     assert report["total_chunks"] == 12_000 and report["commits"] >= 2 and vector_mb > 90
     quarter = report["samples"][0]
     assert quarter["chunks_done"] < 0.4 * 12_000
-    assert report["peak_rss_mb"] - quarter["rss_mb"] < 0.35 * vector_mb, report["samples"]
+    # high-water mark against high-water mark: the resident size can dip below an earlier peak (freed memory
+    # handed back to the system; 16 MB at the quarter since jieba-rs), and a sample may catch the dip
+    assert report["peak_rss_mb"] - quarter["peak_rss_mb"] < 0.35 * vector_mb, report["samples"]
     assert (tmp_path / "index" / f"vectors-{committed_manifest(tmp_path / 'index').generation}.faiss"
             ).stat().st_size > vector_mb * 2**20
