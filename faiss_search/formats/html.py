@@ -66,7 +66,8 @@ def read_html(data: bytes) -> Extracted:
 def html_blocks(data: bytes) -> list[Block]:
     from bs4 import BeautifulSoup, XMLParsedAsHTMLWarning
 
-    # XHTML (DocBook's, EPUB's) reads right as HTML; bs4 would print a screenful suggesting an XML parser
+    # XHTML (DocBook's, EPUB's) reads right as HTML; bs4 would print a screenful suggesting an XML parser. Set
+    # on each page, not once: a filter reset between pages (pytest's, a caller's) would bring the warning back
     warnings.filterwarnings("ignore", category=XMLParsedAsHTMLWarning)
     soup = BeautifulSoup(data, "lxml")
     title = soup.title.get_text(" ", strip=True) if soup.title else ""
@@ -153,12 +154,9 @@ def _densest(body: Any, title: str) -> Any | None:
     if not credit:
         return None
     best = elements[max(credit, key=lambda key: credit[key])]
-    gathered: dict[int, int] = {}  # the credited text under each element
-    for key, holder in elements.items():
-        for node in (holder, *holder.parents):
-            gathered[id(node)] = gathered.get(id(node), 0) + credit[key]
+    holding = {id(node) for holder in elements.values() for node in (holder, *holder.parents)}  # credited text
     parts = [node for node in (best, *best.parents) if node is not body and node.name not in ("body", "html", "form")
-             and node.parent is not None and _has_twin(node, gathered)]
+             and node.parent is not None and _has_twin(node, holding)]
     if parts:  # a document in parts (DocBook's and Asciidoctor's sections): the element that holds them all
         best = parts[-1].parent
     own = _text_length(best)
@@ -171,10 +169,11 @@ def _densest(body: Any, title: str) -> Any | None:
     return best
 
 
-def _has_twin(element: Any, gathered: dict[int, int]) -> bool:
-    """Whether a sibling of the same kind (tag and classes) holds text too: ``element`` is one part of many."""
-    return any(sibling is not element and sibling.name == element.name and sibling.get("class") == element.get("class")
-               and gathered.get(id(sibling), 0) for sibling in element.parent.find_all(element.name, recursive=False))
+def _has_twin(element: Any, holding: set[int]) -> bool:
+    """Whether a sibling of the same kind (tag and classes) holds text too (its id in ``holding``): ``element`` is
+    one part of many."""
+    return any(sibling is not element and sibling.get("class") == element.get("class") and id(sibling) in holding
+               for sibling in element.parent.find_all(element.name, recursive=False))
 
 
 def _drop_furniture(root: Any) -> None:

@@ -38,7 +38,7 @@ class Candidate:
 
 def unchanged(candidate: Candidate, state: FileState | None) -> bool:
     """Whether the index holds ``candidate`` as it is: same bytes (by size and mtime, or hash), same reader."""
-    if state is None or state.reader < reader_version(candidate.source):
+    if state is None or not _read_by_this_reader(state, candidate.source):
         return False
     if candidate.sha256 is not None:
         return candidate.sha256 == state.sha256
@@ -47,7 +47,13 @@ def unchanged(candidate: Candidate, state: FileState | None) -> bool:
 
 def holds(state: FileState | None, doc: Document) -> bool:
     """Whether the index holds ``doc`` as it is read now: the same bytes, read by the same reader's version."""
-    return state is not None and state.sha256 == doc.sha256 and state.reader >= reader_version(doc.source)
+    return state is not None and state.sha256 == doc.sha256 and _read_by_this_reader(state, doc.source)
+
+
+def _read_by_this_reader(state: FileState, source: str) -> bool:
+    """Whether the indexed version of ``source`` was read by its reader's current version (an older one's is
+    read again)."""
+    return state.reader >= reader_version(source)
 
 
 #: git's racy-clean rule: a file modified this close to (or after) the run's start may change again within

@@ -77,14 +77,15 @@ def snippet(text: str, span: tuple[int, int], budget: int = SNIPPET_CELLS) -> st
     written): code read on one line is no longer code."""
     spans = sentence_spans(text)
     first = last = spans.index(span) if span in spans else 0
-    if _inside_fence(text, spans[first][0]):
+    starts_inside = _starts_inside_fence(text)
+    if _inside_fence(text, spans[first][0], starts_inside):
         return _code_snippet(text, spans[first])
 
     def joined(lo: int, hi: int) -> str:
         return " ".join(text[spans[lo][0]:spans[hi][1]].split())
 
     # sentences outside code: prose is never widened into a code block
-    prose = [not _inside_fence(text, start) and not _FENCE.match(text, start) for start, _ in spans]
+    prose = [not _inside_fence(text, start, starts_inside) and not _FENCE.match(text, start) for start, _ in spans]
     grown = True
     while grown:
         grown = False
@@ -106,10 +107,10 @@ _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})", re.M)
 _TOKEN = re.compile(r"[A-Za-z0-9_./:#?&=%+@~\-]")
 
 
-def _inside_fence(text: str, offset: int) -> bool:
+def _inside_fence(text: str, offset: int, starts_inside: bool) -> bool:
     """Whether ``offset`` lies inside a Markdown code fence of the chunk (an odd number of fences before it,
-    counting the one a chunk that starts inside a block lacks)."""
-    return (len(_FENCE.findall(text, 0, offset)) + _starts_inside_fence(text)) % 2 == 1
+    counting the one a chunk that ``starts_inside`` a block lacks)."""
+    return (len(_FENCE.findall(text, 0, offset)) + starts_inside) % 2 == 1
 
 
 def _starts_inside_fence(text: str) -> bool:
