@@ -83,6 +83,21 @@ def fake_embedder() -> FakeEmbedder:
     return FakeEmbedder()
 
 
+def with_previous_keyword_words(sidecar: Path) -> None:
+    """An index as the release before this keyword format wrote it: the previous version in its manifest, and
+    no whole-identifier word ``symbolǀiterator`` among its words."""
+    import json
+    import sqlite3
+
+    from faiss_search.stores.local.keyword import KEYWORD_FORMAT
+
+    with sqlite3.connect(sidecar) as conn:
+        manifest = json.loads(conn.execute("SELECT value FROM meta WHERE key = 'manifest'").fetchone()[0])
+        manifest["keyword"]["version"] = KEYWORD_FORMAT["version"] - 1
+        conn.execute("UPDATE meta SET value = ? WHERE key = 'manifest'", (json.dumps(manifest),))
+        conn.execute("UPDATE chunk_terms SET terms = replace(terms, ' symbolǀiterator', '')")
+
+
 def shared_path(*parts: str) -> Path:
     """A file under ../shared, or a clean skip where it is absent (a user's clone)."""
     path = SHARED.joinpath(*parts)

@@ -12,8 +12,9 @@ from faiss_search.documents import Document
 from faiss_search.indexing.pipeline import index_documents
 from faiss_search.retrieval.fusion import confidence, fuse, leg_weights
 from faiss_search.retrieval.search import Searcher
-from faiss_search.stores.local.keyword import KEYWORD_FORMAT
 from faiss_search.stores.local.reader import IndexReader
+
+from .conftest import with_previous_keyword_words
 
 TOPICS = ["火车", "茶叶", "熊猫", "长城", "信用卡", "跑步", "面包", "咖啡", "电脑", "医院", "足球", "钢琴"]
 
@@ -279,11 +280,7 @@ def test_an_index_of_the_previous_keyword_format_gets_its_words_made_again(home,
     (docs / "iter.md").write_text("An object is iterable when it defines Symbol.iterator.", encoding="utf-8")
     assert runner.invoke(app, ["index", str(docs)]).exit_code == 0
     sidecar = home / "index" / "chunks.sqlite"
-    with sqlite3.connect(sidecar) as conn:  # as fsearch before identifiers wrote it
-        manifest = json.loads(conn.execute("SELECT value FROM meta WHERE key = 'manifest'").fetchone()[0])
-        manifest["keyword"]["version"] = KEYWORD_FORMAT["version"] - 1
-        conn.execute("UPDATE meta SET value = ? WHERE key = 'manifest'", (json.dumps(manifest),))
-        conn.execute("UPDATE chunk_terms SET terms = replace(terms, ' symbolǀiterator', '')")
+    with_previous_keyword_words(sidecar)
     (docs / "more.md").write_text("Symbol.asyncIterator is for async iteration.", encoding="utf-8")
     updated = json.loads(runner.invoke(app, ["index", str(docs), "--json"]).stdout)
     assert any("words again for 1 chunk" in step for step in updated["migrated"]), updated["migrated"]

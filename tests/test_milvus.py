@@ -19,7 +19,7 @@ from faiss_search.indexing.pipeline import index_path
 from faiss_search.retrieval.search import Searcher
 from faiss_search.stores import open_reader as open_index
 
-from .conftest import FSEARCH_CLI, FakeEmbedder
+from .conftest import FSEARCH_CLI, FakeEmbedder, with_previous_keyword_words
 from .servers import free_port
 
 pytest.importorskip("pymilvus")
@@ -148,18 +148,10 @@ def test_an_update_sends_only_what_changed_and_a_searcher_that_stays_open_follow
 def test_words_made_again_by_a_newer_segmenter_are_sent_again(kb, lite):
     """A local index whose keyword words were made by an older segmenter gets them made again when it is
     next updated; the next push sends every chunk's new words, or Milvus's BM25 would keep the old ones."""
-    import sqlite3
-
-    from faiss_search.stores.local.keyword import KEYWORD_FORMAT
-
     folder, index_dir = kb
     (folder / "iter.md").write_text("An object is iterable when it defines Symbol.iterator.", encoding="utf-8")
     index_path(folder, load_settings(), FakeEmbedder())
-    with sqlite3.connect(index_dir / "chunks.sqlite") as conn:  # as an older fsearch wrote it
-        manifest = json.loads(conn.execute("SELECT value FROM meta WHERE key = 'manifest'").fetchone()[0])
-        manifest["keyword"]["version"] = KEYWORD_FORMAT["version"] - 1
-        conn.execute("UPDATE meta SET value = ? WHERE key = 'manifest'", (json.dumps(manifest),))
-        conn.execute("UPDATE chunk_terms SET terms = replace(terms, ' symbolǀiterator', '')")
+    with_previous_keyword_words(index_dir / "chunks.sqlite")
     first = push(index_dir, lite)
     assert first.chunks_resent == 0 and first.chunks_added == first.chunks
     reader = MilvusReader(lite)
